@@ -1,0 +1,30 @@
+# ntk_mlft — the two commands: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test test-all bench venv clean
+
+demo: $(STAMP)
+	$(VENV)/bin/ntk-mlft demo --out results/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" -n 2
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q -n 2
+
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py --out results/benchmarks
+
+venv: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) results .pytest_cache build *.egg-info

@@ -1,0 +1,36 @@
+"""One progress-bar helper for long work (tqdm on stderr; silent when disabled or not a TTY in CI)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+
+__all__ = ["progress", "progress_enabled", "set_progress_enabled"]
+
+_ENABLED = [os.environ.get("NTK_MLFT_PROGRESS", "1") != "0"]
+
+
+def set_progress_enabled(enabled: bool) -> None:
+    """Turn progress bars on or off for this process (the CLI's ``--quiet`` sets this)."""
+    _ENABLED[0] = bool(enabled)
+
+
+def progress_enabled() -> bool:
+    return _ENABLED[0]
+
+
+def progress(iterable: Iterable[T], *, total: int | None = None, desc: str = "",
+             unit: str = "it", enabled: bool | None = None) -> Iterator[T]:
+    """Wrap ``iterable`` in a tqdm bar on stderr when enabled; a plain iterator otherwise."""
+    on = progress_enabled() if enabled is None else enabled
+    if not on:
+        yield from iterable
+        return
+    from tqdm.auto import tqdm
+
+    yield from tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr,
+                    dynamic_ncols=True, leave=False, mininterval=0.5)
