@@ -90,7 +90,7 @@ def load_npz_checked(path: str | os.PathLike[str], required: tuple[str, ...] = (
     if not path.exists():
         return None
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:
             out = {k: np.asarray(data[k]) for k in data.files}
     except Exception:  # zipfile.BadZipFile, EOFError, ValueError, OSError, ...
         return None
