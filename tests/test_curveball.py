@@ -1,0 +1,148 @@
+"""CurveBall against dense matrices (independent oracle), brute force, and np.linalg.lstsq."""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from ntk_mlft.optim import curveball, mse_loss, quadratic_model
+
+
+def _tiny_model(params, x):
+    h = jnp.tanh(x @ params["w1"] + params["b1"])
+    return h @ params["w2"]
+
+
+def _tiny_params(rng):
+    return {"w1": jnp.asarray(rng.normal(size=(3, 4))), "b1": jnp.asarray(rng.normal(size=(4,))),
+            "w2": jnp.asarray(rng.normal(size=(4, 2)))}
+
+
+def _softplus_loss(y, t):
+    # a non-quadratic convex loss in the outputs: exercises the generic H_L path
+    return jnp.mean(jnp.logaddexp(0.0, y - t) + 0.3 * (y - t) ** 2)
+
+
+def _dense_pieces(params, z, loss, x, t):
+    """Dense J (n_out, P), H_L (n_out, n_out), g (n_out,) via jacfwd / jax.hessian."""
+    flat, unravel = ravel_pytree(params)
+    y0 = _tiny_model(params, x)
+    jac = np.asarray(jax.jacfwd(lambda w: _tiny_model(unravel(w), x).ravel())(flat))
+    lossf = (lambda yv: loss(yv.reshape(y0.shape), t))
+    h = np.asarray(jax.hessian(lossf)(y0.ravel()))
+    g = np.asarray(jax.grad(lossf)(y0.ravel()))
+    zf = np.asarray(ravel_pytree(z)[0])
+    return jac, h, g, zf, unravel
+
+
+@pytest.mark.parametrize("loss", ["mse", _softplus_loss])
+def test_delta_z_and_system_match_dense_ggn(rng, loss):
+    params = _tiny_params(rng)
+    x = jnp.asarray(rng.normal(size=(5, 3)))
+    t = jnp.asarray(rng.normal(size=(5, 2)))
+    z = jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape)), params)
+    lam = 0.7
+    dense_loss = mse_loss if loss == "mse" else loss
+    jac, h, g, zf, _ = _dense_pieces(params, z, dense_loss, x, t)
+    qm = quadratic_model(_tiny_model, loss, params, z, lam, (x, t))
+    ggn = jac.T @ h @ jac
+    dz_ref = ggn @ zf + lam * zf + jac.T @ g
+    dz = np.asarray(ravel_pytree(qm.delta_z)[0])
+    np.testing.assert_allclose(dz, dz_ref, rtol=1e-10, atol=1e-12)
+    basis = np.stack([dz_ref, zf], axis=1)          # columns Δz, z
+    a_ref = basis.T @ (ggn + lam * np.eye(len(zf))) @ basis
+    b_ref = basis.T @ jac.T @ g
+    np.testing.assert_allclose(np.asarray(qm.a), a_ref, rtol=1e-10)
+    np.testing.assert_allclose(np.asarray(qm.b), b_ref, rtol=1e-10)
+    assert float(qm.loss) == pytest.approx(float(dense_loss(_tiny_model(params, x), t)), rel=1e-12)
+
+
+def test_rho_beta_minimise_quadratic_model_brute_force(rng):
+    params = _tiny_params(rng)
+    x = jnp.asarray(rng.normal(size=(6, 3)))
+    t = jnp.asarray(rng.normal(size=(6, 2)))
+    lam = 0.3
+    init, update = curveball(_tiny_model, "mse", lambda_init=lam, auto_lambda=False)
+    state = init(params)
+    state = state._replace(z=jax.tree.map(lambda p: 0.1 * jnp.asarray(rng.normal(size=p.shape)), params))
+    jac, h, g, zf, _ = _dense_pieces(params, state.z, mse_loss, x, t)
+    ggn_damped = jac.T @ h @ jac + lam * np.eye(len(zf))
+    qm = quadratic_model(_tiny_model, "mse", params, state.z, lam, (x, t))
+    dz = np.asarray(ravel_pytree(qm.delta_z)[0])
+
+    def model(rho, beta):
+        s = rho * zf - beta * dz
+        return g @ (jac @ s) + 0.5 * s @ ggn_damped @ s
+
+    _, _, info = update(params, state, (x, t))
+    rho, beta = float(info.rho), float(info.beta)
+    best = model(rho, beta)
+    assert float(info.predicted_change) == pytest.approx(best, rel=1e-9)
+    # brute force: a grid around (rho, beta) at several scales never goes lower
+    for scale in (1e-3, 1e-1, 1.0):
+        for dr, db in itertools.product(np.linspace(-scale, scale, 11), repeat=2):
+            assert model(rho + dr, beta + db) >= best - 1e-12 * abs(best)
+
+
+def test_first_step_with_zero_z_is_finite_and_optimum_is_fixed_point(rng):
+    params = _tiny_params(rng)
+    x = jnp.asarray(rng.normal(size=(4, 3)))
+    t = _tiny_model(params, x)                      # already at a zero-loss optimum
+    init, update = curveball(_tiny_model, "mse")
+    state = init(params)
+    new_params, new_state, info = update(params, state, (x, t))   # A == 0 entirely
+    for a, b in zip(jax.tree.leaves(new_params), jax.tree.leaves(params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    t2 = t + 1.0                                    # z = 0: singular A, only β determined
+    _, s2, info2 = update(params, state, (x, t2))
+    assert np.isfinite(float(info2.beta)) and float(info2.rho) == 0.0
+    assert float(info2.predicted_change) < 0
+
+
+def test_converges_to_lstsq_solution(rng):
+    x = rng.normal(size=(40, 6))
+    y = rng.normal(size=(40, 2))
+    w_ref = np.linalg.lstsq(x, y, rcond=None)[0]
+    init, update = curveball(lambda w, xx: xx @ w, "mse", lambda_init=1.0)
+    step = jax.jit(update)
+    w = jnp.zeros((6, 2))
+    state = init(w)
+    for _ in range(60):
+        w, state, info = step(w, state, (jnp.asarray(x), jnp.asarray(y)))
+    np.testing.assert_allclose(np.asarray(w), w_ref, rtol=1e-8, atol=1e-10)
+
+
+def test_lambda_adapts_and_is_jittable(rng):
+    # a nonlinear model with a non-quadratic loss: the model's prediction is inexact, λ moves by ω^{±1}
+    init, update = curveball(_tiny_model, _softplus_loss, lambda_init=10.0, lambda_interval=1)
+    params = _tiny_params(rng)
+    x = jnp.asarray(rng.normal(size=(8, 3)))
+    t = jnp.asarray(rng.normal(size=(8, 2)))
+    step = jax.jit(update)
+    state = init(params)
+    lams, losses = [], []
+    for _ in range(30):
+        params, state, info = step(params, state, (x, t))
+        lams.append(float(state.lam))
+        losses.append(float(info.loss))
+    assert len(set(lams)) > 1                        # λ actually adapts
+    assert losses[-1] < losses[0]
+    omega = 0.999
+    ratios = np.asarray(lams[1:]) / np.asarray(lams[:-1])
+    assert np.all(np.isclose(ratios, 1.0) | np.isclose(ratios, omega) | np.isclose(ratios, 1 / omega))
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="loss_fn must be"):
+        curveball(_tiny_model, "mae")
+    with pytest.raises(TypeError, match="model_fn must be callable"):
+        curveball(3, "mse")
+    with pytest.raises(ValueError, match="lambda_factor must be in"):
+        curveball(_tiny_model, lambda_factor=1.5)
+    with pytest.raises(ValueError, match="lambda_high must exceed"):
+        curveball(_tiny_model, lambda_low=2.0, lambda_high=1.0)
+    with pytest.raises(ValueError, match="lambda_init must be finite"):
+        curveball(_tiny_model, lambda_init=-1.0)
