@@ -1,0 +1,10 @@
+"""Analytic infinite-width kernels (NNGP and NTK), neural-tangents 0.6.5 compatible.
+
+The public layer API is ``ntk_mlft.stax``; this package holds the implementation
+(see ``README.md`` here for the design) plus ``Kernel`` and ``batch``.
+"""
+
+from ._batching import batch as batch
+from ._kernel import Kernel as Kernel
+
+__all__ = ["Kernel", "batch"]

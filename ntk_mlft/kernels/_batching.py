@@ -1,0 +1,117 @@
+"""``batch``: compute big ``(N1, N2)`` kernel matrices block by block into host memory.
+
+The neural-tangents ``nt.batch(kernel_fn, batch_size, store_on_device)`` contract for the
+outputs that matter here (``nngp``, ``ntk``, ``cov1``, ``cov2``). Each block
+``kernel_fn(x1[I], x2[J])`` is one jitted call of fixed shape (the last, ragged block is padded
+with copies of the first row, so nothing recompiles); blocks stream into a preallocated numpy
+array, so peak device memory is one block and a 20,000 x 20,000 float64 NNGP+NTK needs
+2 x 3.2 GB of host memory. With ``x2 = None`` only blocks with ``J >= I`` are computed and the
+lower triangle is filled by symmetry.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._progress import progress
+from ._kernel import Kernel, default_dtype
+from ._layer import GET_NAMES, KernelFn
+
+__all__ = ["batch"]
+
+_ARRAY_NAMES = ("nngp", "ntk")
+
+
+def _pad_rows(x: np.ndarray, size: int) -> np.ndarray:
+    if x.shape[0] == size:
+        return x
+    fill = np.broadcast_to(x[:1], (size - x.shape[0],) + x.shape[1:])
+    return np.concatenate([x, fill], axis=0)
+
+
+def batch(kernel_fn: Callable, batch_size: int, store_on_device: bool = False) -> Callable:
+    """Return ``batched_fn(x1, x2=None, get=None)`` computing ``kernel_fn`` in blocks.
+
+    Args:
+      kernel_fn: an analytic ``kernel_fn`` from ``ntk_mlft.stax`` whose ``nngp``/``ntk`` are
+        ``(N1, N2)`` (networks ending in ``Dense``/``Flatten``/``GlobalAvgPool``).
+      batch_size: rows (and columns) per block, >= 1.
+      store_on_device: return ``jax.Array`` instead of numpy arrays (assembled on the host).
+
+    Returns ``Kernel`` for ``get=None``, an array for a name, an ``AnalyticKernel`` namedtuple
+    for a tuple of names (``nngp``, ``ntk``, ``cov1``, ``cov2``).
+    """
+    if not isinstance(kernel_fn, KernelFn):
+        raise TypeError(f"batch: kernel_fn must be a kernel_fn from ntk_mlft.stax; "
+                        f"got {type(kernel_fn).__name__}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ValueError(f"batch: batch_size must be an integer >= 1; got {batch_size!r}")
+    batch_size = int(batch_size)
+
+    @jax.jit
+    def block_nngp_ntk(a, b):
+        return kernel_fn(a, b, get=("nngp", "ntk", "cov1", "cov2"))
+
+    @jax.jit
+    def block_nngp(a, b):
+        return kernel_fn(a, b, get=("nngp", "cov1", "cov2"))
+
+    def batched_fn(x1: Any, x2: Any = None, get: str | Sequence[str] | None = None) -> Any:
+        names = (get,) if isinstance(get, str) else (None if get is None else tuple(get))
+        allowed = _ARRAY_NAMES + ("cov1", "cov2")
+        for n in names or ():
+            if n not in allowed:
+                raise ValueError(f"batch: get must be None or names from {list(allowed)}; "
+                                 f"got {n!r} (all kernel fields: {list(GET_NAMES)})")
+        want_ntk = names is None or "ntk" in names
+        symmetric = x2 is None
+        x1 = np.asarray(x1, dtype=default_dtype())
+        x2 = x1 if symmetric else np.asarray(x2, dtype=default_dtype())
+        kernel_fn(x1[:1], x2[:1], get="nngp")  # validates shapes and the architecture
+        n1, n2 = x1.shape[0], x2.shape[0]
+        b1, b2 = min(batch_size, n1), min(batch_size, n2)
+        rows = range(0, n1, b1)
+        cols = range(0, n2, b2)
+        out_dtype = np.dtype(default_dtype())
+        nngp = np.empty((n1, n2), out_dtype)
+        ntk = np.empty((n1, n2), out_dtype) if want_ntk else None
+        cov1 = np.empty((n1,), out_dtype)
+        cov2 = np.empty((n2,), out_dtype)
+        blocks = [(i, j) for i in rows for j in cols if not symmetric or j >= i]
+        fn = block_nngp_ntk if want_ntk else block_nngp
+        for i, j in progress(blocks, total=len(blocks), desc="kernel blocks",
+                             enabled=None if len(blocks) > 4 else False):
+            xi = _pad_rows(x1[i:i + b1], b1)
+            xj = _pad_rows(x2[j:j + b2], b2)
+            res = fn(jnp.asarray(xi), jnp.asarray(xj))
+            ni, nj = min(b1, n1 - i), min(b2, n2 - j)
+            block = np.asarray(res.nngp)[:ni, :nj]
+            nngp[i:i + ni, j:j + nj] = block
+            if symmetric and j != i:
+                nngp[j:j + nj, i:i + ni] = block.T
+            if want_ntk:
+                block = np.asarray(res.ntk)[:ni, :nj]
+                ntk[i:i + ni, j:j + nj] = block
+                if symmetric and j != i:
+                    ntk[j:j + nj, i:i + ni] = block.T
+            cov1[i:i + ni] = np.asarray(res.cov1)[:ni]
+            cov2[j:j + nj] = np.asarray(res.cov2)[:nj]
+        result = {"nngp": nngp, "ntk": ntk, "cov1": cov1, "cov2": None if symmetric else cov2}
+        if store_on_device:
+            result = {k: None if v is None else jnp.asarray(v) for k, v in result.items()}
+        if names is None:
+            return Kernel(nngp=result["nngp"], ntk=result["ntk"], cov1=result["cov1"],
+                          cov2=result["cov2"], shape1=kernel_fn.layer.shape_fn(x1.shape),
+                          shape2=kernel_fn.layer.shape_fn(x2.shape))
+        if isinstance(get, str):
+            return result[get]
+        return collections.namedtuple("AnalyticKernel", names)(*(result[n] for n in names))
+
+    return batched_fn

@@ -1,0 +1,56 @@
+"""``ntk_mlft.kernels.batch`` against the unbatched kernel (same numbers, any block size)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import tol
+
+from ntk_mlft import stax
+from ntk_mlft.kernels import Kernel, batch
+
+
+def _kernel_fn():
+    return stax.serial(stax.Dense(16, W_std=1.5, b_std=0.1), stax.Relu(),
+                       stax.Dense(16, W_std=1.5, b_std=0.1), stax.Erf(), stax.Dense(1))[2]
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 7, 50])
+def test_blocks_equal_full_computation(rng, batch_size):
+    kernel_fn = _kernel_fn()
+    x1, x2 = rng.normal(size=(11, 4)), rng.normal(size=(6, 4))
+    full = kernel_fn(x1, x2)
+    got = batch(kernel_fn, batch_size)(x1, x2)
+    assert isinstance(got, Kernel) and isinstance(got.ntk, np.ndarray)
+    for name in ("nngp", "ntk", "cov1", "cov2"):
+        np.testing.assert_allclose(getattr(got, name), getattr(full, name), rtol=tol(np.float64))
+
+
+def test_symmetric_uses_blocks_and_mirrors(rng):
+    kernel_fn = _kernel_fn()
+    x = rng.normal(size=(10, 4))
+    full = kernel_fn(x, get=("nngp", "ntk"))
+    got = batch(kernel_fn, 4)(x, get=("nngp", "ntk"))
+    off = ~np.eye(10, dtype=bool)
+    # on the diagonal theta = 0 and r = sqrt(q11 q22 - q12^2) turns rounding of q into
+    # sqrt(eps)-sized differences between two equally valid evaluations
+    for name in ("nngp", "ntk"):
+        a, b = getattr(got, name), getattr(full, name)
+        np.testing.assert_allclose(a[off], b[off], rtol=tol(np.float64))
+        np.testing.assert_allclose(np.diag(a), np.diag(b), rtol=tol(np.float64) ** 0.5)
+        np.testing.assert_array_equal(a, a.T)
+    ntk_only = batch(kernel_fn, 4, store_on_device=True)(x, get="ntk")
+    np.testing.assert_allclose(np.asarray(ntk_only), got.ntk, rtol=tol(np.float64))
+    assert batch(kernel_fn, 4)(x).cov2 is None
+
+
+def test_bad_arguments():
+    kernel_fn = _kernel_fn()
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+        batch(kernel_fn, 0)
+    with pytest.raises(TypeError, match="kernel_fn must be a kernel_fn from ntk_mlft.stax"):
+        batch(lambda a, b: a, 4)
+    with pytest.raises(ValueError, match="get must be None or names from"):
+        batch(kernel_fn, 4)(np.ones((3, 4)), get="shape1")
+    with pytest.raises(ValueError, match="x1 and x2 must have the same shape"):
+        batch(kernel_fn, 4)(np.ones((3, 4)), np.ones((3, 5)))
