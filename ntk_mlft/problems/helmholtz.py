@@ -1,0 +1,101 @@
+"""``helmholtz-oscillatory``: 1-D Helmholtz equation at high wavenumber with absorbing boundaries.
+
+Equation:   -u'' - k(x)^2 u = f  on (0, 1), k(x) = k0 * r(x); absorbing (first-order impedance)
+            boundaries u'(0) + i k u(0) = 0 and u'(1) - i k u(1) = 0 (outgoing waves).
+            f(x) = k0^2 exp(-(x - 1/2)^2 / (2 * 0.02^2)) is a fixed source.
+Input:      the refractive index r on ``n_input`` equispaced nodes of [0, 1]:
+            r = exp(contrast * g), g a smooth random trigonometric series with ``n_modes`` modes,
+            sum_k (a_k cos 2 pi k x + b_k sin 2 pi k x) / k^2, a_k, b_k ~ N(0,1), normalised so
+            that g has unit standard deviation at each x. Between nodes r is interpolated linearly.
+Map:        r -> u (complex) on ``n_output`` equispaced nodes of [0, 1], output shape
+            (n_output, 2): [..., 0] = Re u, [..., 1] = Im u.
+Levels:     second-order central differences on ``grid(l)`` cells (grid(l)+1 nodes), boundary
+            conditions by centred differences with a ghost node (second order); complex
+            tridiagonal solve; nodal values interpolated linearly to the output nodes.
+Why hard:   the solution oscillates with local wavelength 2 pi / k(x) (about 13 wavelengths per
+            unit length at k0 = 80); coarse grids with few points per wavelength suffer from the
+            pollution (phase) error, which accumulates over the domain, so coarse levels are
+            qualitatively wrong and level differences decay like h^2 only once k^3 h^2 is small.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from scipy.linalg import solve_banded
+
+from ntk_mlft.problems._base import Problem, linear_interp_matrix
+
+__all__ = ["HelmholtzOscillatory", "solve_helmholtz_fd"]
+
+
+def solve_helmholtz_fd(k_nodes: np.ndarray, f_nodes: np.ndarray, g0: complex = 0.0,
+                       g1: complex = 0.0) -> np.ndarray:
+    """Central FD for -u'' - k^2 u = f on n+1 nodes of [0,1] with u'(0) + i k u(0) = g0,
+    u'(1) - i k u(1) = g1 (ghost-node elimination). Returns complex u at the nodes, (n+1,)."""
+    k = np.asarray(k_nodes, dtype=np.float64)
+    m = k.size
+    h = 1.0 / (m - 1)
+    ab = np.zeros((3, m), dtype=np.complex128)
+    ab[1] = 2.0 / h ** 2 - k ** 2
+    ab[0, 1:] = -1.0 / h ** 2
+    ab[2, :-1] = -1.0 / h ** 2
+    ab[0, 1] = -2.0 / h ** 2       # ghost u_{-1} = u_1 + 2h (i k0 u_0 - g0)
+    ab[2, m - 2] = -2.0 / h ** 2   # ghost u_{n+1} = u_{n-1} + 2h (g1 + i k_n u_n)
+    ab[1, 0] -= 2j * k[0] / h
+    ab[1, -1] -= 2j * k[-1] / h
+    rhs = np.asarray(f_nodes, dtype=np.complex128).copy()
+    rhs[0] -= 2.0 * g0 / h
+    rhs[-1] += 2.0 * g1 / h
+    return solve_banded((1, 1), ab, rhs)
+
+
+@dataclass(frozen=True)
+class HelmholtzOscillatory(Problem):
+    """High-wavenumber 1-D Helmholtz with random refractive index (see the module docstring)."""
+
+    name: ClassVar[str] = "helmholtz-oscillatory"
+    order: ClassVar[float] = 2.0
+
+    levels: int = 4
+    n_coarse: int = 64
+    refinement: int = 4
+    n_input: int = 256
+    n_output: int = 64
+    wavenumber: float = 80.0
+    contrast: float = 0.2
+    n_modes: int = 6
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._check_positive(wavenumber=self.wavenumber, contrast=self.contrast)
+        if self.n_modes < 1:
+            raise ValueError(f"n_modes must be >= 1; got {self.n_modes}")
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.n_input,)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (self.n_output, 2)
+
+    def _sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        x = np.linspace(0.0, 1.0, self.n_input)
+        k = np.arange(1, self.n_modes + 1)
+        w = 1.0 / k ** 2
+        a = rng.standard_normal((n, self.n_modes)) * w
+        b = rng.standard_normal((n, self.n_modes)) * w
+        arg = 2.0 * np.pi * np.outer(k, x)
+        g = (a @ np.cos(arg) + b @ np.sin(arg)) / np.sqrt(np.sum(w * w))
+        return np.exp(self.contrast * g)
+
+    def _solve_one(self, x: np.ndarray, n_cells: int) -> np.ndarray:
+        nodes = np.linspace(0.0, 1.0, n_cells + 1)
+        k = self.wavenumber * np.interp(nodes, np.linspace(0.0, 1.0, self.n_input), x)
+        f = self.wavenumber ** 2 * np.exp(-((nodes - 0.5) / 0.02) ** 2 / 2.0)
+        u = solve_helmholtz_fd(k, f)
+        m = linear_interp_matrix(nodes, np.linspace(0.0, 1.0, self.n_output))
+        return np.stack([m @ u.real, m @ u.imag], axis=-1)
