@@ -1,0 +1,35 @@
+"""``ntk-mlft costs``: measure seconds per sample at each level and write a cost table CSV."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+HELP = "measure per-sample solver cost at each level of a problem; write level,grid,cost_seconds CSV"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ntk_mlft.problems.cli_support import add_problem_arguments
+
+    add_problem_arguments(parser)
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats per level (median is kept)")
+    parser.add_argument("--samples", type=int, default=4, help="samples solved per timed repeat")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ntk_mlft.problems import measure_costs
+    from ntk_mlft.problems.cli_support import problem_from_args
+
+    problem = problem_from_args(args)
+    table = measure_costs(problem, repeats=args.repeats, n_samples=args.samples, seed=args.seed)
+    out = Path(args.out or f"results/costs-{problem.name}.csv")
+    table.to_csv(out)
+    if args.json:
+        print(json.dumps({"problem": problem.name, "out": str(out), "level": table.level.tolist(),
+                          "grid": table.grid.tolist(), "cost_seconds": table.cost_seconds.tolist()}))
+    elif not args.quiet:
+        for lv, g, c in zip(table.level, table.grid, table.cost_seconds):
+            print(f"level {lv}: grid {g}, {c * 1e3:.3f} ms per sample")
+        print(f"wrote {out}")
+    return 0
