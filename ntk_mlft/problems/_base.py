@@ -119,7 +119,8 @@ class Problem(ABC):
         n_cells = self.grid(level)
         out = np.empty((x.shape[0], *self.output_shape))
         for i, xi in enumerate(x):
-            out[i] = self._solve_one(xi, n_cells)
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # NaN/inf checked below
+                out[i] = self._solve_one(xi, n_cells)
             if not np.all(np.isfinite(out[i])):
                 raise SolverError(f"{self.name} solver returned NaN/inf for sample {i} at level {level} "
                                   f"(grid {n_cells})", index=i)

@@ -3,7 +3,7 @@
 Equation:   -div(a(x) grad u(x)) = 1  on the unit square (0,1)^2,  u = 0 on the boundary.
 Input:      a on an ``n_input`` x ``n_input`` cell grid with two values: a = ``a_high`` (12) where a
             Gaussian random field psi >= 0 and ``a_low`` (3) elsewhere; psi ~ N(0, (-Laplacian +
-            tau^2)^(-alpha)) with tau = 3, alpha = 2, sampled spectrally on the periodic n_input grid
+            tau^2)^(-alpha)) with tau = 3, alpha = 2, mean zero, sampled spectrally on the periodic n_input grid
             (the benchmark of Li et al., "Fourier Neural Operator", ICLR 2021).
 Map:        a -> u at the centres of an ``n_output`` x ``n_output`` output cell grid.
 Levels:     cell-centred 5-point finite volumes on ``grid(l)`` x ``grid(l)`` cells with harmonic
@@ -112,6 +112,7 @@ class Darcy2D(Problem):
         k = np.fft.fftfreq(m, d=1.0 / m)
         k2 = k[:, None] ** 2 + k[None, :] ** 2
         amp = (4.0 * np.pi ** 2 * k2 + self.tau ** 2) ** (-self.alpha / 2.0)
+        amp[0, 0] = 0.0  # mean-zero field (as in the benchmark), so both phases occur
         noise = rng.standard_normal((n, m, m))
         psi = np.fft.ifft2(np.fft.fft2(noise) * amp).real
         return np.where(psi >= 0.0, self.a_high, self.a_low)

@@ -47,7 +47,7 @@ def solve_diffusion_fv(a_centres: np.ndarray, f_centres: np.ndarray) -> np.ndarr
     ab[1] = t[:-1] + t[1:]
     ab[0, 1:] = -t_inner
     ab[2, :-1] = -t_inner
-    return solve_banded((1, 1), ab, np.asarray(f_centres, dtype=np.float64) * h * h)
+    return solve_banded((1, 1), ab, np.asarray(f_centres, dtype=np.float64) * h * h, check_finite=False)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,123 @@
+"""The problem contract: registry, shapes, determinism, level hierarchy, bad input, NaN reporting,
+and coarse-to-fine differences shrinking on random inputs."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+from ntk_mlft.problems import (DEFAULT_PROBLEM, Problem, SolverError, available_problems, get_problem,
+                               problem_from_params)
+
+# small hierarchies so the whole file runs in seconds
+SMALL = {
+    "elliptic-rough": dict(n_coarse=16, refinement=4, n_input=64, n_output=16),
+    "schrodinger-ground-state": dict(n_coarse=64, refinement=2, n_input=64, n_output=16),
+    "burgers-shock": dict(n_coarse=32, refinement=2, n_input=32, n_output=16, final_time=0.3),
+    "helmholtz-oscillatory": dict(n_coarse=32, refinement=2, n_input=64, n_output=16, wavenumber=20.0),
+    "darcy-2d": dict(n_coarse=8, refinement=2, n_input=16, n_output=8),
+}
+
+
+def test_registry_lists_five_problems_and_default():
+    assert set(available_problems()) == set(SMALL)
+    assert DEFAULT_PROBLEM == "elliptic-rough" and DEFAULT_PROBLEM in available_problems()
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_contract_shapes_determinism_and_params(name):
+    p = get_problem(name, levels=3, **SMALL[name])
+    assert isinstance(p, Problem) and p.name == name and p.n_levels == 3
+    assert [p.grid(lv) for lv in (1, 2, 3)] == [p.n_coarse * p.refinement ** k for k in range(3)]
+    x = p.sample_inputs(np.random.default_rng(7), 3)
+    assert x.shape == (3, *p.input_shape) and np.all(np.isfinite(x))
+    np.testing.assert_array_equal(x, p.sample_inputs(np.random.default_rng(7), 3))
+    assert not np.allclose(x[0], x[1])
+    for level in (1, 3):
+        y = p.solve(x, level)
+        assert y.shape == (3, *p.output_shape) and np.all(np.isfinite(y))
+        np.testing.assert_array_equal(y[1:2], p.solve(x[1:2], level))  # sample-wise
+    q = problem_from_params(p.params)
+    assert q == p and pickle.loads(pickle.dumps(p)) == p
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_level_differences_shrink_on_random_inputs(name):
+    """||u_l - u_{l-1}|| decreases with l, at least like h^(1/2) (the slowest documented rate)."""
+    p = get_problem(name, levels=4, **SMALL[name])
+    x = p.sample_inputs(np.random.default_rng(11), 3)
+    ys = [p.solve(x, level) for level in range(1, 5)]
+    d = np.array([np.sqrt(np.mean((ys[k] - ys[k - 1]) ** 2)) for k in range(1, 4)])
+    rates = np.log(d[:-1] / d[1:]) / np.log(p.refinement)
+    assert np.all(rates >= 0.5), f"difference norms {d}, rates {rates}"
+
+
+def test_schrodinger_output_is_normalised_positive_ground_state():
+    p = get_problem("schrodinger-ground-state", levels=2, **SMALL["schrodinger-ground-state"])
+    x = p.sample_inputs(np.random.default_rng(0), 2)
+    y = p.solve(x, 2)
+    psi, energy = y[:, :-1], y[:, -1]
+    np.testing.assert_allclose(np.mean(psi ** 2, axis=1), 1.0, rtol=0.05)  # output-grid quadrature
+    assert np.all(psi > 0) and np.all(energy > x.min(axis=1))  # ground state positive; E_0 > min V
+
+
+def test_darcy_default_hierarchy_and_values():
+    p = get_problem("darcy-2d")
+    assert [p.grid(lv) for lv in range(1, 5)] == [32, 64, 128, 256]
+    x = p.sample_inputs(np.random.default_rng(0), 2)
+    assert set(np.unique(x)) <= {3.0, 12.0}
+    assert 0.2 < np.mean(x == 12.0) < 0.8
+
+
+def test_unknown_problem_and_parameter():
+    with pytest.raises(ValueError, match="available problems: elliptic-rough, "):
+        get_problem("poisson")
+    with pytest.raises(TypeError, match=r"unknown parameter\(s\) \['bogus'\].*allowed"):
+        get_problem("darcy-2d", bogus=1)
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    (dict(levels=0), ValueError, "levels must be >= 1"),
+    (dict(levels=2.5), TypeError, "levels must be an integer"),
+    (dict(refinement=1), ValueError, "refinement must be >= 2"),
+    (dict(sigma=-1.0), ValueError, "sigma must be finite and > 0"),
+])
+def test_bad_parameters(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        get_problem("elliptic-rough", **kwargs)
+
+
+def test_other_parameter_checks():
+    with pytest.raises(ValueError, match="n_modes must be in 1..15"):
+        get_problem("burgers-shock", n_input=32, n_modes=16)
+    with pytest.raises(ValueError, match="depth_max must be >= depth_min"):
+        get_problem("schrodinger-ground-state", depth_min=10.0, depth_max=5.0)
+    with pytest.raises(ValueError, match="divide one another"):
+        get_problem("darcy-2d", n_input=48)
+
+
+def test_bad_level_inputs_and_counts():
+    p = get_problem("elliptic-rough", levels=3, **SMALL["elliptic-rough"])
+    x = p.sample_inputs(np.random.default_rng(0), 1)
+    for level in (0, 4):
+        with pytest.raises(ValueError, match=r"level must be in 1..3 for 'elliptic-rough'; got"):
+            p.solve(x, level)
+        with pytest.raises(ValueError, match="level must be in 1..3"):
+            p.grid(level)
+    with pytest.raises(TypeError, match="level must be an integer"):
+        p.solve(x, 1.0)
+    with pytest.raises(ValueError, match=r"inputs must have shape \(n, 64\)"):
+        p.solve(np.ones((2, 65)), 1)
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        p.sample_inputs(np.random.default_rng(0), 0)
+    with pytest.raises(TypeError, match="numpy.random.Generator"):
+        p.sample_inputs(0, 1)
+
+
+def test_nan_from_solver_names_the_sample():
+    p = get_problem("elliptic-rough", levels=2, **SMALL["elliptic-rough"])
+    x = p.sample_inputs(np.random.default_rng(0), 3)
+    x[2, 5] = -1.0  # log of a negative coefficient: the solver produces NaN
+    with pytest.raises(SolverError, match="sample 2 at level 1") as info:
+        p.solve(x, 1)
+    assert info.value.index == 2 and isinstance(info.value, ValueError)
