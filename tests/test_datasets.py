@@ -1,0 +1,202 @@
+"""generate(): seeds (independent / paired / prefix), caching, resume, corrupt-cache detection,
+executors, provenance, bad input; measure_costs on a problem with known cost."""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+from ntk_mlft.costs import CostTable
+from ntk_mlft.problems import Problem, generate, get_problem, measure_costs
+
+SMALL = dict(levels=3, n_coarse=16, refinement=2, n_input=32, n_output=8)
+
+
+@pytest.fixture
+def problem():
+    return get_problem("elliptic-rough", **SMALL)
+
+
+def test_independent_levels_shapes_and_labels(problem):
+    d = generate(problem, [6, 4, 2], seed=3, chunk_size=4)
+    assert d.counts == (6, 4, 2) and d.n_levels == 3
+    for level, (x, y) in enumerate(zip(d.inputs, d.outputs), start=1):
+        assert x.shape == (len(x), 32) and y.shape == (len(x), 8)
+        np.testing.assert_array_equal(y, problem.solve(x, level))  # labels are the level-l solutions
+    assert not np.allclose(d.inputs[0][:2], d.inputs[1][:2])  # independent streams per level
+
+
+def test_paired_same_inputs_and_prefix_property(problem):
+    d = generate(problem, [5, 5, 3], seed=1, paired=True, chunk_size=2)
+    np.testing.assert_array_equal(d.inputs[0], d.inputs[1])
+    np.testing.assert_array_equal(d.inputs[2], d.inputs[0][:3])
+    big = generate(problem, [9, 2, 1], seed=1, chunk_size=4)
+    small = generate(problem, [4, 1, 1], seed=1, chunk_size=3)
+    np.testing.assert_array_equal(big.inputs[0][:4], small.inputs[0])  # chunking-independent prefix
+    other = generate(problem, [4, 1, 1], seed=2)
+    assert not np.allclose(other.inputs[0], small.inputs[0])
+
+
+def test_provenance(problem):
+    d = generate(problem, [2, 2, 2], seed=5, paired=True)
+    prov = d.provenance
+    assert prov["problem"] == problem.params and prov["seed"] == 5 and prov["paired"] is True
+    assert prov["counts"] == [2, 2, 2] and prov["grids"] == [16, 32, 64]
+    assert {"numpy", "scipy", "python", "ntk_mlft"} <= set(prov["versions"])
+
+
+def test_cache_reused_resumed_and_corrupt_chunk_regenerated(problem, tmp_path, monkeypatch):
+    first = generate(problem, [6, 2, 2], seed=0, cache_dir=tmp_path, chunk_size=2)
+    files = sorted(tmp_path.glob("*.npz"))
+    assert len(files) == 5
+
+    # everything cached: the solver must not be called again
+    def boom(self, inputs, level):
+        raise AssertionError("solver called despite a complete cache")
+    with monkeypatch.context() as m:
+        m.setattr(type(problem), "solve", boom)
+        again = generate(problem, [6, 2, 2], seed=0, cache_dir=tmp_path, chunk_size=2)
+    for a, b in zip(first.outputs, again.outputs):
+        np.testing.assert_array_equal(a, b)
+
+    # corrupt one chunk and delete another: only those two are recomputed, results identical
+    level1 = sorted(tmp_path.glob("elliptic-rough-level1-*.npz"))
+    level1[0].write_bytes(b"not a zip file")
+    level1[1].unlink()
+    calls = []
+    original = type(problem).solve
+
+    def counting(self, inputs, level):
+        calls.append((level, len(inputs)))
+        return original(self, inputs, level)
+    with monkeypatch.context() as m:
+        m.setattr(type(problem), "solve", counting)
+        third = generate(problem, [6, 2, 2], seed=0, cache_dir=tmp_path, chunk_size=2)
+    assert calls == [(1, 2), (1, 2)]
+    for a, b in zip(first.outputs, third.outputs):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_interrupted_generation_resumes_from_finished_chunks(problem, tmp_path):
+    class FailingExecutor:
+        """Runs two chunks, then dies (like a killed job)."""
+
+        def map(self, fn, jobs):
+            for k, job in enumerate(jobs):
+                if k == 2:
+                    raise KeyboardInterrupt
+                yield fn(job)
+
+    with pytest.raises(KeyboardInterrupt):
+        generate(problem, [8, 1, 1], seed=4, cache_dir=tmp_path, chunk_size=2, executor=FailingExecutor())
+    assert len(list(tmp_path.glob("*level1-*.npz"))) == 2
+    resumed = generate(problem, [8, 1, 1], seed=4, cache_dir=tmp_path, chunk_size=2)
+    fresh = generate(problem, [8, 1, 1], seed=4, chunk_size=8)
+    np.testing.assert_array_equal(resumed.outputs[0], fresh.outputs[0])
+
+
+def test_executor_and_process_pool_match_serial(problem):
+    serial = generate(problem, [4, 3, 2], seed=9, chunk_size=2)
+    with ThreadPoolExecutor(2) as ex:
+        threaded = generate(problem, [4, 3, 2], seed=9, chunk_size=2, executor=ex)
+    pooled = generate(problem, [4, 3, 2], seed=9, chunk_size=2, workers=2)
+    for a, b, c in zip(serial.outputs, threaded.outputs, pooled.outputs):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+
+
+def test_bad_arguments(problem):
+    with pytest.raises(ValueError, match=r"one sample count per level \(3 levels\)"):
+        generate(problem, [1, 2], seed=0)
+    with pytest.raises(ValueError, match=r"counts_per_level\[1\] \(level 2\) must be >= 1; got 0"):
+        generate(problem, [3, 0, 1], seed=0)
+    with pytest.raises(ValueError, match="must be >= 1; got -2"):
+        generate(problem, [-2, 1, 1], seed=0)
+    with pytest.raises(ValueError, match="seed must be >= 0"):
+        generate(problem, [1, 1, 1], seed=-1)
+    with pytest.raises(TypeError, match="problem must be a Problem"):
+        generate("elliptic-rough", [1, 1, 1], seed=0)
+    with pytest.raises(TypeError, match="executor must have"):
+        generate(problem, [1, 1, 1], seed=0, executor=object())
+
+
+@dataclass(frozen=True)
+class _NaNAtSample(Problem):
+    """Returns NaN for inputs whose first entry is above 1.5 (a deterministic, seed-dependent sample)."""
+
+    name: ClassVar[str] = "nan-test"
+    levels: int = 2
+
+    @property
+    def input_shape(self):
+        return (2,)
+
+    @property
+    def output_shape(self):
+        return (1,)
+
+    def _sample(self, rng, n):
+        return rng.standard_normal((n, 2))
+
+    def _solve_one(self, x, n_cells):
+        return np.array([np.nan if x[0] > 1.5 else x.sum()])
+
+
+def test_nan_output_reports_sample_and_seed():
+    p = _NaNAtSample()
+    xs = np.stack([p.sample_inputs(np.random.default_rng(np.random.SeedSequence(7, spawn_key=(1, i))), 1)[0]
+                   for i in range(40)])
+    bad = int(np.flatnonzero(xs[:, 0] > 1.5)[0])
+    with pytest.raises(ValueError, match=rf"sample {bad} of level 1 \(seed=7, paired=False\)"):
+        generate(p, [40, 1], seed=7, chunk_size=8)
+
+
+@dataclass(frozen=True)
+class _Sleeper(Problem):
+    """Solve time ~ 2 ms * level per sample (a known cost)."""
+
+    name: ClassVar[str] = "sleeper"
+    levels: int = 3
+
+    @property
+    def input_shape(self):
+        return (1,)
+
+    @property
+    def output_shape(self):
+        return (1,)
+
+    def _sample(self, rng, n):
+        return rng.standard_normal((n, 1))
+
+    def _solve_one(self, x, n_cells):
+        time.sleep(0.002 * n_cells / self.n_coarse)
+        return x
+
+
+def test_measure_costs_known_cost():
+    p = _Sleeper(n_coarse=4, refinement=2)
+    table = measure_costs(p, repeats=2, n_samples=2)
+    assert isinstance(table, CostTable) and table.n_levels == 3
+    np.testing.assert_array_equal(table.grid, [4, 8, 16])
+    # sleep() never returns early: each cost is at least the slept time (no upper bound: a busy machine)
+    assert np.all(table.cost_seconds >= np.array([0.002, 0.004, 0.008]))
+    with pytest.raises(ValueError, match="repeats must be >= 1"):
+        measure_costs(p, repeats=0)
+
+
+@dataclass(frozen=True)
+class _FasterWhenFiner(_Sleeper):
+    """Level 1 sleeps 20 ms, level 2 sleeps 2 ms: a cost table that is not increasing."""
+
+    def _solve_one(self, x, n_cells):
+        time.sleep(0.02 if n_cells == self.n_coarse else 0.002)
+        return x
+
+
+def test_measure_costs_refuses_non_increasing():
+    with pytest.raises(ValueError, match=r"not strictly increasing.*level 1 \(grid 32\).*cost table CSV"):
+        measure_costs(_FasterWhenFiner(levels=2), repeats=1, n_samples=1)
