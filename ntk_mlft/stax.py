@@ -24,13 +24,14 @@ from .kernels._combinators import FanOut as FanOut
 from .kernels._combinators import Identity as Identity
 from .kernels._combinators import parallel as parallel
 from .kernels._combinators import serial as serial
+from .kernels._conv import Conv as Conv
 from .kernels._dense import Dense as Dense
 from .kernels._kernel import Kernel as Kernel
 from .kernels._pooling import Flatten as Flatten
 from .kernels._pooling import GlobalAvgPool as GlobalAvgPool
 
 __all__ = [
-    "ABRelu", "Abs", "Dense", "Erf", "FanInSum", "FanOut", "Flatten", "Gelu",
+    "ABRelu", "Abs", "Conv", "Dense", "Erf", "FanInSum", "FanOut", "Flatten", "Gelu",
     "GlobalAvgPool", "Identity", "Kernel", "LeakyRelu", "Relu", "Sin", "batch", "parallel",
     "serial",
 ]

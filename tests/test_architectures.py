@@ -14,7 +14,7 @@ def test_registry_lists_required_names():
     assert {"mlp-relu-3", "mlp-erf-2", "cnn-relu-2"} <= set(available_architectures())
 
 
-@pytest.mark.parametrize("name", ["mlp-relu-3", "mlp-erf-2"])
+@pytest.mark.parametrize("name", ["mlp-relu-3", "mlp-erf-2", "cnn-relu-2"])
 def test_shapes(rng, name):
     arch = get_architecture(name, output_dim=5, width=16)
     assert isinstance(arch, Architecture) and arch.name == name and arch.description

@@ -198,3 +198,96 @@ def test_get_forms_and_jit(rng):
     same = kernel_fn(x1)
     assert same.cov2 is None and same.nngp.shape == (4, 4)
     np.testing.assert_allclose(np.diag(same.nngp), same.cov1, rtol=tol(np.float64))
+
+
+# ----------------------------------------------------------------------------------------------
+# Convolutions: brute force over explicit patch indices (im2col written with loops here)
+
+
+def _patch_index(size, k, s, padding):
+    """For each output position, the k input indices its window reads (-1: zero padding)."""
+    if padding == "VALID":
+        lo, n_out = 0, (size - k) // s + 1
+    else:
+        n_out = -(-size // s)
+        total = max((n_out - 1) * s + k - size, 0)
+        lo = total // 2
+    idx = np.empty((n_out, k), int)
+    for p in range(n_out):
+        for f in range(k):
+            j = s * p + f - lo
+            if padding == "CIRCULAR":
+                j %= size
+            elif not 0 <= j < size:
+                j = -1
+            idx[p, f] = j
+    return idx
+
+
+def _np_conv_cov(K, k, s, padding, w, b):
+    """W^2 mean_f K[idx(p, f), idx(p', f)] + b^2 for a (N1, N2, H, H) covariance."""
+    idx = _patch_index(K.shape[-1], k, s, padding)
+    n_out = idx.shape[0]
+    out = np.zeros(K.shape[:2] + (n_out, n_out))
+    for p in range(n_out):
+        for q in range(n_out):
+            for f in range(k):
+                i, j = idx[p, f], idx[q, f]
+                if i >= 0 and j >= 0:
+                    out[:, :, p, q] += K[:, :, i, j] / k
+    return w ** 2 * out + b ** 2
+
+
+def _np_relu(K, v1, v2):
+    norm = np.sqrt(v1 * v2)
+    theta = np.arccos(np.clip(K / norm, -1, 1))
+    return norm * (np.sin(theta) + (np.pi - theta) * np.cos(theta)) / (2 * np.pi), \
+        (np.pi - theta) / (2 * np.pi)
+
+
+@pytest.mark.parametrize("padding", ["VALID", "SAME", "CIRCULAR"])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv1d_relu_network_matches_brute_force(rng, padding, stride):
+    x1, x2 = rng.normal(size=(3, 9, 2)), rng.normal(size=(2, 9, 2))
+    w, b, k = 1.3, 0.2, 3
+    layers = [stax.Conv(8, (k,), strides=(stride,), padding=padding, W_std=w, b_std=b),
+              stax.Relu(), stax.Conv(8, (k,), padding=padding, W_std=w, b_std=b)]
+    got = stax.serial(*layers)[2](x1, x2)  # full spatial layout (N1, N2, H, H)
+
+    xs = np.concatenate([x1, x2])  # all pairs at once, then slice the cross block
+    K0 = np.einsum("ipc,jqc->ijpq", xs, xs) / xs.shape[-1]
+    K1 = _np_conv_cov(K0, k, stride, padding, w, b)
+    T1 = K1.copy()
+    var = np.einsum("iipp->ip", K1)
+    v1, v2 = var[:, None, :, None], var[None, :, None, :]
+    R, dot = _np_relu(K1, v1, v2)
+    K2 = _np_conv_cov(R, k, 1, padding, w, b)
+    T2 = K2 + _np_conv_cov(T1 * dot, k, 1, padding, w, 0.0)
+    np.testing.assert_allclose(got.nngp, K2[:3, 3:], rtol=tol(np.float64))
+    np.testing.assert_allclose(got.ntk, T2[:3, 3:], rtol=tol(np.float64))
+    np.testing.assert_allclose(got.cov1, np.einsum("iipq->ipq", K2)[:3], rtol=tol(np.float64))
+
+    # readouts: Flatten (computed on the spatial diagonal only) and GlobalAvgPool (full)
+    flat = stax.serial(*layers, stax.Flatten())[2](x1, x2)
+    pool = stax.serial(*layers, stax.GlobalAvgPool())[2](x1, x2)
+    np.testing.assert_allclose(flat.ntk, np.einsum("ijpp->ij", T2[:3, 3:]) / T2.shape[-1],
+                               rtol=tol(np.float64))
+    np.testing.assert_allclose(pool.nngp, K2[:3, 3:].mean(axis=(2, 3)), rtol=tol(np.float64))
+
+
+def test_conv2d_linear_kernel_is_patch_inner_product(rng):
+    """One 2-D conv on inputs: NNGP(p, p') = W^2 <patch_p(x), patch_p'(x')> / (C |F|) + b^2."""
+    x1, x2 = rng.normal(size=(2, 5, 4, 3)), rng.normal(size=(3, 5, 4, 3))
+    w, b = 0.9, 0.3
+    got = stax.Conv(4, (3, 2), padding="SAME", W_std=w, b_std=b)[2](x1, x2)
+    ih, iw = _patch_index(5, 3, 1, "SAME"), _patch_index(4, 2, 1, "SAME")
+
+    def patches(x):
+        xp = np.concatenate([x, np.zeros_like(x[:, :1])], axis=1)  # index -1 -> zeros
+        xp = np.concatenate([xp, np.zeros_like(xp[:, :, :1])], axis=2)
+        return xp[:, ih[:, None, :, None], iw[None, :, None, :], :]  # (N, H, W, 3, 2, C)
+
+    p1, p2 = patches(x1), patches(x2)
+    expect = w ** 2 * np.einsum("iabfgc,jdefgc->ijadbe", p1, p2) / (3 * 3 * 2) + b ** 2
+    assert got.nngp.shape == (2, 3, 5, 5, 4, 4)
+    np.testing.assert_allclose(got.nngp, expect, rtol=tol(np.float64))
