@@ -18,7 +18,7 @@ import numpy as np
 
 from ntk_mlft._validation import check_positive_int, check_positive_scalar
 
-__all__ = ["Problem", "SolverError", "linear_interp_matrix"]
+__all__ = ["Problem", "SolverError", "linear_interp_matrix", "solve_tridiagonal"]
 
 
 class SolverError(ValueError):
@@ -118,12 +118,14 @@ class Problem(ABC):
                              f"for {self.name!r}; got {x.shape}")
         n_cells = self.grid(level)
         out = np.empty((x.shape[0], *self.output_shape))
-        for i, xi in enumerate(x):
-            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # NaN/inf checked below
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # NaN/inf checked below
+            for i, xi in enumerate(x):
                 out[i] = self._solve_one(xi, n_cells)
-            if not np.all(np.isfinite(out[i])):
-                raise SolverError(f"{self.name} solver returned NaN/inf for sample {i} at level {level} "
-                                  f"(grid {n_cells})", index=i)
+        bad = ~np.isfinite(out.reshape(out.shape[0], -1)).all(axis=1)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise SolverError(f"{self.name} solver returned NaN/inf for sample {i} at level {level} "
+                              f"(grid {n_cells})", index=i)
         return out
 
     # ----- to implement ----------------------------------------------------------------
@@ -151,3 +153,17 @@ def linear_interp_matrix(x_src: np.ndarray, x_out: np.ndarray) -> np.ndarray:
     m[rows, j] = 1.0 - t
     m[rows, j + 1] += t
     return m
+
+
+def solve_tridiagonal(lower: np.ndarray, diag: np.ndarray, upper: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve a tridiagonal system (LAPACK ``?gtsv``, partial pivoting; real or complex).
+
+    lower, upper: (n-1,) sub-/super-diagonals; diag, rhs: (n,). Returns x (n,). A singular matrix
+    or NaN input gives NaN output (caught by :meth:`Problem.solve`), never an exception here.
+    """
+    from scipy.linalg.lapack import get_lapack_funcs
+
+    arrays = [np.array(a) for a in (lower, diag, upper, rhs)]
+    (gtsv,) = get_lapack_funcs(("gtsv",), arrays)
+    *_, x, info = gtsv(*arrays, overwrite_dl=True, overwrite_d=True, overwrite_du=True, overwrite_b=True)
+    return x if info == 0 else np.full(diag.shape, np.nan, dtype=x.dtype)

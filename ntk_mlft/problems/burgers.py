@@ -15,6 +15,7 @@ Levels:     conservative finite volumes on ``grid(l)`` cells: exact Godunov flux
 Why hard:   for nu much smaller than h the shocks are thinner than every grid, so coarse levels
             smear and misplace them: level differences are concentrated at the shocks and decay
             between h^(1/2) (shock thinner than h) and h (shock resolved) in L2.
+Defaults:   4 levels of 64, 128, 256, 512 cells, nu = 1e-3, T = 0.5: about 2, 5, 20, 60 ms per sample.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ntk_mlft.problems._base import Problem, linear_interp_matrix
+from ntk_mlft.problems._base import Problem
 
 __all__ = ["BurgersShock", "fourier_eval", "solve_burgers_fv"]
 
@@ -106,6 +107,4 @@ class BurgersShock(Problem):
     def _solve_one(self, x: np.ndarray, n_cells: int) -> np.ndarray:
         centres = (np.arange(n_cells) + 0.5) / n_cells
         u = solve_burgers_fv(fourier_eval(x, centres), self.viscosity, self.final_time)
-        src = np.concatenate([[centres[-1] - 1.0], centres, [centres[0] + 1.0]])
-        out = np.arange(self.n_output) / self.n_output
-        return linear_interp_matrix(src, out) @ np.concatenate([u[-1:], u, u[:1]])
+        return np.interp(np.arange(self.n_output) / self.n_output, centres, u, period=1.0)

@@ -3,8 +3,10 @@
 Equation:   -div(a(x) grad u(x)) = 1  on the unit square (0,1)^2,  u = 0 on the boundary.
 Input:      a on an ``n_input`` x ``n_input`` cell grid with two values: a = ``a_high`` (12) where a
             Gaussian random field psi >= 0 and ``a_low`` (3) elsewhere; psi ~ N(0, (-Laplacian +
-            tau^2)^(-alpha)) with tau = 3, alpha = 2, mean zero, sampled spectrally on the periodic n_input grid
+            tau^2)^(-alpha)) with tau = 3, alpha = 2, mean zero, sampled spectrally on the
+            periodic n_input grid
             (the benchmark of Li et al., "Fourier Neural Operator", ICLR 2021).
+            Defaults: 64 x 64 input cells, 4 levels of 32^2 .. 256^2 cells, 32 x 32 output.
 Map:        a -> u at the centres of an ``n_output`` x ``n_output`` output cell grid.
 Levels:     cell-centred 5-point finite volumes on ``grid(l)`` x ``grid(l)`` cells with harmonic
             face coefficients and half-cell boundary faces; a on a coarser level is the arithmetic

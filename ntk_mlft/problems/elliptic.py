@@ -16,6 +16,10 @@ Why hard:   the exponential-covariance field is nowhere differentiable and varie
             fine structure the solution averages over (homogenisation): level differences are
             large at coarse levels, decay slower than h^2 while h > correlation_length, and like
             h^2 once the grid resolves the input nodes (a is then piecewise smooth).
+Defaults:   4 levels of 256, 1024, 4096, 16384 cells; 1024 input nodes, correlation length
+            0.005 (about 5 input nodes, 1.3 level-1 cells). A tridiagonal solve is cheap: the
+            finest level costs about 1 ms per sample and the coarse levels are dominated by
+            fixed per-sample overhead (~0.1 ms), so the measured cost ratio is ~10, not 4^3.
 """
 
 from __future__ import annotations
@@ -24,9 +28,9 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from scipy.linalg import solve_banded
+from scipy.signal import lfilter
 
-from ntk_mlft.problems._base import Problem, linear_interp_matrix
+from ntk_mlft.problems._base import Problem, solve_tridiagonal
 
 __all__ = ["EllipticRough", "solve_diffusion_fv"]
 
@@ -43,11 +47,8 @@ def solve_diffusion_fv(a_centres: np.ndarray, f_centres: np.ndarray) -> np.ndarr
     h = 1.0 / n
     t_inner = 2.0 * a[:-1] * a[1:] / (a[:-1] + a[1:])          # (n-1,) interior faces
     t = np.concatenate([[2.0 * a[0]], t_inner, [2.0 * a[-1]]])  # boundary faces: a / (h/2) * h
-    ab = np.zeros((3, n))
-    ab[1] = t[:-1] + t[1:]
-    ab[0, 1:] = -t_inner
-    ab[2, :-1] = -t_inner
-    return solve_banded((1, 1), ab, np.asarray(f_centres, dtype=np.float64) * h * h, check_finite=False)
+    rhs = np.asarray(f_centres, dtype=np.float64) * (h * h)
+    return solve_tridiagonal(-t_inner, t[:-1] + t[1:], -t_inner, rhs)
 
 
 @dataclass(frozen=True)
@@ -58,11 +59,11 @@ class EllipticRough(Problem):
     order: ClassVar[float] = 2.0
 
     levels: int = 4
-    n_coarse: int = 64
+    n_coarse: int = 256
     refinement: int = 4
-    n_input: int = 256
+    n_input: int = 1024
     n_output: int = 64
-    correlation_length: float = 0.02
+    correlation_length: float = 0.005
     sigma: float = 1.0
     forcing: float = 1.0
 
@@ -83,11 +84,10 @@ class EllipticRough(Problem):
         dx = 1.0 / (self.n_input - 1)
         rho = np.exp(-dx / self.correlation_length)
         z = rng.standard_normal((n, self.n_input))
-        g = np.empty_like(z)
-        g[:, 0] = z[:, 0]
-        for j in range(1, self.n_input):  # exact AR(1) sampling of the OU process on the nodes
-            g[:, j] = rho * g[:, j - 1] + np.sqrt(1.0 - rho * rho) * z[:, j]
-        return np.exp(self.sigma * g)
+        # exact AR(1) sampling of the stationary OU process on the nodes:
+        # g_0 = z_0, g_j = rho g_{j-1} + sqrt(1 - rho^2) z_j
+        g_rest, _ = lfilter([np.sqrt(1.0 - rho * rho)], [1.0, -rho], z[:, 1:], axis=1, zi=rho * z[:, :1])
+        return np.exp(self.sigma * np.concatenate([z[:, :1], g_rest], axis=1))
 
     def _solve_one(self, x: np.ndarray, n_cells: int) -> np.ndarray:
         nodes = np.linspace(0.0, 1.0, self.n_input)
@@ -95,5 +95,4 @@ class EllipticRough(Problem):
         a = np.exp(np.interp(centres, nodes, np.log(x)))
         u = solve_diffusion_fv(a, np.full(n_cells, self.forcing))
         src = np.concatenate([[0.0], centres, [1.0]])
-        out = np.linspace(0.0, 1.0, self.n_output)
-        return linear_interp_matrix(src, out) @ np.concatenate([[0.0], u, [0.0]])
+        return np.interp(np.linspace(0.0, 1.0, self.n_output), src, np.concatenate([[0.0], u, [0.0]]))

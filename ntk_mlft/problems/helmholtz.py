@@ -16,6 +16,8 @@ Why hard:   the solution oscillates with local wavelength 2 pi / k(x) (about 13 
             unit length at k0 = 80); coarse grids with few points per wavelength suffer from the
             pollution (phase) error, which accumulates over the domain, so coarse levels are
             qualitatively wrong and level differences decay like h^2 only once k^3 h^2 is small.
+Defaults:   4 levels of 256, 1024, 4096, 16384 cells (20 to 1300 points per wavelength at k0 = 80);
+            about 1-4 ms per sample at the finest level, ~0.1 ms (overhead) at the coarsest.
 """
 
 from __future__ import annotations
@@ -24,9 +26,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from scipy.linalg import solve_banded
 
-from ntk_mlft.problems._base import Problem, linear_interp_matrix
+from ntk_mlft.problems._base import Problem, solve_tridiagonal
 
 __all__ = ["HelmholtzOscillatory", "solve_helmholtz_fd"]
 
@@ -38,18 +39,17 @@ def solve_helmholtz_fd(k_nodes: np.ndarray, f_nodes: np.ndarray, g0: complex = 0
     k = np.asarray(k_nodes, dtype=np.float64)
     m = k.size
     h = 1.0 / (m - 1)
-    ab = np.zeros((3, m), dtype=np.complex128)
-    ab[1] = 2.0 / h ** 2 - k ** 2
-    ab[0, 1:] = -1.0 / h ** 2
-    ab[2, :-1] = -1.0 / h ** 2
-    ab[0, 1] = -2.0 / h ** 2       # ghost u_{-1} = u_1 + 2h (i k0 u_0 - g0)
-    ab[2, m - 2] = -2.0 / h ** 2   # ghost u_{n+1} = u_{n-1} + 2h (g1 + i k_n u_n)
-    ab[1, 0] -= 2j * k[0] / h
-    ab[1, -1] -= 2j * k[-1] / h
+    diag = (2.0 / h ** 2 - k ** 2).astype(np.complex128)
+    upper = np.full(m - 1, -1.0 / h ** 2, dtype=np.complex128)
+    lower = upper.copy()
+    upper[0] = -2.0 / h ** 2       # ghost u_{-1} = u_1 + 2h (i k0 u_0 - g0)
+    lower[-1] = -2.0 / h ** 2      # ghost u_{n+1} = u_{n-1} + 2h (g1 + i k_n u_n)
+    diag[0] -= 2j * k[0] / h
+    diag[-1] -= 2j * k[-1] / h
     rhs = np.asarray(f_nodes, dtype=np.complex128).copy()
     rhs[0] -= 2.0 * g0 / h
     rhs[-1] += 2.0 * g1 / h
-    return solve_banded((1, 1), ab, rhs, check_finite=False)
+    return solve_tridiagonal(lower, diag, upper, rhs)
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class HelmholtzOscillatory(Problem):
     order: ClassVar[float] = 2.0
 
     levels: int = 4
-    n_coarse: int = 64
+    n_coarse: int = 256
     refinement: int = 4
     n_input: int = 256
     n_output: int = 64
@@ -97,5 +97,5 @@ class HelmholtzOscillatory(Problem):
         k = self.wavenumber * np.interp(nodes, np.linspace(0.0, 1.0, self.n_input), x)
         f = self.wavenumber ** 2 * np.exp(-((nodes - 0.5) / 0.02) ** 2 / 2.0)
         u = solve_helmholtz_fd(k, f)
-        m = linear_interp_matrix(nodes, np.linspace(0.0, 1.0, self.n_output))
-        return np.stack([m @ u.real, m @ u.imag], axis=-1)
+        out = np.linspace(0.0, 1.0, self.n_output)
+        return np.stack([np.interp(out, nodes, u.real), np.interp(out, nodes, u.imag)], axis=-1)

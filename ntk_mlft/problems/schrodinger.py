@@ -15,6 +15,9 @@ Why hard:   the ground state localises in the deepest well; wells of similar dep
             map V -> psi_0 nearly discontinuous (which well wins flips under small changes of V),
             and the narrow wells are under-resolved on coarse grids, which shifts E_0 and can move
             psi_0 to another well.
+Defaults:   4 levels of 32, 128, 512, 2048 nodes; the shift-invert solve costs a few ms at the
+            coarse levels and ~25 ms at the finest. At 32 nodes (h = 0.03 < well width 0.04) the
+            coarsest level is pre-asymptotic.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import eigsh
 
-from ntk_mlft.problems._base import Problem, linear_interp_matrix
+from ntk_mlft.problems._base import Problem
 
 __all__ = ["SchrodingerGroundState", "ground_state_fd"]
 
@@ -100,7 +103,5 @@ class SchrodingerGroundState(Problem):
         nodes = np.arange(self.n_input) / self.n_input
         grid = np.arange(n_cells) / n_cells
         energy, psi = ground_state_fd(np.interp(grid, nodes, x, period=1.0))
-        out = np.arange(self.n_output) / self.n_output
-        src = np.concatenate([grid, [1.0]])
-        psi_out = linear_interp_matrix(src, out) @ np.concatenate([psi, psi[:1]])
+        psi_out = np.interp(np.arange(self.n_output) / self.n_output, grid, psi, period=1.0)
         return np.concatenate([psi_out, [energy]])
