@@ -121,3 +121,33 @@ def test_nan_from_solver_names_the_sample():
     with pytest.raises(SolverError, match="sample 2 at level 1") as info:
         p.solve(x, 1)
     assert info.value.index == 2 and isinstance(info.value, ValueError)
+
+
+# ----- input distributions: Monte-Carlo checks against the documented laws ----------------------
+M = 4000  # samples; standard error of a correlation/variance estimate ~ 1/sqrt(M) ~ 0.016
+
+
+def test_elliptic_log_coefficient_is_ornstein_uhlenbeck():
+    p = get_problem("elliptic-rough", n_input=41, correlation_length=0.1, sigma=0.7)
+    g = np.log(p.sample_inputs(np.random.default_rng(0), M))
+    np.testing.assert_allclose(g.mean(axis=0), 0.0, atol=0.06)
+    np.testing.assert_allclose(g.std(axis=0), 0.7, rtol=0.06)
+    for lag in (1, 4, 10):  # corr(g(x), g(x + lag dx)) = exp(-lag dx / l), dx = 1/40
+        r = np.corrcoef(g[:, 15], g[:, 15 + lag])[0, 1]
+        assert abs(r - np.exp(-lag / 40 / 0.1)) < 0.06
+
+
+def test_burgers_and_helmholtz_pointwise_variances():
+    b = get_problem("burgers-shock", n_input=16, n_modes=3, amplitude=0.5)
+    u0 = b.sample_inputs(np.random.default_rng(1), M)
+    # Var u0(x) = amplitude^2 sum_k (cos^2 + sin^2) / k^2, the same at every x
+    np.testing.assert_allclose(u0.var(axis=0), 0.25 * (1 + 1 / 4 + 1 / 9), rtol=0.1)
+    h = get_problem("helmholtz-oscillatory", n_input=16, contrast=0.3)
+    g = np.log(h.sample_inputs(np.random.default_rng(2), M)) / 0.3
+    np.testing.assert_allclose(g.std(axis=0), 1.0, rtol=0.06)  # normalised to unit variance
+
+
+def test_darcy_phases_balanced_in_expectation():
+    p = get_problem("darcy-2d", n_input=16, levels=1, n_coarse=16)
+    a = p.sample_inputs(np.random.default_rng(3), 400)
+    assert abs(np.mean(a == 12.0) - 0.5) < 0.05  # mean-zero symmetric field: P(psi >= 0) = 1/2
