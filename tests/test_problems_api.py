@@ -151,3 +151,13 @@ def test_darcy_phases_balanced_in_expectation():
     p = get_problem("darcy-2d", n_input=16, levels=1, n_coarse=16)
     a = p.sample_inputs(np.random.default_rng(3), 400)
     assert abs(np.mean(a == 12.0) - 0.5) < 0.05  # mean-zero symmetric field: P(psi >= 0) = 1/2
+
+
+def test_integer_and_scalar_parameter_types():
+    with pytest.raises(TypeError, match="n_wells must be an integer"):
+        get_problem("schrodinger-ground-state", n_wells=2.0)
+    with pytest.raises(ValueError, match="n_modes must be >= 1"):
+        get_problem("helmholtz-oscillatory", n_modes=0)
+    with pytest.raises(ValueError, match="viscosity must be finite and >= 0"):
+        get_problem("burgers-shock", viscosity=-1e-3)
+    assert get_problem("burgers-shock", viscosity=0.0).viscosity == 0.0

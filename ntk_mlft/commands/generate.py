@@ -18,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     add_problem_arguments(parser)
     parser.add_argument("--counts", required=True,
-                        help="samples per level, coarsest first, comma-separated (e.g. 400,100,25)")
+                        help="samples per level, coarsest first, comma-separated (e.g. 400,100,25); "
+                             "without --levels, the number of entries sets L")
     parser.add_argument("--paired", action="store_true",
                         help="same inputs at every level; with equal counts also writes DIR/pilot.npz")
     parser.add_argument("--workers", type=int, default=None, help="local worker processes (default: serial)")

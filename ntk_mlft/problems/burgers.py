@@ -25,6 +25,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ntk_mlft._validation import check_positive_int, check_positive_scalar
 from ntk_mlft.problems._base import Problem
 
 __all__ = ["BurgersShock", "fourier_eval", "solve_burgers_fv"]
@@ -82,9 +83,9 @@ class BurgersShock(Problem):
     def __post_init__(self) -> None:
         super().__post_init__()
         self._check_positive(amplitude=self.amplitude, final_time=self.final_time)
-        if not (isinstance(self.viscosity, (int, float)) and self.viscosity >= 0):
-            raise ValueError(f"viscosity must be a real number >= 0; got {self.viscosity!r}")
-        if not 1 <= self.n_modes < self.n_input / 2:
+        check_positive_scalar("viscosity", self.viscosity, allow_zero=True)
+        check_positive_int("n_modes", self.n_modes)
+        if not self.n_modes < self.n_input / 2:
             raise ValueError(f"n_modes must be in 1..{(self.n_input - 1) // 2} (< n_input/2 = "
                              f"{self.n_input / 2}); got {self.n_modes}")
 

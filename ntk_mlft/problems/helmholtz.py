@@ -27,6 +27,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ntk_mlft._validation import check_positive_int
 from ntk_mlft.problems._base import Problem, solve_tridiagonal
 
 __all__ = ["HelmholtzOscillatory", "solve_helmholtz_fd"]
@@ -71,8 +72,7 @@ class HelmholtzOscillatory(Problem):
     def __post_init__(self) -> None:
         super().__post_init__()
         self._check_positive(wavenumber=self.wavenumber, contrast=self.contrast)
-        if self.n_modes < 1:
-            raise ValueError(f"n_modes must be >= 1; got {self.n_modes}")
+        check_positive_int("n_modes", self.n_modes)
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -29,6 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import eigsh
 
+from ntk_mlft._validation import check_positive_int
 from ntk_mlft.problems._base import Problem
 
 __all__ = ["SchrodingerGroundState", "ground_state_fd"]
@@ -78,8 +79,7 @@ class SchrodingerGroundState(Problem):
         super().__post_init__()
         self._check_positive(well_width=self.well_width, depth_min=self.depth_min,
                              depth_max=self.depth_max)
-        if self.n_wells < 1:
-            raise ValueError(f"n_wells must be >= 1; got {self.n_wells}")
+        check_positive_int("n_wells", self.n_wells)
         if self.depth_max < self.depth_min:
             raise ValueError(f"depth_max must be >= depth_min; got {self.depth_max} < {self.depth_min}")
 
