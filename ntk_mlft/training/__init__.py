@@ -1,0 +1,29 @@
+"""Finite-width training: full-batch MSE loop, MLFT level-by-level schedule, layer masks.
+
+- :mod:`.loop` — ``fit`` (gd with η from the NTK's λ_max, sgd, adam, curveball), ``centered``.
+- :mod:`.schedule` — ``train_mlft`` / ``train_mlft_ensemble`` returning frozen result dataclasses.
+- :mod:`.masks` — parameter groups ``layer1..layerK`` and freeze masks.
+"""
+
+from .loop import OPTIMIZERS as OPTIMIZERS
+from .loop import FitResult as FitResult
+from .loop import centered as centered
+from .loop import fit as fit
+from .loop import max_ntk_eigenvalue as max_ntk_eigenvalue
+from .loop import mse as mse
+from .masks import apply_mask as apply_mask
+from .masks import make_mask as make_mask
+from .masks import parameter_groups as parameter_groups
+from .schedule import EnsembleResult as EnsembleResult
+from .schedule import LevelRecord as LevelRecord
+from .schedule import TrainingResult as TrainingResult
+from .schedule import level_pairs as level_pairs
+from .schedule import relative_mse as relative_mse
+from .schedule import train_mlft as train_mlft
+from .schedule import train_mlft_ensemble as train_mlft_ensemble
+
+__all__ = [
+    "OPTIMIZERS", "EnsembleResult", "FitResult", "LevelRecord", "TrainingResult", "apply_mask",
+    "centered", "fit", "level_pairs", "make_mask", "max_ntk_eigenvalue", "mse",
+    "parameter_groups", "relative_mse", "train_mlft", "train_mlft_ensemble",
+]

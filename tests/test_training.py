@@ -1,0 +1,112 @@
+"""Finite-width training vs analytic-NTK kernel regression; MLFT vs chained residual regression;
+masks freeze bitwise; λ_max vs the dense empirical NTK."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from ntk_mlft.architectures import get_architecture
+from ntk_mlft.training import (fit, make_mask, max_ntk_eigenvalue, parameter_groups, relative_mse,
+                               train_mlft, train_mlft_ensemble)
+
+
+def _data(rng, n, d=3):
+    x = rng.normal(size=(n, d))
+    return x, np.sin(x @ np.array([[1.0], [-0.7], [0.4]]))
+
+
+def _kreg(kernel_fn, x_train, y_train):
+    """Kernel regression with the analytic NTK: x ↦ Θ(x, X) Θ(X, X)⁻¹ Y."""
+    alpha = np.linalg.solve(np.asarray(kernel_fn(x_train, x_train, get="ntk")), y_train)
+    return lambda x: np.asarray(kernel_fn(x, x_train, get="ntk")) @ alpha
+
+
+def test_wide_gd_matches_kernel_regression_and_gap_shrinks(rng):
+    x, y = _data(rng, 8)
+    xt = rng.normal(size=(15, 3))
+    gaps = []
+    for width in (64, 512):
+        arch = get_architecture("mlp-erf-2", output_dim=1, width=width)
+        predict = _kreg(arch.kernel_fn, x, y)
+        res = train_mlft(arch, [(x, y)], x_test=xt, y_test=predict(xt), max_steps=3000,
+                         lr_factor=0.9, seed=1)
+        assert res.levels[0].losses[-1] < 1e-10          # converged (interpolates)
+        assert np.all(np.diff(res.levels[0].losses) <= 1e-15)   # GD at η < 2/λ_max is monotone
+        gaps.append(res.test_error)
+    assert gaps[1] < 0.01
+    assert gaps[1] < 0.5 * gaps[0]
+
+
+def test_mlft_two_levels_equals_chained_residual_regression(rng):
+    x1, y1 = _data(rng, 10)
+    x2, y2f = _data(rng, 5)
+    y2 = y2f + 0.2 * np.cos(x2[:, :1])                  # the fine level differs from the coarse one
+    xt = rng.normal(size=(15, 3))
+    arch = get_architecture("mlp-erf-2", output_dim=1, width=512)
+    f1 = _kreg(arch.kernel_fn, x1, y1)
+    k22 = np.asarray(arch.kernel_fn(x2, x2, get="ntk"))
+    chained = f1(xt) + np.asarray(arch.kernel_fn(xt, x2, get="ntk")) @ np.linalg.solve(k22, y2 - f1(x2))
+    only_fine = np.asarray(arch.kernel_fn(xt, x2, get="ntk")) @ np.linalg.solve(k22, y2)
+    res = train_mlft(arch, [(x1, y1), (x2, y2)], x_test=xt, y_test=chained, max_steps=2000,
+                     lr_factor=0.9)
+    assert res.test_error < 0.01
+    assert relative_mse(only_fine, chained) > 10 * res.test_error   # the oracle discriminates
+    assert [r.level for r in res.levels] == [1, 2] and res.levels[0].n_train == 10
+
+
+def test_masks_freeze_bitwise_and_groups(rng):
+    x, y = _data(rng, 6)
+    arch = get_architecture("mlp-relu-3", output_dim=1, width=16)
+    _, params = arch.init_fn(jax.random.key(0), (-1, 3))
+    assert parameter_groups(params) == ("layer1", "layer2", "layer3", "layer4")
+    for optimizer in ("gd", "adam", "curveball"):
+        res = fit(arch.apply_fn, params, x, y, optimizer=optimizer, max_steps=20, chunk=10,
+                  trainable=["layer2"], learning_rate=None if optimizer != "adam" else 1e-2)
+        for i, (new, old) in enumerate(zip(res.params, params)):
+            for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(old)):
+                if i == 3:                               # stax index of the 2nd Dense layer
+                    assert not np.array_equal(np.asarray(a), np.asarray(b))
+                else:
+                    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        assert res.losses[-1] < res.losses[0]
+    with pytest.raises(ValueError, match="unknown group"):
+        make_mask(params, ["layer9"])
+
+
+def test_max_ntk_eigenvalue_matches_dense_jacobian(rng):
+    x, _ = _data(rng, 7)
+    arch = get_architecture("mlp-relu-3", output_dim=2, width=12)
+    _, params = arch.init_fn(jax.random.key(3), (-1, 3))
+    flat, unravel = ravel_pytree(params)
+    jac = np.asarray(jax.jacfwd(lambda w: arch.apply_fn(unravel(w), x).ravel())(flat))
+    ref = np.linalg.eigvalsh(jac @ jac.T)[-1]
+    assert max_ntk_eigenvalue(arch.apply_fn, params, jnp.asarray(x), iterations=300) == pytest.approx(ref, rel=1e-8)
+
+
+def test_curveball_reaches_interpolant_and_ensemble(rng):
+    x, y = _data(rng, 8)
+    xt = rng.normal(size=(10, 3))
+    arch = get_architecture("mlp-erf-2", output_dim=1, width=32)
+    ens = train_mlft_ensemble(arch, [(x, y)], x_test=xt, y_test=np.sin(xt[:, :1]), seeds=(0, 1),
+                              optimizer="curveball", max_steps=100, chunk=20, rtol=0.0)
+    for r in ens.results:
+        assert r.levels[0].losses[-1] < 1e-8 * r.levels[0].losses[0]
+    preds = np.stack([r.test_predictions for r in ens.results])
+    np.testing.assert_allclose(ens.prediction_mean, preds.mean(0))
+    assert ens.test_errors.shape == (2,) and ens.results[0].seed == 0
+
+
+def test_float32_and_bad_input(rng):
+    x, y = _data(rng, 6)
+    arch = get_architecture("mlp-erf-2", output_dim=1, width=16)
+    res = train_mlft(arch, [(x, y)], dtype="float32", max_steps=50)
+    assert jax.tree.leaves(res.params)[0].dtype == jnp.float32
+    assert res.levels[0].losses[-1] < res.levels[0].losses[0]
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        train_mlft(arch, [(x, y)], optimizer="lbfgs")
+    with pytest.raises(ValueError, match="finest level must have"):
+        train_mlft(arch, [(x, y), (x[:0], y[:0])])
+    with pytest.raises(ValueError, match="max_steps must be an int or one int per level"):
+        train_mlft(arch, [(x, y)], max_steps=[1, 2])
