@@ -72,3 +72,33 @@ def test_serial_rejects_foreign_layers():
 def test_non_numeric_input():
     with pytest.raises(TypeError, match="x1 must be"):
         _mlp()[2]([np.ones((2, 3))])
+
+
+def test_conv_wrong_input_rank():
+    conv = stax.Conv(4, (3,), padding="SAME")
+    with pytest.raises(ValueError, match=r"Conv\(4, \(3,\).*expects inputs of rank 3.*\(5, 7\)"):
+        conv[2](np.ones((5, 7)))
+    with pytest.raises(ValueError, match=r"expects inputs of rank 4.*\(2, 6, 1\)"):
+        stax.Conv(4, (3, 3))[2](np.ones((2, 6, 1)))
+
+
+def test_conv_valid_filter_larger_than_input():
+    with pytest.raises(ValueError, match=r"spatial size 2 is smaller than the filter 3"):
+        stax.Conv(4, (3,))[2](np.ones((2, 2, 1)))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"padding": "REFLECT"}, "padding must be one of"),
+    ({"strides": (0,)}, "strides must be 1 positive ints"),
+    ({"dimension_numbers": ("NCA", "OIA", "NCA")}, "dimension_numbers must be channels-last"),
+    ({"W_std": -2.0}, "W_std must be finite and >= 0"),
+])
+def test_conv_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        stax.Conv(4, (3,), **kwargs)
+
+
+def test_layer_after_flatten_of_wrong_rank_is_named():
+    net = stax.serial(stax.Flatten(), stax.Conv(4, (3,)))
+    with pytest.raises(ValueError, match=r"Conv\(4.*rank 3.*\(2, 12\)"):
+        net[2](np.ones((2, 4, 3)))
