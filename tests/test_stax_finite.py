@@ -57,18 +57,22 @@ def test_mlp_empirical_ntk_converges(rng, parameterization):
     _assert_converges(_relative_errors(make, widths, x), widths, bound=0.08)
 
 
-@pytest.mark.parametrize("readout", ["Flatten", "GlobalAvgPool"])
-def test_cnn_empirical_ntk_converges(rng, readout):
+@pytest.mark.parametrize("readout, parameterization, bound", [
+    ("Flatten", "ntk", 0.12), ("GlobalAvgPool", "ntk", 0.12), ("GlobalAvgPool", "standard", 0.16)])
+def test_cnn_empirical_ntk_converges(rng, readout, parameterization, bound):
     x = rng.normal(size=(3, 8, 2))
+    p = parameterization
 
     def make(width):
         return stax.serial(
-            stax.Conv(width, (3,), padding="CIRCULAR", W_std=1.5, b_std=0.2), stax.Relu(),
-            stax.Conv(width, (3,), strides=(2,), padding="SAME", W_std=1.5, b_std=0.1),
-            stax.Gelu(), getattr(stax, readout)(), stax.Dense(1))
+            stax.Conv(width, (3,), padding="CIRCULAR", W_std=1.5, b_std=0.2, parameterization=p),
+            stax.Relu(),
+            stax.Conv(width, (3,), strides=(2,), padding="SAME", W_std=1.5, b_std=0.1,
+                      parameterization=p),
+            stax.Gelu(), getattr(stax, readout)(), stax.Dense(1, b_std=0.1, parameterization=p))
 
     widths = [16, 256]
-    _assert_converges(_relative_errors(make, widths, x), widths, bound=0.12)
+    _assert_converges(_relative_errors(make, widths, x), widths, bound=bound)
 
 
 def test_residual_block_empirical_ntk_converges(rng):
