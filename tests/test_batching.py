@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from conftest import tol
@@ -54,3 +58,26 @@ def test_bad_arguments():
         batch(kernel_fn, 4)(np.ones((3, 4)), get="shape1")
     with pytest.raises(ValueError, match="x1 and x2 must have the same shape"):
         batch(kernel_fn, 4)(np.ones((3, 4)), np.ones((3, 5)))
+
+
+def test_blocks_spread_over_two_cpu_devices():
+    """With two (virtual) CPU devices blocks run on both and give the same matrix."""
+    code = (
+        "import jax, numpy as np\n"
+        "jax.config.update('jax_enable_x64', True)\n"
+        "assert len(jax.local_devices()) == 2\n"
+        "from ntk_mlft import stax\n"
+        "from ntk_mlft.kernels import batch\n"
+        "kf = stax.serial(stax.Dense(4, 1.5, 0.1), stax.Relu(), stax.Dense(1))[2]\n"
+        "x = np.random.default_rng(0).normal(size=(9, 3))\n"
+        "y = np.random.default_rng(1).normal(size=(7, 3))\n"
+        "got = batch(kf, 2)(x, y, get='ntk')\n"
+        "ref = np.asarray(kf(x, y, get='ntk'))\n"
+        "print(float(np.max(np.abs(got - ref) / np.abs(ref))))\n"
+    )
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+           "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout.strip()) <= tol(np.float64)
