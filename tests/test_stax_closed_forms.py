@@ -155,7 +155,8 @@ def test_abs_and_leaky_relu_closed_forms(rng):
     np.testing.assert_allclose(k.ntk, q12 * 2 / np.pi * np.arcsin(q12 / np.sqrt(prod)),
                                rtol=tol(np.float64))
     k1, theta = _arccos1(x1 / np.sqrt(d), x2 / np.sqrt(d))
-    # E[phi phi] = a^2 q + a(b-a) q + (b-a)^2 k1/2 ; E[phi' phi'] = a^2 + a(b-a) + (b-a)^2 (pi-theta)/2pi
+    # E[phi phi] = a^2 q + a(b-a) q + (b-a)^2 k1/2
+    # E[phi' phi'] = a^2 + a(b-a) + (b-a)^2 (pi-theta)/2pi
     for a, b, layer in [(0.0, 1.0, stax.Relu()), (0.3, 1.0, stax.LeakyRelu(0.3)),
                         (-0.5, 1.5, stax.ABRelu(-0.5, 1.5))]:
         got = stax.serial(stax.Dense(2), layer)[2](x1, x2)

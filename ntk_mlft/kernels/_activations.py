@@ -5,15 +5,16 @@ activation ``phi`` maps the NNGP ``q12 -> E[phi(u) phi(v)]`` and the NTK
 ``T -> T * E[phi'(u) phi'(v)]`` (Jacot et al. 2018; Lee et al. 2019). Closed forms used:
 
 * ``ABRelu(a, b)`` = ``a min(x,0) + b max(x,0)``; with ``r = sqrt(q11 q22 - q12^2)`` and
-  ``theta = atan2(r, q12)``: ``E[phi phi] = (a-b)^2/(2 pi) r + [(a^2+b^2)/2 - (a-b)^2 theta/(2 pi)] q12``
-  and ``E[phi' phi'] = (a^2+b^2)/2 - (a-b)^2 theta/(2 pi)``. ReLU (a=0, b=1) is the order-1
+  ``theta = atan2(r, q12)``, ``D = (a^2+b^2)/2 - (a-b)^2 theta/(2 pi)``:
+  ``E[phi phi] = (a-b)^2/(2 pi) r + D q12`` and ``E[phi' phi'] = D``. ReLU (a=0, b=1) is the order-1
   arc-cosine kernel of Cho & Saul (2009) divided by 2.
 * ``Erf(a, b, c)`` = ``a erf(b x) + c`` (Williams 1997): with ``q <- b^2 q``,
   ``E[erf erf] = 2/pi asin(2 q12 / sqrt((1+2q11)(1+2q22)))`` and
   ``E[erf' erf'] = 4/pi / sqrt((1+2q11)(1+2q22) - 4 q12^2)``; then scaled by ``a^2`` (+ ``c^2``).
 * ``Gelu`` (Tsuchida et al. 2020, arXiv:2002.08517).
-* ``Sin(a, b, c)`` = ``a sin(b x + c)``: ``a^2/2 [e^{b^2(q12 - s/2)} - cos(2c) e^{-b^2(q12 + s/2)}]``,
-  ``s = q11 + q22``; derivative kernel ``a^2 b^2/2 [e^{..} + cos(2c) e^{..}]``.
+* ``Sin(a, b, c)`` = ``a sin(b x + c)``, with ``s = q11 + q22``:
+  ``a^2/2 [e^{b^2(q12 - s/2)} - cos(2c) e^{-b^2(q12 + s/2)}]``;
+  derivative kernel ``a^2 b^2/2 [e^{b^2(q12 - s/2)} + cos(2c) e^{-b^2(q12 + s/2)}]``.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 
 from ._kernel import Kernel
-from ._layer import Layer, KernelFn, layer_of, make_layer
+from ._layer import KernelFn, Layer, layer_of, make_layer
 
 __all__ = ["serial", "parallel", "FanOut", "FanInSum", "Identity"]
 

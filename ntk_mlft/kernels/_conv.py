@@ -4,7 +4,8 @@ Finite network (channels last, ``x`` of shape ``(N, *S, C)``, filter ``W`` of sh
 ``(*filter_shape, C, out_chan)``), fan-in ``n = C * prod(filter_shape)``:
 
 * ``'ntk'``: ``W, b ~ N(0, 1)``, ``z = W_std / sqrt(n) * conv(x, W) + b_std * b``;
-* ``'standard'``: ``W ~ N(0, W_std^2 s0 / n)``, ``b ~ N(0, b_std^2)``, ``z = conv(x, W)/sqrt(s0) + b``.
+* ``'standard'``: ``W ~ N(0, W_std^2 s0 / n)``, ``b ~ N(0, b_std^2)``,
+  ``z = conv(x, W) / sqrt(s0) + b``.
 
 Infinite channels (Novak et al. 2019; Garriga-Alonso et al. 2019): the same filter tap ``f``
 multiplies both positions, so with ``A`` the window average
