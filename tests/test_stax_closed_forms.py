@@ -292,3 +292,12 @@ def test_conv2d_linear_kernel_is_patch_inner_product(rng):
     expect = w ** 2 * np.einsum("iabfgc,jdefgc->ijadbe", p1, p2) / (3 * 3 * 2) + b ** 2
     assert got.nngp.shape == (2, 3, 5, 5, 4, 4)
     np.testing.assert_allclose(got.nngp, expect, rtol=tol(np.float64))
+
+
+def test_self_kernel_diagonal_is_exact_at_theta_zero(rng):
+    """x2=None: ReLU at theta=0 gives exactly q/2 and relu'(.)^2 = 1/2 (no sqrt(eps) noise)."""
+    x = rng.normal(size=(50, 7)) * 3.0
+    k = stax.serial(stax.Dense(4, W_std=1.1), stax.Relu())[2](x)
+    q = 1.1 ** 2 * np.sum(x ** 2, axis=1) / 7
+    np.testing.assert_allclose(np.diag(k.nngp), q / 2, rtol=1e-14)
+    np.testing.assert_allclose(np.diag(k.ntk), q / 2, rtol=1e-14)

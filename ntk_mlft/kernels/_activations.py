@@ -68,10 +68,17 @@ def _elementwise(name: str, fn, dual, needs_gaussian: bool = True):
                              f"(Dense/Conv/FanInSum of affine branches); got input of shape "
                              f"{k.shape1} that is not")
         full = not k.diagonal_spatial
+        q12 = k.nngp
+        if k.cov2 is None:
+            # x2 = x1: make nngp[i, i] equal cov1[i] bit for bit. They are the same number
+            # computed by different fused ops; an ulp apart, the ReLU-family sqrt(q11 q22 - q12^2)
+            # at theta = 0 would turn the gap into ~1e-8 relative errors.
+            idx = jnp.arange(q12.shape[0])
+            q12 = q12.at[idx, idx].set(k.cov1)
         v1 = _variances(k.cov1, k.diagonal_spatial)
         v2 = v1 if k.cov2 is None else _variances(k.cov2, k.diagonal_spatial)
         n1, n2 = v1.shape[0], v2.shape[0]
-        nngp, ntk = dual(k.nngp, _expand(v1, (n1, 1), full, False),
+        nngp, ntk = dual(q12, _expand(v1, (n1, 1), full, False),
                          _expand(v2, (1, n2), full, True), k.ntk)
 
         def self_map(cov, v):
@@ -115,7 +122,11 @@ def ABRelu(a: float, b: float, do_stabilize: bool = False):
     def dual(q12, q11, q22, ntk):
         scale = jnp.maximum(jnp.max(jnp.abs(q12)), 1e-12) if do_stabilize else 1.0
         q12, q11, q22 = q12 / scale, q11 / scale, q22 / scale
-        r = _sqrt(q11 * q22 - q12 ** 2)
+        # r^2 = (n - q12)(n + q12) with n = sqrt(q11 q22): exact 0 when q12 = q11 = q22 (the
+        # diagonal), while XLA's FMA contraction of q11 q22 - q12^2 leaves a rounding residual
+        # that the square root would blow up to ~1e-8 relative.
+        norm = jnp.sqrt(q11 * q22)
+        r = _sqrt((norm - q12) * (norm + q12))
         theta = _angle(r, q12)
         c = (a - b) ** 2 / (2 * jnp.pi)
         dot = (a ** 2 + b ** 2) / 2 - c * theta

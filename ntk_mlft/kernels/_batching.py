@@ -6,7 +6,8 @@ outputs that matter here (``nngp``, ``ntk``, ``cov1``, ``cov2``). Each block
 with copies of the first row, so nothing recompiles); blocks stream into a preallocated numpy
 array, so peak device memory is one block and a 20,000 x 20,000 float64 NNGP+NTK needs
 2 x 3.2 GB of host memory. With ``x2 = None`` only blocks with ``J >= I`` are computed and the
-lower triangle is filled by symmetry. When JAX sees several local devices (GPUs, or CPU devices
+lower triangle is filled by symmetry; diagonal blocks are computed with ``x2 = None`` so their
+diagonals are exact (see ``input_kernel``). When JAX sees several local devices (GPUs, or CPU devices
 from ``XLA_FLAGS=--xla_force_host_platform_device_count=2``), consecutive blocks are dispatched
 to them round-robin and run concurrently (asynchronous dispatch) before being copied back.
 """
@@ -14,6 +15,7 @@ to them round-robin and run concurrently (asynchronous dispatch) before being co
 from __future__ import annotations
 
 import collections
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -57,13 +59,9 @@ def batch(kernel_fn: Callable, batch_size: int, store_on_device: bool = False) -
         raise ValueError(f"batch: batch_size must be an integer >= 1; got {batch_size!r}")
     batch_size = int(batch_size)
 
-    @jax.jit
-    def block_nngp_ntk(a, b):
-        return kernel_fn(a, b, get=("nngp", "ntk", "cov1", "cov2"))
-
-    @jax.jit
-    def block_nngp(a, b):
-        return kernel_fn(a, b, get=("nngp", "cov1", "cov2"))
+    @functools.partial(jax.jit, static_argnums=2)
+    def compute_block(a, b, names):  # b = None: a diagonal block of a symmetric kernel
+        return kernel_fn(a, b, get=names)
 
     def batched_fn(x1: Any, x2: Any = None, get: str | Sequence[str] | None = None) -> Any:
         names = (get,) if isinstance(get, str) else (None if get is None else tuple(get))
@@ -87,7 +85,7 @@ def batch(kernel_fn: Callable, batch_size: int, store_on_device: bool = False) -
         cov1 = np.empty((n1,), out_dtype)
         cov2 = np.empty((n2,), out_dtype)
         blocks = [(i, j) for i in rows for j in cols if not symmetric or j >= i]
-        fn = block_nngp_ntk if want_ntk else block_nngp
+        fields = ("nngp", "ntk", "cov1", "cov2") if want_ntk else ("nngp", "cov1", "cov2")
         devices = jax.local_devices()
         groups = [blocks[g:g + len(devices)] for g in range(0, len(blocks), len(devices))]
         bar = progress(groups, total=len(groups), desc="kernel blocks",
@@ -96,8 +94,11 @@ def batch(kernel_fn: Callable, batch_size: int, store_on_device: bool = False) -
             pending = []
             for (i, j), dev in zip(group, devices):  # dispatch: runs concurrently per device
                 xi = jax.device_put(_pad_rows(x1[i:i + b1], b1), dev)
+                if symmetric and i == j:
+                    pending.append((i, j, compute_block(xi, None, fields)))
+                    continue
                 xj = jax.device_put(_pad_rows(x2[j:j + b2], b2), dev)
-                pending.append((i, j, fn(xi, xj)))
+                pending.append((i, j, compute_block(xi, xj, fields)))
             for i, j, res in pending:
                 ni, nj = min(b1, n1 - i), min(b2, n2 - j)
                 for name, target in (("nngp", nngp), ("ntk", ntk)):
@@ -108,7 +109,7 @@ def batch(kernel_fn: Callable, batch_size: int, store_on_device: bool = False) -
                     if symmetric and j != i:
                         target[j:j + nj, i:i + ni] = block.T
                 cov1[i:i + ni] = np.asarray(res.cov1)[:ni]
-                cov2[j:j + nj] = np.asarray(res.cov2)[:nj]
+                cov2[j:j + nj] = np.asarray(res.cov1 if res.cov2 is None else res.cov2)[:nj]
         result = {"nngp": nngp, "ntk": ntk, "cov1": cov1, "cov2": None if symmetric else cov2}
         if store_on_device:
             result = {k: None if v is None else jnp.asarray(v) for k, v in result.items()}
