@@ -18,13 +18,15 @@ Each ``g_m`` is convex and decreasing, so this is a convex resource-allocation p
   one step for a single power law), and ``lam`` is found by Brent's method on the budget. The
   Lagrangian dual value ``sum_m [g_m(x_m) + lam c_m x_m] - lam B`` is a *valid lower bound for any*
   ``lam >= 0``, which is what makes the pruning below rigorous.
-* :func:`branch_and_bound` — the exact integer optimum: best-first branch-and-bound on the
-  continuous relaxation, branching ``x_m <= floor(x*_m)`` / ``x_m >= ceil(x*_m)`` on the most
-  fractional variable; incumbents come from rounding down the relaxation and filling leftover
-  budget greedily. A node is pruned only when its lower bound is ``>= incumbent * (1 - 1e-12)``,
-  so the returned allocation is optimal among all integer allocations in the box and budget up
-  to that relative tolerance (status ``"optimal"``), or the search stopped at ``max_nodes``
-  (status ``"node_limit"``: feasible, best found, not proven).
+* :func:`exact_integer` — the exact integer optimum. An incumbent comes from rounding the
+  continuous optimum down and filling leftover budget greedily; then :func:`box_search` enumerates
+  every integer point of a box around the continuous optimum that provably contains every
+  allocation better than the incumbent (strong-convexity argument in its docstring), with one level
+  solved in closed form per configuration. If that box is too large, best-first
+  :func:`branch_and_bound` on the continuous relaxation is used instead (branching on the costliest
+  rounding; pruning only when a node's bound is ``>= incumbent * (1 - 1e-12)``; status
+  ``"node_limit"`` if it stops early). Both are optimal among all integer allocations in the box
+  and budget up to that relative tolerance, and both are checked against brute force in tests.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Terms", "branch_and_bound", "greedy_fill", "solve_continuous_cvxpy", "solve_continuous_dual"]
+__all__ = ["Terms", "box_search", "branch_and_bound", "exact_integer", "greedy_fill", "solve_continuous_cvxpy",
+           "solve_continuous_dual"]
 
 _PRUNE_RTOL = 1e-12
 
@@ -70,12 +73,18 @@ class Terms:
         return float(np.sum(self.a * np.asarray(x, float)[self.var] ** (-self.p)))
 
 
-def _stationary(terms: Terms, lam: float, c: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """``argmin_{lo<=x<=hi} g_m(x) + lam c_m x`` for every m (Newton on t = log x, from the left)."""
+def _stationary(terms: Terms, lam: float, c: np.ndarray, lo: np.ndarray,
+                hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``argmin_{lo<=x<=hi} g_m(x) + lam c_m x`` for every m (Newton on t = log x, from the left).
+
+    Returns ``x`` (M,) and ``d log x / d log lam`` (M,) (0 where a bound is active).
+    """
     a, p, var = terms.a, terms.p, terms.var
     target = np.log(lam * c)
     live = a > 0
-    # single-term roots: p a x^{-(p+1)} = lam c; the sum's root is >= the largest of them
+    # single-term roots: p a x^{-(p+1)} = lam c; the sum's root is >= the largest of them, and
+    # phi(t) = log sum_k p a e^{-(p+1)t} - log(lam c) is convex decreasing, so Newton from there
+    # converges monotonically (in one step for a single term)
     t_single = np.where(live, (np.log(np.where(live, p * a, 1.0)) - target[var]) / (p + 1.0), -np.inf)
     t = np.full(terms.n_vars, -np.inf)
     np.maximum.at(t, var, t_single)
@@ -91,7 +100,9 @@ def _stationary(terms: Terms, lam: float, c: np.ndarray, lo: np.ndarray, hi: np.
         if np.all(np.abs(step) <= 1e-15 * np.maximum(1.0, np.abs(t))):
             break
     x = np.where(has_terms, np.exp(t), lo)
-    return np.clip(x, lo, hi)
+    dlog = np.where(has_terms, -s / np.where(has_terms, ds, 1.0), 0.0)
+    inside = (x > lo) & (x < hi)
+    return np.clip(x, lo, hi), np.where(inside, dlog, 0.0)
 
 
 def solve_continuous_dual(terms: Terms, c: np.ndarray, budget: float, lo: np.ndarray,
@@ -100,28 +111,40 @@ def solve_continuous_dual(terms: Terms, c: np.ndarray, budget: float, lo: np.nda
 
     Returns ``(x, lower_bound, lam)``: the minimiser (M,), the Lagrangian dual value (a rigorous
     lower bound on the relaxation's optimum, equal to it up to rounding) and the budget
-    multiplier ``lam = -dg*/dB``. Requires ``sum(c * lo) <= budget``.
+    multiplier ``lam = -dg*/dB``. Requires ``sum(c * lo) <= budget``. ``lam`` solves
+    ``sum_m c_m x_m(lam) = B`` by safeguarded Newton on ``log lam`` (bisection fallback).
     """
-    from scipy.optimize import brentq
-
     if float(np.sum(c * hi)) <= budget:
         return hi.copy(), terms.total(hi), 0.0
-    lam_all_hi = float(np.min(terms.slopes(hi) / c))
-    lam_all_lo = float(np.max(terms.slopes(lo) / c))
-    if lam_all_lo <= 0.0:  # no term depends on any variable: everything at lo is optimal
+    slopes_lo = terms.slopes(lo) / c
+    if float(np.max(slopes_lo)) <= 0.0:  # no term depends on any variable: everything at lo is optimal
         return lo.copy(), terms.total(lo), 0.0
-    lo_log = np.log(max(lam_all_hi, lam_all_lo * 1e-300, 1e-300))
-    hi_log = np.log(lam_all_lo)
+    slopes_hi = terms.slopes(hi) / c
+    u_hi = float(np.log(np.max(slopes_lo)))  # every x at lo: spend <= B
+    u_lo = float(np.log(np.min(slopes_hi))) if np.min(slopes_hi) > 0 else u_hi - 700.0  # all at hi: > B
+    log_b = float(np.log(budget))
 
-    def excess(log_lam: float) -> float:
-        return float(np.sum(c * _stationary(terms, float(np.exp(log_lam)), c, lo, hi))) - budget
+    def f(u: float):
+        x, dlog = _stationary(terms, float(np.exp(u)), c, lo, hi)
+        spend = c * x
+        total = float(spend.sum())
+        return x, np.log(total) - log_b, float(np.sum(spend * dlog)) / total
 
-    if excess(hi_log) >= 0.0:
-        log_lam = hi_log
-    else:
-        log_lam = brentq(excess, lo_log, hi_log, xtol=1e-15, rtol=1e-15, maxiter=200)
-    lam = float(np.exp(log_lam))
-    x = _stationary(terms, lam, c, lo, hi)
+    u = u_lo
+    x, fu, du = f(u)
+    for _ in range(200):
+        if fu > 0:
+            u_lo = u
+        else:
+            u_hi = u
+        if abs(fu) <= 1e-15 or u_hi - u_lo <= 1e-15 * max(1.0, abs(u)):
+            break
+        u_new = u - fu / du if du < 0 else 0.5 * (u_lo + u_hi)
+        if not (u_lo < u_new < u_hi):
+            u_new = 0.5 * (u_lo + u_hi)
+        u = u_new
+        x, fu, du = f(u)
+    lam = float(np.exp(u))
     bound = terms.total(x) + lam * (float(np.sum(c * x)) - budget)
     return x, bound, lam
 
@@ -248,7 +271,7 @@ def branch_and_bound(terms: Terms, c: np.ndarray, budget: float, lo: np.ndarray,
             split = xr[m] - 1
         else:
             frac = np.where(near, 0.0, xr - np.floor(xr))
-            m = int(np.argmax(np.minimum(frac, 1 - frac)))
+            m = int(np.argmax(c * np.minimum(frac, 1 - frac)))  # costliest rounding first
             split = np.floor(xr[m])
         offer(np.maximum(np.floor(x), nlo))
         down_hi, up_lo = nhi.copy(), nlo.copy()
@@ -262,3 +285,116 @@ def branch_and_bound(terms: Terms, c: np.ndarray, budget: float, lo: np.ndarray,
     if best_x is None:
         return None
     return IntegerSolution(best_x.astype(np.int64), best_v, "optimal", nodes)
+
+
+def _curvature(terms: Terms, x: np.ndarray) -> np.ndarray:
+    """(M,) ``g_m''(x_m) = sum_k p (p + 1) a x^{-p-2}`` (decreasing in x)."""
+    p, a, var = terms.p, terms.a, terms.var
+    return np.bincount(var, p * (p + 1.0) * a * x[var] ** (-p - 2.0), minlength=terms.n_vars)
+
+
+def box_search(terms: Terms, c: np.ndarray, budget: float, lo: np.ndarray, hi: np.ndarray, x_cont: np.ndarray,
+               bound: float, incumbent: float, *, max_configs: float = 2e7,
+               block: int = 1_000_000) -> IntegerSolution | None | str:
+    """Exact integer optimum by enumeration over a provably sufficient box.
+
+    At the continuous optimum ``x_c`` (value ``>= bound``) first-order optimality gives
+    ``grad g(x_c) . (x - x_c) >= 0`` for every feasible ``x``, and each ``g_m`` has curvature
+    ``>= mu_m = g_m''(x_cm + r_m)`` on ``[x_cm - r_m, x_cm + r_m]`` (``g_m''`` decreases), so
+    ``g(x) >= bound + 1/2 sum_m mu_m (x_m - x_cm)^2``. Any ``x`` beating ``incumbent`` therefore has
+    ``|x_m - x_cm| <= r_m`` with ``r_m = sqrt(2 (incumbent - bound) / mu_m)`` (a fixed point, found by
+    iteration; capped by the bounds). All integer points of that box are enumerated, except one level
+    (the widest range) which takes, for each configuration of the others, its best value
+    ``min(hi, floor(leftover / c))`` (``g`` decreases in it). Levels with no terms sit at ``lo``.
+
+    Returns the best solution beating ``incumbent`` (status ``"optimal"``), None if none does, or
+    ``"too_large"`` when the box has more than ``max_configs`` configurations.
+    """
+    import itertools
+
+    n = terms.n_vars
+    has = np.bincount(terms.var, terms.a, minlength=n) > 0
+    gap = max(incumbent - bound, 0.0) * (1 + 1e-9) + 1e-300
+    r = np.zeros(n)
+    for _ in range(100):
+        mu = _curvature(terms, np.minimum(x_cont + r, hi))
+        r_new = np.where(has, np.sqrt(2.0 * gap / np.where(mu > 0, mu, 1e-300)), 0.0)
+        r_new = np.minimum(r_new, hi - lo)
+        if np.all(r_new <= r * (1 + 1e-12) + 1e-12):
+            break
+        r = r_new
+    r = r + 1.0  # slack for the rounding of x_c
+    low = np.where(has, np.maximum(lo, np.ceil(x_cont - r)), lo)
+    high = np.where(has, np.minimum(hi, np.floor(x_cont + r)), lo)
+    if np.any(high < low):
+        return None
+    sizes = high - low + 1
+    free = int(np.argmax(np.where(has, sizes, -1)))
+    others = [m for m in np.argsort(-sizes) if m != free]
+    if float(np.prod(sizes[others])) > max_configs:
+        return "too_large"
+    ranges = [np.arange(low[m], high[m] + 1) for m in others]
+    k = len(others)
+    while k > 0 and float(np.prod([len(rg) for rg in ranges[k - 1:]])) <= block:
+        k -= 1  # vectorise the trailing (smallest) ranges, loop over the leading ones
+    mask_free = terms.var == free
+    a_f, p_f = terms.a[mask_free], terms.p[mask_free]
+    best_v, best_x = float(incumbent), None
+    tail = ranges[k:]
+    grids = np.meshgrid(*tail, indexing="ij") if tail else []
+    tail_x = [g.reshape(-1) for g in grids]
+    tail_spend = sum((c[others[k + i]] * tx for i, tx in enumerate(tail_x)), np.zeros(1))
+    tail_val = sum((_values_1d(terms, others[k + i], tx) for i, tx in enumerate(tail_x)), np.zeros(1))
+    for head in itertools.product(*ranges[:k]):
+        head_spend = sum(c[others[i]] * v for i, v in enumerate(head))
+        head_val = sum(float(_values_1d(terms, others[i], np.array([v]))[0]) for i, v in enumerate(head))
+        left = budget - head_spend - tail_spend
+        xf = np.minimum(hi[free], np.floor(left / c[free] * (1 + 1e-12)))
+        ok = xf >= lo[free]
+        if not np.any(ok):
+            continue
+        xf_safe = np.where(ok, xf, 1.0)
+        val = head_val + tail_val + (a_f * xf_safe[:, None] ** (-p_f)).sum(axis=1)
+        val = np.where(ok, val, np.inf)
+        j = int(np.argmin(val))
+        if val[j] < best_v:
+            x = np.empty(n)
+            x[free] = xf[j]
+            for i, v in enumerate(head):
+                x[others[i]] = v
+            for i, tx in enumerate(tail_x):
+                x[others[k + i]] = tx[j]
+            best_v, best_x = float(val[j]), x
+    if best_x is None:
+        return None
+    return IntegerSolution(best_x.astype(np.int64), terms.total(best_x), "optimal", int(np.prod(sizes[others])))
+
+
+def _values_1d(terms: Terms, m: int, x: np.ndarray) -> np.ndarray:
+    """``g_m`` at each entry of ``x``."""
+    sel = terms.var == m
+    return (terms.a[sel] * np.asarray(x, float)[:, None] ** (-terms.p[sel])).sum(axis=1)
+
+
+def exact_integer(terms: Terms, c: np.ndarray, budget: float, lo: np.ndarray, hi: np.ndarray, *,
+                  incumbent: float = np.inf) -> IntegerSolution | None:
+    """Exact integer optimum: :func:`box_search` around the continuous optimum (incumbent from
+    rounding down + greedy fill), or :func:`branch_and_bound` when that box is too large."""
+    lo = np.asarray(lo, float)
+    hi = np.minimum(np.asarray(hi, float), np.floor((budget - (np.sum(c * lo) - c * lo)) / c * (1 + 1e-12)))
+    if float(np.sum(c * lo)) > budget * (1 + 1e-12) or np.any(hi < lo):
+        return None
+    x_c, bound, _ = solve_continuous_dual(terms, c, budget, lo, hi)
+    if bound >= incumbent * (1 - _PRUNE_RTOL):
+        return None
+    start = np.maximum(np.floor(x_c), lo)
+    while float(np.sum(c * start)) > budget * (1 + 1e-12):
+        start[int(np.argmax((start - lo) * c))] -= 1
+    guess = greedy_fill(terms, c, budget, start, hi)
+    v_guess = terms.total(guess)
+    res = box_search(terms, c, budget, lo, hi, x_c, bound, min(incumbent, v_guess))
+    if isinstance(res, str):
+        return branch_and_bound(terms, c, budget, lo, hi, incumbent=incumbent)
+    if res is None:
+        return IntegerSolution(guess.astype(np.int64), v_guess, "optimal", 0) if v_guess < incumbent else None
+    return res

@@ -17,7 +17,8 @@ Methods (and what is guaranteed):
 
 * :class:`~ntk_mlft.error_models.PowerLawErrorModel` (separable): every set of used levels is
   solved; the continuous optimum comes from cvxpy + Clarabel (status reported), and the integer
-  answer from branch-and-bound on the exact model — **optimal among all integer allocations within
+  answer from an exhaustive search of a provably sufficient box around it (branch-and-bound when the
+  box is too large) on the exact model — **optimal among all integer allocations within
   the budget** (relative tolerance 1e-12) when ``integer_status == "optimal"``.
 * any other :class:`~ntk_mlft.error_models.ErrorModel` (the NTK estimators): local power-law
   surrogates solved convexly, then a local search with the exact model — feasible, no worse than
@@ -34,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft._allocation_separable import (Terms, branch_and_bound, greedy_fill, solve_continuous_cvxpy,
+from ntk_mlft._allocation_separable import (Terms, exact_integer, greedy_fill, solve_continuous_cvxpy,
                                             solve_continuous_dual)
 from ntk_mlft._allocation_surrogate import optimize_surrogate
 from ntk_mlft._validation import check_positive_int, check_positive_scalar
@@ -64,7 +65,7 @@ class Allocation:
         continuous_counts: (L,) optimum of the continuous relaxation (NaN-free; 0 where skipped).
         continuous_error: model error at ``continuous_counts`` (a lower bound for separable models).
         status: solver status of the continuous problem (cvxpy's, e.g. ``"optimal"``) or ``"baseline"``.
-        method: ``"branch-and-bound"``, ``"surrogate+local-search"``, ``"rounded"``,
+        method: ``"exact-integer"``, ``"surrogate+local-search"``, ``"rounded"``,
             ``"single-level"`` or ``"equal-split"``.
         integer_status: ``"optimal"`` (proven), ``"node_limit"``, ``"local"`` or ``"heuristic"``.
         skipped_levels: 1-based levels with 0 samples.
@@ -215,7 +216,7 @@ def optimize_allocation(model: Any, costs: Any, budget: float, *, integer: bool 
         for bound, idx_s, terms_s, hi_s, _ in candidates:
             if best is not None and bound >= best.value * (1 - 1e-12):
                 break
-            sol = branch_and_bound(terms_s, c[idx_s], budget, lo[idx_s], hi_s,
+            sol = exact_integer(terms_s, c[idx_s], budget, lo[idx_s], hi_s,
                                    incumbent=np.inf if best is None else best.value)
             if sol is not None:
                 best, best_idx = sol, idx_s
@@ -223,7 +224,7 @@ def optimize_allocation(model: Any, costs: Any, budget: float, *, integer: bool 
                     int_status = sol.status
         counts = np.zeros(n, dtype=np.int64)
         counts[best_idx] = best.x
-        method = "branch-and-bound"
+        method = "exact-integer"
     else:
         x0 = np.maximum(np.floor(x_cvx * (1 + 1e-12)), lo[idx])
         while float(np.sum(c[idx] * x0)) > budget * (1 + 1e-12):  # Clarabel may overshoot by a hair

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from ntk_mlft._allocation_separable import Terms, solve_continuous_cvxpy, solve_continuous_dual
+from ntk_mlft._allocation_separable import Terms, branch_and_bound, solve_continuous_cvxpy, solve_continuous_dual
 from ntk_mlft.allocation import (equal_split_allocation, minimum_budget, mlmc_allocation, optimize_allocation,
                                  single_level_allocation)
 from ntk_mlft.costs import CostTable
@@ -220,3 +220,16 @@ def test_minimum_budget_and_bad_model():
         optimize_allocation(object(), [1.0], 10.0)
     with pytest.raises(ValueError, match="max_samples"):
         optimize_allocation(PowerLawErrorModel([1.0] * 2, [1.0] * 2), [1.0, 2.0], 10.0, max_samples=[1, 0])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_branch_and_bound_fallback_matches_brute_force(seed):
+    rng = np.random.default_rng(100 + seed)
+    model = PowerLawErrorModel(rng.uniform(0.05, 2.0, 3), rng.uniform(0.5, 2.0, 3))
+    c = np.sort(rng.uniform(0.5, 6.0, 3))
+    budget = float(rng.uniform(15.0, 60.0))
+    terms = Terms.from_groups(model.merged(np.ones(3, bool)))
+    sol = branch_and_bound(terms, c, budget, np.ones(3), np.full(3, np.inf))
+    ranges = [range(1, int(budget // ci) + 1) for ci in c]
+    best = min(terms.total(np.array(x, float)) for x in itertools.product(*ranges) if np.dot(x, c) <= budget)
+    assert sol.status == "optimal" and sol.value == pytest.approx(best, rel=1e-12)
