@@ -18,7 +18,7 @@ terms. We therefore optimise in three steps (a sequential convex approximation):
    every set of used levels (finest always used) and the set with the lowest *exact* error at its
    continuous point is kept; the final surrogate is re-solved with cvxpy (reported status).
 3. **Integer refinement with the exact model.** The surrogate's exact integer optimum
-   (branch-and-bound) is the start of a local search on the exact model: moves take ``k``
+   (exact search) is the start of a local search on the exact model: moves take ``k``
    samples from one used level and spend the freed budget (plus any leftover) on another, or spend
    the leftover on one level, with ``k`` halving from a quarter of the level's count down to 1.
 
@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft._allocation_separable import Terms, branch_and_bound, solve_continuous_cvxpy, solve_continuous_dual
+from ntk_mlft._allocation_separable import Terms, exact_integer, solve_continuous_cvxpy, solve_continuous_dual
 
 __all__ = ["SurrogateResult", "fit_local_power_law", "optimize_surrogate"]
 
@@ -178,7 +178,7 @@ def optimize_surrogate(model: Any, c: np.ndarray, budget: float, lo: np.ndarray,
     hi_full[idx] = hi_a
     lo_full = np.where(active, lo, 0.0)
     if integer:
-        sol = branch_and_bound(terms, c[idx], budget, lo[idx], hi_a)
+        sol = exact_integer(terms, c[idx], budget, lo[idx], hi_a)
         start = np.zeros(n)
         start[idx] = sol.x
     else:

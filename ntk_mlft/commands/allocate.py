@@ -1,0 +1,196 @@
+"""``ntk-mlft allocate``: optimal samples per level for a cost table and a budget.
+
+The error model comes from one of: ``--power-law coef=.. exponent=.. [floor=..]`` (user-supplied
+separable model), ``--pilot pilot.npz`` (paired pilot data → NTK kernel of ``--arch`` on the
+pilot inputs → :class:`ntk_mlft.estimators.SpectralEstimator`), or ``--problem NAME`` (a paired
+pilot study generated with the built-in solver, then as ``--pilot``). Costs come from
+``--costs costs.csv`` (columns ``level,grid,cost_seconds``) or, with ``--problem``, are measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+import numpy as np
+
+HELP = "optimal number of training samples per level for a cost table and a budget (seconds)"
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``allocate`` and ``curves``: costs and the error model."""
+    parser.add_argument("--costs", default=None, help="cost table CSV (level,grid,cost_seconds); "
+                        "measured from --problem when omitted")
+    src = parser.add_mutually_exclusive_group()
+    src.add_argument("--power-law", nargs="+", default=None, metavar="KEY=VALUES",
+                     help="separable model E = floor + sum_l coef_l N_l^-exponent_l, e.g. "
+                          "--power-law coef=1,0.3,0.05 exponent=1,1,1 floor=0.001")
+    src.add_argument("--pilot", default=None, help="pilot .npz (x, y_level1..y_levelL on the same inputs)")
+    src.add_argument("--problem", default=None, help="built-in problem: generate a paired pilot study")
+    parser.add_argument("--arch", default="mlp-relu-3", help="architecture whose NTK defines the estimator")
+    parser.add_argument("--ridge", type=float, default=1e-6,
+                        help="ridge per level, relative to the mean kernel diagonal (estimator paths)")
+    parser.add_argument("--pilot-size", type=int, default=200, help="pilot samples per level with --problem")
+    parser.add_argument("--levels", type=int, default=None, help="number of levels for --problem")
+
+
+def parse_power_law(items: list[str]):
+    """``["coef=1,0.3", "exponent=1,1", "floor=0.01"]`` → PowerLawErrorModel."""
+    from ntk_mlft.error_models import PowerLawErrorModel
+
+    fields: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or key not in ("coef", "exponent", "floor"):
+            raise ValueError(f"--power-law takes coef=V1,V2,.. exponent=P1,P2,.. [floor=F]; got {item!r}")
+        try:
+            vals = [float(v) for v in value.split(",")]
+        except ValueError:
+            raise ValueError(f"--power-law {key} must be comma-separated numbers; got {value!r}") from None
+        fields[key] = vals[0] if key == "floor" else np.array(vals)
+    if "coef" not in fields or "exponent" not in fields:
+        raise ValueError("--power-law needs both coef=... and exponent=...")
+    return PowerLawErrorModel(**fields)
+
+
+def estimator_from_pilot(x: np.ndarray, ys: list[np.ndarray], arch: str, ridge: float):
+    """Spectral MLFT estimator from paired pilot data and the NTK of ``arch`` on the pilot inputs.
+
+    ``ridge`` is relative to the mean kernel diagonal (the estimator takes it unnormalised).
+    """
+    from ntk_mlft.architectures import get_architecture
+    from ntk_mlft.estimators import SpectralEstimator
+
+    net = get_architecture(arch, output_dim=int(np.prod(ys[0].shape[1:]) or 1))
+    k = np.asarray(net.kernel_fn(x, x, get="ntk"), dtype=np.float64)
+    targets = np.stack([np.asarray(y, float).reshape(len(y), -1) for y in ys])
+    return SpectralEstimator.from_kernel(k, targets, ridge=ridge * float(np.mean(np.diag(k))))
+
+
+def load_pilot_arrays(path: str) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``x`` and ``[y_level1, ..]`` from a pilot ``.npz`` (D's loader when available)."""
+    try:
+        from ntk_mlft.estimators.pilot import load_pilot
+    except ImportError:
+        from ntk_mlft._io import load_npz_checked
+
+        data = load_npz_checked(path, required=("x", "y_level1"))
+        if data is None:
+            raise ValueError(f"pilot file {path} is missing, unreadable or lacks 'x'/'y_level1'") from None
+        ys, l = [], 1
+        while f"y_level{l}" in data:
+            ys.append(data[f"y_level{l}"])
+            l += 1
+        if any(len(y) != len(data["x"]) for y in ys):
+            raise ValueError(f"pilot file {path}: every y_levelL must have one row per row of x")
+        return data["x"], ys
+    pilot = load_pilot(path)
+    return np.asarray(pilot.x), [np.asarray(y) for y in pilot.ys]
+
+
+def model_and_costs(args: argparse.Namespace) -> tuple[Any, Any, dict[str, str]]:
+    """Error model, cost table and labels (problem, kernel) from the parsed options."""
+    from ntk_mlft.costs import CostTable
+
+    costs = CostTable.from_csv(args.costs) if args.costs else None
+    if args.power_law:
+        if costs is None:
+            raise ValueError("--power-law needs --costs (a cost table CSV)")
+        return parse_power_law(args.power_law), costs, {"problem": "user model", "kernel": "power law"}
+    if args.pilot:
+        if costs is None:
+            raise ValueError("--pilot needs --costs (a cost table CSV)")
+        x, ys = load_pilot_arrays(args.pilot)
+        return estimator_from_pilot(x, ys, args.arch, args.ridge), costs, {
+            "problem": str(args.pilot), "kernel": args.arch, "pool": len(x)}
+    if args.problem:
+        from ntk_mlft.problems import generate, get_problem, measure_costs
+
+        problem = get_problem(args.problem, levels=args.levels)
+        if costs is None:
+            costs = measure_costs(problem, seed=args.seed)
+        data = generate(problem, [args.pilot_size] * problem.n_levels, seed=args.seed, paired=True)
+        model = estimator_from_pilot(data.inputs[-1], list(data.outputs), args.arch, args.ridge)
+        return model, costs, {"problem": problem.name, "kernel": args.arch, "pool": args.pilot_size}
+    raise ValueError("give an error model: --power-law ..., --pilot FILE or --problem NAME")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_arguments(parser)
+    parser.add_argument("--budget", type=float, required=True, help="budget in seconds of solver time")
+    parser.add_argument("--min-samples", type=int, default=1, help="least samples of every used level")
+    parser.add_argument("--max-samples", type=int, default=None,
+                        help="cap per level; estimator paths default to half the pilot size (the pool-based "
+                             "estimator is only meaningful well below the number of pilot samples)")
+
+
+def sample_cap(args: argparse.Namespace, labels: dict[str, Any]) -> int | None:
+    """``--max-samples``, or half the pilot pool for the estimator paths."""
+    if getattr(args, "max_samples", None) is not None:
+        return args.max_samples
+    return max(1, int(labels["pool"]) // 2) if "pool" in labels else None
+
+
+def allocation_report(model: Any, costs: Any, budget: float, min_samples: int = 1,
+                      max_samples: int | None = None) -> dict[str, Any]:
+    """Optimal allocation, both baselines and the gain, as a JSON-able dict."""
+    from ntk_mlft.allocation import equal_split_allocation, optimize_allocation, single_level_allocation
+    from ntk_mlft.costs import as_cost_array
+
+    c = as_cost_array(costs, int(model.n_levels))
+    best = optimize_allocation(model, c, budget, min_samples=min_samples, max_samples=max_samples)
+    single = single_level_allocation(model, c, budget)
+    equal = equal_split_allocation(model, c, budget) if budget >= c.size * c[-1] else None
+    if equal is not None and max_samples is not None and equal.counts.max() > max_samples:
+        equal = None  # not comparable: it would use more samples than the estimator is valid for
+    grid = getattr(costs, "grid", None)
+    return {
+        "optimal": best.to_dict(),
+        "single_level": single.to_dict(),
+        "equal_split": None if equal is None else equal.to_dict(),
+        "gain_over_single_level": single.predicted_error / best.predicted_error,
+        "grid": None if grid is None else [int(g) for g in grid],
+        "max_samples": max_samples,
+    }
+
+
+def format_table(report: dict[str, Any], labels: dict[str, str]) -> str:
+    """Plain-text table: level, grid, cost/sample, N_l, spend, share; then errors and gain."""
+    opt = report["optimal"]
+    n = len(opt["counts"])
+    grid = report["grid"] or ["-"] * n
+    lines = [f"MLFT allocation — {labels['problem']}, kernel {labels['kernel']}, "
+             f"budget {opt['budget_seconds']:.6g} s",
+             f"{'level':>5} {'grid':>7} {'cost/sample [s]':>16} {'N_l':>10} {'spend [s]':>12} {'share':>7}"]
+    for l in range(n):
+        count = opt["counts"][l]
+        lines.append(f"{l + 1:>5} {grid[l]!s:>7} {opt['cost_per_sample_seconds'][l]:>16.6g} "
+                     f"{(str(count) if count else 'skip'):>10} {opt['spend_seconds'][l]:>12.6g} "
+                     f"{100 * opt['share'][l]:>6.1f}%")
+    lines.append(f"{'total':>5} {'':>7} {'':>16} {sum(opt['counts']):>10} {opt['cost_seconds']:>12.6g} {'100.0%':>7}")
+    lines.append(f"predicted relative MSE: {opt['predicted_error']:.4g} (optimal MLFT, "
+                 f"integer {opt['integer_status']}, continuous {opt['status']})")
+    lines.append(f"single level (finest only, N_L = {report['single_level']['counts'][-1]}): "
+                 f"{report['single_level']['predicted_error']:.4g}  ->  gain x{report['gain_over_single_level']:.3g}")
+    if report.get("max_samples") is not None:
+        lines.append(f"(each level capped at {report['max_samples']} samples)")
+    if report["equal_split"] is not None:
+        lines.append(f"equal split of the budget: {report['equal_split']['predicted_error']:.4g}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    model, costs, labels = model_and_costs(args)
+    report = allocation_report(model, costs, args.budget, args.min_samples, sample_cap(args, labels))
+    report.update(labels)
+    if args.out:
+        from ntk_mlft._io import write_json_atomic
+
+        write_json_atomic(args.out, report)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_table(report, labels))
+    return 0

@@ -1,0 +1,156 @@
+"""Figures from result objects (matplotlib imported inside each function; each returns a Figure).
+
+* :func:`plot_error_vs_budget` — :class:`~ntk_mlft.curves.BudgetCurves`: predicted relative MSE vs
+  budget (log-log) for optimal MLFT, single-level finest and equal split, fitted slopes in the legend,
+  measured points when present.
+* :func:`plot_allocation` — :class:`~ntk_mlft.allocation.Allocation`: samples and spend per level.
+* :func:`plot_learning_curves` — :class:`~ntk_mlft.curves.LearningCurves`: error vs N per level,
+  predicted lines and Monte-Carlo points.
+* :func:`plot_predicted_vs_measured` — :class:`~ntk_mlft.curves.Comparison`: scatter with the
+  diagonal.
+* :func:`save_figure` writes ``stem.png`` and ``stem.pdf``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ntk_mlft._io import atomic_path
+
+__all__ = ["plot_allocation", "plot_error_vs_budget", "plot_learning_curves", "plot_predicted_vs_measured",
+           "save_figure"]
+
+
+def _figure(ncols: int = 1, width: float = 6.4):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width * ncols if ncols > 1 else width, 4.6), layout="constrained")
+    axes = fig.subplots(1, ncols)
+    return fig, axes
+
+
+def _context(problem: str, kernel: str) -> str:
+    parts = [f"problem: {problem}" if problem else "", f"kernel: {kernel}" if kernel else ""]
+    return ", ".join(p for p in parts if p)
+
+
+def _fmt_seconds(b: float) -> str:
+    if b >= 3600:
+        return f"{b / 3600:.3g} h"
+    if b >= 60:
+        return f"{b / 60:.3g} min"
+    return f"{b:.3g} s"
+
+
+def plot_error_vs_budget(curves: Any):
+    """Log-log predicted error vs budget for the three allocation rules (+ measured points)."""
+    fig, ax = _figure()
+    styles = {"optimal": ("optimal MLFT", "C0", "-"), "single": ("single level (finest)", "C3", "--"),
+              "equal": ("equal split", "C2", ":")}
+    for method, (label, color, ls) in styles.items():
+        e = curves.errors(method)
+        if not np.any(np.isfinite(e)):
+            continue
+        slope = curves.slope(method)
+        suffix = f" (slope {slope:.2f})" if np.isfinite(slope) else ""
+        ax.loglog(curves.budgets, e, ls, color=color, lw=2, label=label + suffix)
+    if curves.measured_budgets is not None and len(curves.measured_budgets):
+        ax.loglog(curves.measured_budgets, curves.measured_errors, "o", color="k", ms=6,
+                  label="measured (optimal MLFT)")
+    if curves.floor > 0:
+        ax.axhline(curves.floor, color="0.5", lw=1, label=f"error floor {curves.floor:.2g}")
+    ax.set_xlabel("budget (seconds of solver time)")
+    ax.set_ylabel("predicted relative MSE (dimensionless)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="best", fontsize=9)
+    ctx = _context(curves.problem, curves.kernel)
+    span = f"budget {_fmt_seconds(curves.budgets[0])} to {_fmt_seconds(curves.budgets[-1])}"
+    ax.set_title("Error vs budget" + (f" — {ctx}" if ctx else "") + f"\n{span}", fontsize=10)
+    return fig
+
+
+def plot_allocation(allocation: Any, *, problem: str = "", kernel: str = "", grid: Any = None):
+    """Two panels: samples per level (log scale) and seconds spent per level, at one budget."""
+    fig, (ax_n, ax_s) = _figure(ncols=2, width=4.6)
+    levels = np.arange(1, allocation.n_levels + 1)
+    names = [f"{l}" if grid is None else f"{l}\n({int(g)} pts)" for l, g in zip(levels, grid if grid is not None
+                                                                                    else levels)]
+    counts = allocation.counts
+    ax_n.bar(levels, np.where(counts > 0, counts, np.nan), color="C0", label="optimal N_l")
+    ax_n.set_yscale("log")
+    for l, n in zip(levels, counts):
+        ax_n.annotate("skipped" if n == 0 else f"{n}", (l, max(n, 1)), ha="center", va="bottom", fontsize=8)
+    ax_n.set_xticks(levels, names)
+    ax_n.set_xlabel("level (grid)")
+    ax_n.set_ylabel("training samples N_l (count)")
+    ax_n.legend(loc="best", fontsize=9)
+    spend = allocation.spend
+    ax_s.bar(levels, spend, color="C1", label="spend per level")
+    for l, s, sh in zip(levels, spend, allocation.share):
+        ax_s.annotate(f"{100 * sh:.0f}%", (l, s), ha="center", va="bottom", fontsize=8)
+    ax_s.set_xticks(levels, names)
+    ax_s.set_xlabel("level (grid)")
+    ax_s.set_ylabel("solver time spent (seconds)")
+    ax_s.legend(loc="best", fontsize=9)
+    ctx = _context(problem, kernel)
+    fig.suptitle(f"Optimal allocation at budget {_fmt_seconds(allocation.budget)}" + (f" — {ctx}" if ctx else "")
+                 + f"\npredicted relative MSE {allocation.predicted_error:.3g}", fontsize=10)
+    return fig
+
+
+def plot_learning_curves(curves: Any):
+    """Error vs samples of each level (others fixed): predicted lines, Monte-Carlo points."""
+    fig, ax = _figure()
+    for l in range(curves.predicted.shape[0]):
+        color = f"C{l}"
+        ax.loglog(curves.n, curves.predicted[l], "-", color=color, label=f"level {l + 1} predicted")
+        if curves.measured is not None and np.any(np.isfinite(curves.measured[l])):
+            std = None if curves.measured_std is None else curves.measured_std[l]
+            ax.errorbar(curves.n, curves.measured[l], yerr=std, fmt="o", color=color, ms=4,
+                        label=f"level {l + 1} Monte-Carlo")
+    ax.set_xlabel("samples at the varied level N_l (count)")
+    ax.set_ylabel("relative MSE (dimensionless)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    ctx = _context(curves.problem, curves.kernel)
+    base = ", ".join(str(int(v)) for v in curves.base_counts)
+    ax.set_title("Learning curves per level" + (f" — {ctx}" if ctx else "") + f"\nother levels at N = ({base})",
+                 fontsize=10)
+    return fig
+
+
+def plot_predicted_vs_measured(comparison: Any):
+    """Scatter of measured vs predicted relative MSE with the y = x line."""
+    fig, ax = _figure(width=5.2)
+    p, m = comparison.predicted, comparison.measured
+    ax.errorbar(p, m, yerr=comparison.measured_std, fmt="o", color="C0", label="allocations")
+    for x, y, lab in zip(p, m, comparison.labels):
+        ax.annotate(lab, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    lo, hi = float(min(p.min(), m.min())) / 1.5, float(max(p.max(), m.max())) * 1.5
+    ax.loglog([lo, hi], [lo, hi], "--", color="0.4", label="measured = predicted")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel("predicted relative MSE (dimensionless)")
+    ax.set_ylabel("measured relative MSE (dimensionless)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="best", fontsize=9)
+    ctx = _context(comparison.problem, comparison.kernel)
+    ax.set_title("Predicted vs measured" + (f" — {ctx}" if ctx else "")
+                 + f"\nRMS log-ratio {comparison.log_ratio_rmse():.2f}", fontsize=10)
+    return fig
+
+
+def save_figure(fig: Any, stem: str | os.PathLike[str], dpi: int = 150) -> tuple[Path, Path]:
+    """Write ``stem.png`` and ``stem.pdf`` atomically; returns both paths."""
+    stem = Path(stem)
+    out = []
+    for ext in ("png", "pdf"):
+        path = stem.with_name(stem.name + f".{ext}")
+        with atomic_path(path, suffix=f".{ext}") as tmp:
+            fig.savefig(tmp, format=ext, dpi=dpi)
+        out.append(path)
+    return out[0], out[1]
