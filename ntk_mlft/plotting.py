@@ -83,7 +83,10 @@ def plot_allocation(allocation: Any, *, problem: str = "", kernel: str = "", gri
     ax_n.bar(levels, np.where(counts > 0, counts, np.nan), color="C0", label="optimal N_l")
     ax_n.set_yscale("log")
     for l, n in zip(levels, counts):
-        ax_n.annotate("skipped" if n == 0 else f"{n}", (l, max(n, 1)), ha="center", va="bottom", fontsize=8)
+        if n == 0:
+            ax_n.annotate("skipped", (l, 0.03), xycoords=("data", "axes fraction"), ha="center", fontsize=8)
+        else:
+            ax_n.annotate(f"{n}", (l, n), ha="center", va="bottom", fontsize=8)
     ax_n.set_xticks(levels, names)
     ax_n.set_xlabel("level (grid)")
     ax_n.set_ylabel("training samples N_l (count)")
