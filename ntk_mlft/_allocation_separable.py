@@ -192,7 +192,7 @@ def solve_continuous_cvxpy(terms: Terms, c: np.ndarray, budget: float, lo: np.nd
     status = str(problem.status)
     if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or y.value is None:
         return np.full(terms.n_vars, np.nan), float("nan"), float("nan"), status
-    x = np.asarray(y.value, float) / frac
+    x = np.clip(np.asarray(y.value, float) / frac, lo, hi)  # solver tolerance can step outside by ~1e-9
     lam = float(budget_row.dual_value) * scale / budget
     return x, terms.total(x), lam, status
 

@@ -55,17 +55,24 @@ def parse_power_law(items: list[str]):
     return PowerLawErrorModel(**fields)
 
 
+def pilot_kernel(x: np.ndarray, ys: list[np.ndarray], arch: str) -> tuple[np.ndarray, np.ndarray]:
+    """NTK of ``arch`` on the pilot inputs (n, n) and the level targets stacked as (L, n, D)."""
+    from ntk_mlft.architectures import get_architecture
+
+    net = get_architecture(arch, output_dim=int(np.prod(ys[0].shape[1:]) or 1))
+    k = np.asarray(net.kernel_fn(x, x, get="ntk"), dtype=np.float64)
+    targets = np.stack([np.asarray(y, float).reshape(len(y), -1) for y in ys])
+    return k, targets
+
+
 def estimator_from_pilot(x: np.ndarray, ys: list[np.ndarray], arch: str, ridge: float):
     """Spectral MLFT estimator from paired pilot data and the NTK of ``arch`` on the pilot inputs.
 
     ``ridge`` is relative to the mean kernel diagonal (the estimator takes it unnormalised).
     """
-    from ntk_mlft.architectures import get_architecture
     from ntk_mlft.estimators import SpectralEstimator
 
-    net = get_architecture(arch, output_dim=int(np.prod(ys[0].shape[1:]) or 1))
-    k = np.asarray(net.kernel_fn(x, x, get="ntk"), dtype=np.float64)
-    targets = np.stack([np.asarray(y, float).reshape(len(y), -1) for y in ys])
+    k, targets = pilot_kernel(x, ys, arch)
     return SpectralEstimator.from_kernel(k, targets, ridge=ridge * float(np.mean(np.diag(k))))
 
 
