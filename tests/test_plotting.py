@@ -1,0 +1,58 @@
+"""Figures build from result objects, carry labels/legends/titles, and are written as PNG + PDF."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ntk_mlft.allocation import optimize_allocation
+from ntk_mlft.curves import Comparison, budget_curves, predicted_learning_curves
+from ntk_mlft.error_models import PowerLawErrorModel
+from ntk_mlft.plotting import (plot_allocation, plot_error_vs_budget, plot_learning_curves,
+                               plot_predicted_vs_measured, save_figure)
+
+MODEL = PowerLawErrorModel([1.0, 0.3, 0.05], [1.0, 0.8, 1.2], floor=1e-3)
+COSTS = np.array([1.0, 4.0, 16.0])
+
+
+def _check_axes(ax, *, legend=True):
+    assert ax.get_xlabel() and ax.get_ylabel()
+    assert "(" in ax.get_xlabel() and "(" in ax.get_ylabel()  # units in parentheses
+    if legend:
+        assert ax.get_legend() is not None and ax.get_legend().get_texts()
+
+
+def test_error_vs_budget_figure(tmp_path):
+    curves = budget_curves(MODEL, COSTS, np.geomspace(50, 5000, 4), problem="toy-pde", kernel="mlp-relu-3",
+                           measured_budgets=[100.0, 1000.0], measured_errors=[0.02, 0.005])
+    fig = plot_error_vs_budget(curves)
+    ax = fig.axes[0]
+    _check_axes(ax)
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert "toy-pde" in ax.get_title() and "mlp-relu-3" in ax.get_title() and "budget" in ax.get_title()
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("optimal MLFT (slope" in t for t in texts) and any("measured" in t for t in texts)
+    png, pdf = save_figure(fig, tmp_path / "sub" / "evb")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pdf.read_bytes()[:5] == b"%PDF-"
+
+
+def test_allocation_figure_marks_skipped_levels():
+    alloc = optimize_allocation(PowerLawErrorModel([1.0, 0.2, 0.2], [1.0, 1.0, 1.0]), [1.0, 9.5, 10.0], 2000.0)
+    fig = plot_allocation(alloc, problem="p", kernel="k", grid=[32, 64, 128])
+    assert len(fig.axes) == 2
+    for ax in fig.axes:
+        _check_axes(ax)
+    assert "skipped" in [t.get_text() for t in fig.axes[0].texts]
+    assert "budget" in fig.get_suptitle() and "p" in fig.get_suptitle()
+
+
+def test_learning_curves_and_scatter_figures(tmp_path):
+    lc = predicted_learning_curves(MODEL, [10, 10, 10], [1, 10, 100], problem="p", kernel="k")
+    fig = plot_learning_curves(lc)
+    _check_axes(fig.axes[0])
+    assert len(fig.axes[0].get_lines()) >= 3
+    comp = Comparison([0.1, 0.01], [0.12, 0.009], ("opt", "single"), problem="p", kernel="k")
+    fig2 = plot_predicted_vs_measured(comp)
+    _check_axes(fig2.axes[0])
+    assert "RMS log-ratio" in fig2.axes[0].get_title()
+    png, pdf = save_figure(fig2, tmp_path / "pvm")
+    assert png.exists() and pdf.exists()
