@@ -11,9 +11,13 @@ from ntk_mlft.estimators.pilot import Pilot as Pilot
 from ntk_mlft.estimators.pilot import PilotEstimator as PilotEstimator
 from ntk_mlft.estimators.pilot import load_pilot as load_pilot
 from ntk_mlft.estimators.pilot import save_pilot as save_pilot
+from ntk_mlft.estimators.power_law import PowerLawFit as PowerLawFit
+from ntk_mlft.estimators.power_law import fit_error_model as fit_error_model
+from ntk_mlft.estimators.power_law import fit_power_law as fit_power_law
 from ntk_mlft.estimators.spectral import Breakdown as Breakdown
 from ntk_mlft.estimators.spectral import SpectralEstimator as SpectralEstimator
 from ntk_mlft.estimators.spectral import solve_kappa as solve_kappa
 
-__all__ = ["Breakdown", "MonteCarloResult", "Pilot", "PilotEstimator", "SpectralEstimator",
-           "load_pilot", "montecarlo_error", "save_pilot", "solve_kappa"]
+__all__ = ["Breakdown", "MonteCarloResult", "Pilot", "PilotEstimator", "PowerLawFit",
+           "SpectralEstimator", "fit_error_model", "fit_power_law", "load_pilot",
+           "montecarlo_error", "save_pilot", "solve_kappa"]
