@@ -67,9 +67,10 @@ def solve_kappa(eta: np.ndarray, n: np.ndarray, lam: float) -> np.ndarray:
 
     def f_and_df(u):
         kap = np.exp(u)
-        r = eta / (n * eta + kap)
-        return r.sum(1, keepdims=True) + lam / kap - 1, -(r * kap / (n * eta + kap)).sum(
-            1, keepdims=True) - lam / kap
+        inv = 1.0 / (n * eta + kap)
+        r = eta * inv
+        return r.sum(1, keepdims=True) + lam / kap - 1, -kap * (r @ inv.T if r.shape[0] == 1
+                                                                 else (r * inv).sum(1, keepdims=True)) - lam / kap
 
     f_lo, _ = f_and_df(lo)
     if lam == 0 and np.any(f_lo <= 0):
@@ -77,7 +78,8 @@ def solve_kappa(eta: np.ndarray, n: np.ndarray, lam: float) -> np.ndarray:
         raise ValueError(f"counts: N = {bad:g} reaches the number of resolved kernel modes; "
                          f"ridge-less learning-curve theory needs N below it (use a ridge > 0 "
                          f"or a larger pool)")
-    u = np.log(np.clip(n * np.sort(eta)[::-1][np.minimum(n.astype(int), eta.size - 1)] + lam,
+    desc = eta[::-1] if eta.size < 2 or eta[0] <= eta[-1] else eta
+    u = np.log(np.clip(n * desc[np.minimum(n.astype(int), eta.size - 1)] + lam,
                        np.exp(lo), np.exp(hi)))
     for _ in range(100):
         f, df = f_and_df(u)
@@ -85,7 +87,7 @@ def solve_kappa(eta: np.ndarray, n: np.ndarray, lam: float) -> np.ndarray:
         hi = np.where(f <= 0, u, hi)
         step = u - f / df
         new = np.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
-        if np.max(np.abs(new - u)) < 1e-12:
+        if np.max(np.abs(new - u)) < 1e-10:
             u = new
             break
         u = new
