@@ -86,3 +86,23 @@ def test_demo_smoke(tmp_path, capsys):
                  "predicted_vs_measured.png"):
         assert (out / name).stat().st_size > 0
     assert "Monte-Carlo" in (out / "summary.md").read_text()
+
+
+def test_allocate_from_a_pilot_file_with_unlabeled_inputs(tmp_path, capsys):
+    from ntk_mlft.estimators.pilot import save_pilot
+
+    rng = np.random.default_rng(1)
+    x, xu = rng.normal(size=(30, 4)), rng.normal(size=(80, 4))
+    u1 = np.sin(x[:, :1])
+    pilot = save_pilot(tmp_path / "pilot.npz", x, [u1, u1 + 0.2 * x[:, 1:2]], x_unlabeled=xu)
+    assert main(["allocate", "--costs", _two_level(tmp_path), "--budget", "50",
+                 "--pilot", str(pilot), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["max_samples"] == 40  # half of the 80 unlabeled inputs
+    assert report["optimal"]["cost_seconds"] <= 50.0
+
+
+def _two_level(tmp_path):
+    path = tmp_path / "costs2.csv"
+    path.write_text("level,grid,cost_seconds\n1,32,0.5\n2,64,2.0\n")
+    return str(path)

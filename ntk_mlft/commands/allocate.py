@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--power-law", nargs="+", default=None, metavar="KEY=VALUES",
                      help="separable model E = floor + sum_l coef_l N_l^-exponent_l, e.g. "
                           "--power-law coef=1,0.3,0.05 exponent=1,1,1 floor=0.001")
-    src.add_argument("--pilot", default=None, help="pilot .npz (x, y_level1..y_levelL on the same inputs)")
+    src.add_argument("--pilot", default=None, help="pilot .npz: x, y_level1..y_levelL on the same inputs, "
+                     "optional x_unlabeled (cheap inputs for the kernel spectrum)")
     src.add_argument("--problem", default=None, help="built-in problem: generate a paired pilot study")
     parser.add_argument("--arch", default="mlp-relu-3", help="architecture whose NTK defines the estimator")
     parser.add_argument("--ridge", type=float, default=1e-6,
@@ -76,25 +78,26 @@ def estimator_from_pilot(x: np.ndarray, ys: list[np.ndarray], arch: str, ridge: 
     return SpectralEstimator.from_kernel(k, targets, ridge=ridge * float(np.mean(np.diag(k))))
 
 
-def load_pilot_arrays(path: str) -> tuple[np.ndarray, list[np.ndarray]]:
-    """``x`` and ``[y_level1, ..]`` from a pilot ``.npz`` (D's loader when available)."""
-    try:
-        from ntk_mlft.estimators.pilot import load_pilot
-    except ImportError:
-        from ntk_mlft._io import load_npz_checked
+def estimator_from_pilot_file(pilot: Any, arch: str, ridge: float, seed: int = 0) -> tuple[Any, int]:
+    """Error model from a :class:`ntk_mlft.estimators.pilot.Pilot`, and the size of its pool.
 
-        data = load_npz_checked(path, required=("x", "y_level1"))
-        if data is None:
-            raise ValueError(f"pilot file {path} is missing, unreadable or lacks 'x'/'y_level1'") from None
-        ys, l = [], 1
-        while f"y_level{l}" in data:
-            ys.append(data[f"y_level{l}"])
-            l += 1
-        if any(len(y) != len(data["x"]) for y in ys):
-            raise ValueError(f"pilot file {path}: every y_levelL must have one row per row of x")
-        return data["x"], ys
-    pilot = load_pilot(path)
-    return np.asarray(pilot.x), [np.asarray(y) for y in pilot.ys]
+    With ``x_unlabeled`` (m inputs): :class:`~ntk_mlft.estimators.pilot.PilotEstimator` (Nystrom
+    spectrum on the unlabeled inputs, bias-corrected mode powers from the pilot); the pool is m.
+    Without: the spectral estimator on the pilot inputs themselves; the pool is n_p.
+    """
+    from ntk_mlft.architectures import get_architecture
+    from ntk_mlft.estimators.pilot import PilotEstimator
+
+    x, ys = np.asarray(pilot.x), np.asarray(pilot.ys)
+    if pilot.x_unlabeled is None:
+        return estimator_from_pilot(x, list(ys), arch, ridge), len(x)
+    net = get_architecture(arch, output_dim=int(np.prod(ys.shape[2:]) or 1))
+    xu = np.asarray(pilot.x_unlabeled)
+    k_uu = np.asarray(net.kernel_fn(xu, None, get="ntk"), dtype=np.float64)
+    k_pu = np.asarray(net.kernel_fn(x, xu, get="ntk"), dtype=np.float64)
+    model = PilotEstimator.from_kernels(k_uu, k_pu, ys, ridge=ridge * float(np.mean(np.diag(k_uu))),
+                                        n_boot=20, seed=seed)
+    return model, len(xu)
 
 
 def model_and_costs(args: argparse.Namespace) -> tuple[Any, Any, dict[str, str]]:
@@ -107,20 +110,25 @@ def model_and_costs(args: argparse.Namespace) -> tuple[Any, Any, dict[str, str]]
             raise ValueError("--power-law needs --costs (a cost table CSV)")
         return parse_power_law(args.power_law), costs, {"problem": "user model", "kernel": "power law"}
     if args.pilot:
+        from ntk_mlft.estimators.pilot import load_pilot
+
         if costs is None:
             raise ValueError("--pilot needs --costs (a cost table CSV)")
-        x, ys = load_pilot_arrays(args.pilot)
-        return estimator_from_pilot(x, ys, args.arch, args.ridge), costs, {
-            "problem": str(args.pilot), "kernel": args.arch, "pool": len(x)}
+        if not Path(args.pilot).exists():
+            raise FileNotFoundError(f"pilot file {args.pilot} does not exist")
+        model, pool = estimator_from_pilot_file(load_pilot(args.pilot), args.arch, args.ridge, args.seed)
+        return model, costs, {"problem": str(args.pilot), "kernel": args.arch, "pool": pool}
     if args.problem:
+        from ntk_mlft.estimators.pilot import Pilot
         from ntk_mlft.problems import generate, get_problem, measure_costs
 
         problem = get_problem(args.problem, levels=args.levels)
         if costs is None:
             costs = measure_costs(problem, seed=args.seed)
         data = generate(problem, [args.pilot_size] * problem.n_levels, seed=args.seed, paired=True)
-        model = estimator_from_pilot(data.inputs[-1], list(data.outputs), args.arch, args.ridge)
-        return model, costs, {"problem": problem.name, "kernel": args.arch, "pool": args.pilot_size}
+        pilot = Pilot(x=data.inputs[-1], ys=np.stack(data.outputs))
+        model, pool = estimator_from_pilot_file(pilot, args.arch, args.ridge, args.seed)
+        return model, costs, {"problem": problem.name, "kernel": args.arch, "pool": pool}
     raise ValueError("give an error model: --power-law ..., --pilot FILE or --problem NAME")
 
 
@@ -129,8 +137,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", type=float, required=True, help="budget in seconds of solver time")
     parser.add_argument("--min-samples", type=int, default=1, help="least samples of every used level")
     parser.add_argument("--max-samples", type=int, default=None,
-                        help="cap per level; estimator paths default to half the pilot size (the pool-based "
-                             "estimator is only meaningful well below the number of pilot samples)")
+                        help="cap per level; estimator paths default to half the estimator's pool (x_unlabeled, "
+                             "else the pilot inputs): a pool-based estimate is only meaningful well below it")
 
 
 def sample_cap(args: argparse.Namespace, labels: dict[str, Any]) -> int | None:
@@ -157,7 +165,8 @@ def allocation_report(model: Any, costs: Any, budget: float, min_samples: int = 
         "optimal": best.to_dict(),
         "single_level": single.to_dict(),
         "equal_split": None if equal is None else equal.to_dict(),
-        "gain_over_single_level": single.predicted_error / best.predicted_error,
+        "gain_over_single_level": (single.predicted_error / best.predicted_error
+                                   if best.predicted_error > 0 else float("inf")),
         "grid": None if grid is None else [int(g) for g in grid],
         "max_samples": max_samples,
     }
