@@ -1,7 +1,8 @@
 """Generalization-error estimators for MLFT in the NTK regime.
 
-``montecarlo`` (the reference on a finite pool), ``spectral`` (closed-form learning-curve theory
-extended to multiple levels), ``pilot`` (the spectral formula fed from paired pilot data), ``power_law`` (separable per-level fits). All report the relative
+``montecarlo`` (the reference on a finite pool), ``spectral`` (closed-form learning-curve
+theory extended to multiple levels), ``pilot`` (the spectral formula fed from paired pilot
+data), ``power_law`` (separable per-level fits). All report the relative
 MSE sum||f_L - u_L||^2 / sum||u_L||^2 averaged over draws of the per-level sample sets.
 """
 

@@ -69,8 +69,8 @@ def solve_kappa(eta: np.ndarray, n: np.ndarray, lam: float) -> np.ndarray:
         kap = np.exp(u)
         inv = 1.0 / (n * eta + kap)
         r = eta * inv
-        return r.sum(1, keepdims=True) + lam / kap - 1, -kap * (r @ inv.T if r.shape[0] == 1
-                                                                 else (r * inv).sum(1, keepdims=True)) - lam / kap
+        df = -kap * (r * inv).sum(1, keepdims=True) - lam / kap
+        return r.sum(1, keepdims=True) + lam / kap - 1, df
 
     f_lo, _ = f_and_df(lo)
     if lam == 0 and np.any(f_lo <= 0):
