@@ -121,6 +121,10 @@ def gradient_descent_mse_ensemble(kernel_fn: Callable[..., Any], x_train: Any, y
       mean = A Y;  cov = K_** - A K_x* - K_*x A^T + A K A^T       ("ntk")
     and for "nngp" (only the read-out trained) Theta is replaced by K, giving
       cov = K_** - K_*x K^{-1} (I - e^{-2 eta t K/|Y|}) K_x*.
+    With ``diag_reg`` the train kernels are regularised (K_reg = K + lambda I, Theta_reg) wherever
+    they are inverted; the "nngp" covariance then uses K_reg throughout (at t = inf the GP
+    posterior with noise variance lambda). ``x_test=None`` predicts on the training set with
+    K_*x = K_reg (neural-tangents 0.6.5 semantics; at t = inf: mean y_train, covariance 0).
     ``kernel_fn(x1, x2, get=('nngp', 'ntk'))`` must return an object with ``.nngp`` and ``.ntk``.
     """
     y = as_finite_array("y_train", y_train, ndim=(1, 2))
@@ -128,20 +132,22 @@ def gradient_descent_mse_ensemble(kernel_fn: Callable[..., Any], x_train: Any, y
     diag_reg = check_positive_scalar("diag_reg", diag_reg, allow_zero=True)
     ktt = kernel_fn(x_train, None, get=("nngp", "ntk"))
     mats = {g: np.asarray(getattr(ktt, g), dtype=np.float64) for g in ("nngp", "ntk")}
-    eig = {g: psd_eigh(f"k_train_train.{g}", _regularised(m, diag_reg, diag_reg_absolute_scale))
-           for g, m in mats.items()}
+    regs = {g: _regularised(m, diag_reg, diag_reg_absolute_scale) for g, m in mats.items()}
+    eig = {g: psd_eigh(f"k_train_train.{g}", r) for g, r in regs.items()}
     y2 = y.reshape(y.shape[0], -1)
 
-    def one(get: str, t: Any, x_test: Any, compute_cov: bool) -> Gaussian:
-        evals, evecs = eig[get]
+    def gain_of(get: str, t: Any) -> np.ndarray:
+        evals = eig[get][0]
         if t is None:
-            gain = safe_inverse(evals)
-        else:
-            _, gain = _time_factors(evals, float(t), learning_rate, y.size)
-            gain = gain[0]
-        op = (evecs * gain) @ evecs.T                                   # Theta^{-1}(I - e^{..})
+            return safe_inverse(evals)
+        return _time_factors(evals, float(t), learning_rate, y.size)[1][0]
+
+    def one(get: str, t: Any, x_test: Any, compute_cov: bool) -> Gaussian:
+        evecs = eig[get][1]
+        op = (evecs * gain_of(get, t)) @ evecs.T                    # Theta_reg^{-1}(I - e^{..})
         if x_test is None:
-            k_star = {g: m for g, m in mats.items()}
+            # training set (neural-tangents): the cross kernels are the regularised train kernels
+            k_star = regs
             k_ss = mats["nngp"]
         else:
             kst = kernel_fn(x_test, x_train, get=("nngp", "ntk"))
@@ -152,9 +158,16 @@ def gradient_descent_mse_ensemble(kernel_fn: Callable[..., Any], x_train: Any, y
         mean = (a @ y2).reshape((a.shape[0],) + y.shape[1:])
         if not compute_cov:
             return Gaussian(mean, None)
-        kx = k_star["nngp"]
-        cross = a @ kx.T
-        cov = k_ss - cross - cross.T + a @ mats["nngp"] @ a.T
+        if get == "nngp":
+            # GP posterior with noise diag_reg (neural-tangents): K_** - K_*x K_reg^{-1}
+            # (I - e^{-2 eta t K_reg/|Y|}) K_x*; on the training set K_** = K_*x = K_reg.
+            t2 = None if t is None else 2.0 * float(t)
+            op2 = (evecs * gain_of(get, t2)) @ evecs.T
+            kx = k_star["nngp"]
+            cov = (regs["nngp"] if x_test is None else k_ss) - kx @ op2 @ kx.T
+        else:
+            cross = a @ k_star["nngp"].T if x_test is not None else a @ mats["nngp"]
+            cov = k_ss - cross - cross.T + a @ mats["nngp"] @ a.T
         return Gaussian(mean, 0.5 * (cov + cov.T))
 
     def predict_fn(t: Any = None, x_test: Any = None, get: Any = ("nngp", "ntk"),
