@@ -8,6 +8,9 @@
   predicted lines and Monte-Carlo points.
 * :func:`plot_predicted_vs_measured` — :class:`~ntk_mlft.curves.Comparison`: scatter with the
   diagonal.
+* :func:`plot_measured_vs_predicted`, :func:`plot_measured_error_vs_budget`,
+  :func:`plot_validation_overview` — :class:`~ntk_mlft.validation.ValidationResult`: trained
+  networks' error vs width / budget beside the NTK limit and the prediction; gap vs width.
 * :func:`save_figure` writes ``stem.png`` and ``stem.pdf``.
 """
 
@@ -21,7 +24,8 @@ import numpy as np
 
 from ntk_mlft._io import atomic_path
 
-__all__ = ["plot_allocation", "plot_error_vs_budget", "plot_learning_curves", "plot_predicted_vs_measured",
+__all__ = ["plot_allocation", "plot_error_vs_budget", "plot_learning_curves", "plot_measured_error_vs_budget",
+           "plot_measured_vs_predicted", "plot_predicted_vs_measured", "plot_validation_overview",
            "save_figure"]
 
 
@@ -157,3 +161,104 @@ def save_figure(fig: Any, stem: str | os.PathLike[str], dpi: int = 150) -> tuple
             fig.savefig(tmp, format=ext, dpi=dpi)
         out.append(path)
     return out[0], out[1]
+
+
+_ALLOC_STYLE = {"optimal": ("optimal MLFT", "C0"), "single": ("single level (finest)", "C3"),
+                "equal": ("equal split", "C2")}
+
+
+def _alloc_label(allocation: str) -> tuple[str, str]:
+    return _ALLOC_STYLE.get(allocation, (allocation, "C7"))
+
+
+def _validation_panel(ax: Any, result: Any, budget: float, *, legend: bool = True) -> None:
+    """Measured error (mean ± s.e.) vs width per allocation, NTK limit (dashed), predicted (dotted)."""
+    summ = [d for d in result.summary() if d["budget"] == budget]
+    for a in dict.fromkeys(d["allocation"] for d in summ):
+        ds = [d for d in summ if d["allocation"] == a]
+        label, color = _alloc_label(a)
+        w = [d["width"] for d in ds]
+        se = np.nan_to_num([d["measured_se"] for d in ds])
+        ax.errorbar(w, [d["measured_mean"] for d in ds], yerr=se, fmt="o-", color=color, capsize=3,
+                    label=f"{label} {tuple(ds[0]['counts'])}: trained nets")
+        ax.plot(w, [d["ntk_mean"] for d in ds], "--", color=color, label=f"{label}: NTK limit, same data")
+        ax.plot(w, [d["predicted"] for d in ds], ":", color=color, lw=2, label=f"{label}: predicted")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("hidden width (neurons)")
+    ax.set_ylabel("relative test MSE vs finest level (dimensionless)")
+    ax.grid(True, which="both", alpha=0.3)
+    if legend:
+        ax.legend(loc="best", fontsize=6)
+    ax.set_title(f"{_context(result.problem, result.architecture)}\nbudget {_fmt_seconds(budget)}, "
+                 f"{len(result.seeds)} seeds", fontsize=9)
+
+
+def plot_measured_vs_predicted(result: Any):
+    """:class:`~ntk_mlft.validation.ValidationResult`: one panel per budget — measured relative MSE
+    of the trained networks (mean ± s.e. over seeds) against width for each allocation, with the
+    infinite-width NTK error on the same data (dashed) and the error model's prediction (dotted)."""
+    n = len(result.budgets)
+    fig, axes = _figure(ncols=n, width=5.4)
+    for ax, b in zip(np.atleast_1d(axes), result.budgets):
+        _validation_panel(ax, result, b)
+    fig.suptitle(f"Predicted vs measured MLFT error — {_context(result.problem, result.architecture)}, "
+                 f"optimizer {result.optimizer}", fontsize=10)
+    return fig
+
+
+def plot_measured_error_vs_budget(result: Any):
+    """:class:`~ntk_mlft.validation.ValidationResult`: measured error at the largest width vs
+    budget (log-log) per allocation (mean ± s.e.), over the NTK-limit and predicted curves."""
+    fig, ax = _figure()
+    w = max(result.widths)
+    summ = [d for d in result.summary() if d["width"] == w]
+    for a in dict.fromkeys(d["allocation"] for d in summ):
+        ds = sorted((d for d in summ if d["allocation"] == a), key=lambda d: d["budget"])
+        label, color = _alloc_label(a)
+        b = [d["budget"] for d in ds]
+        ax.errorbar(b, [d["measured_mean"] for d in ds], yerr=np.nan_to_num([d["measured_se"] for d in ds]),
+                    fmt="o-", color=color, capsize=3, label=f"{label}: trained nets (width {w})")
+        ax.plot(b, [d["ntk_mean"] for d in ds], "--", color=color, label=f"{label}: NTK limit, same data")
+        ax.plot(b, [d["predicted"] for d in ds], ":", color=color, lw=2, label=f"{label}: predicted")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("budget (seconds of solver time)")
+    ax.set_ylabel("relative test MSE vs finest level (dimensionless)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="best", fontsize=7)
+    span = ", ".join(_fmt_seconds(b) for b in result.budgets)
+    ax.set_title(f"Measured error vs budget — {_context(result.problem, result.architecture)}\n"
+                 f"budgets {span}", fontsize=10)
+    return fig
+
+
+def plot_validation_overview(results: Any):
+    """Several :class:`~ntk_mlft.validation.ValidationResult` (one per problem): a panel per problem
+    (first budget, as :func:`plot_measured_vs_predicted`) and a last panel with the finite-width
+    gap |measured − NTK|/NTK against width for every problem."""
+    results = list(results)
+    if not results:
+        raise ValueError("results must contain at least one ValidationResult")
+    fig, axes = _figure(ncols=len(results) + 1, width=4.3)
+    axes = np.atleast_1d(axes)
+    for ax, r in zip(axes, results):
+        _validation_panel(ax, r, r.budgets[0], legend=ax is axes[0])
+    ax = axes[-1]
+    for i, r in enumerate(results):
+        g = r.gaps()
+        ax.plot([d["width"] for d in g], [d["finite_width_gap"] for d in g], "o-", color=f"C{i}",
+                label=r.problem)
+    widths = np.array(sorted({w for r in results for w in r.widths}), dtype=float)
+    ref = results[0].gaps()[0]["finite_width_gap"] * np.sqrt(widths[0] / widths)
+    ax.plot(widths, ref, "k:", label="∝ width^-1/2 (reference)")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("hidden width (neurons)")
+    ax.set_ylabel("mean |measured − NTK| / NTK (dimensionless)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="best", fontsize=7)
+    ax.set_title("Finite-width gap vs width", fontsize=9)
+    fig.suptitle(f"MLFT validation: trained networks vs NTK theory — kernel {results[0].architecture}, "
+                 f"optimizer {results[0].optimizer}", fontsize=10)
+    return fig

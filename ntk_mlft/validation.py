@@ -1,24 +1,28 @@
 """Predicted vs measured: train finite-width networks with MLFT and compare with the NTK theory.
 
 For a problem, an architecture and a budget ``B`` (seconds of solver time), each allocation rule
-(``optimal`` from :func:`ntk_mlft.allocation.optimize_allocation`, ``single`` = finest level only,
-``equal`` = equal spend per level) gives counts ``N_1..N_L``. For every width and seed we draw
-independent level data sets of those sizes (``problems.generate``), train the centred network
-``f − f₀`` level by level (:func:`ntk_mlft.training.train_mlft`) and measure the relative test
-error ``Σ‖f(x) − u_L(x)‖² / Σ‖u_L(x)‖²`` on held-out finest-level data. Beside it we record
+(``optimal`` = :func:`ntk_mlft.allocation.optimize_allocation` on the error model, ``single`` =
+finest level only, ``equal`` = equal spend per level) gives counts ``N_1..N_L``. For every seed
+we draw independent level data sets of those sizes (``problems.generate``, fresh inputs per
+level), and for every width train the centred network ``f − f₀`` level by level
+(:func:`ntk_mlft.training.train_mlft`, each stage to its stopping rule, ridge λ) and measure the
+relative test error ``Σ‖f(x) − u_L(x)‖² / Σ‖u_L(x)‖²`` on held-out finest-level data. Beside
+each measurement we record
 
-- ``ntk_error``: the infinite-width limit on the same data — chained kernel regression with the
-  analytic NTK, ``f_l = f_{l−1} + Θ(·, X_l) Θ(X_l, X_l)⁻¹ (u_l(X_l) − f_{l−1}(X_l))``, ``f_0 = 0``
-  (DESIGN.md, "The math in one place"); measured − ntk is the finite-width gap, which should
-  shrink as the width grows;
-- ``predicted_error``: the error model's expectation over data sets for these counts (the number
-  the allocation optimises).
+- ``ntk_error``: the infinite-width limit on the same data — chained kernel ridge regression with
+  the analytic NTK, ``f_l = f_{l−1} + Θ(·, X_l)(Θ(X_l, X_l) + λI)⁻¹ (u_l(X_l) − f_{l−1}(X_l))``,
+  ``f_0 = 0`` (:func:`ntk_mlft.multilevel.mlft_predict`; DESIGN.md). A centred network trained to
+  convergence with the proximal ridge term of :func:`ntk_mlft.training.fit` tends to exactly this
+  as the width grows, so ``|measured − ntk|/ntk`` is the finite-width gap;
+- ``predicted_error``: the error model's expectation over data sets for these counts — the number
+  the allocation optimises. By default the spectral MLFT estimator on a paired pilot pool
+  (:mod:`ntk_mlft.workflow`, the same construction as ``ntk-mlft allocate --problem`` and
+  ``ntk-mlft demo``); a user-supplied ``ErrorModel`` may replace it.
 
-Without a user-supplied error model, :func:`fit_power_law_model` fits one from paired pilot data:
-for each level difference ``d_l = u_l − u_{l−1}`` (``u_0 = 0``) the NTK regression error at a few
-sample sizes, ``e_l(N) ≈ a_l N^{−p_l}``, relative to ``Σ‖u_L‖²`` on a test pool. This treats the
-levels as independent (it ignores that later stages also re-fit the earlier residuals), so it is a
-model of the error, not an identity; the table shows how well it predicts.
+One ridge λ = ``ridge`` · mean NTK diagonal on the pilot inputs (:func:`ntk_mlft.workflow.absolute_ridge`)
+is used by the estimator, the kernel regression and the training, so the three columns describe
+the same regularised method. Counts are capped at half the pilot pool (the estimator is a pool
+estimate), as in ``allocate``.
 """
 
 from __future__ import annotations
@@ -33,8 +37,8 @@ from ._progress import progress
 from ._validation import check_choice, check_positive_int, check_positive_scalar
 from .training import relative_mse, train_mlft
 
-__all__ = ["ALLOCATIONS", "ValidationResult", "ValidationRow", "allocation_counts",
-           "chained_kernel_regression", "fit_power_law_model", "validate"]
+__all__ = ["ALLOCATIONS", "ValidationResult", "ValidationRow", "allocation_counts", "level_data",
+           "validate"]
 
 ALLOCATIONS = ("optimal", "single", "equal")
 
@@ -42,7 +46,8 @@ ALLOCATIONS = ("optimal", "single", "equal")
 @dataclasses.dataclass(frozen=True)
 class ValidationRow:
     """One trained network: allocation rule, budget (s), counts (L,), width, seed, measured test
-    error, the infinite-width (analytic NTK) error on the same data, the model's predicted error."""
+    error, the infinite-width (analytic NTK) error on the same data, the model's predicted error,
+    training wall time (s) and the largest number of steps any stage took."""
 
     allocation: str
     budget: float
@@ -53,11 +58,22 @@ class ValidationRow:
     ntk_error: float
     predicted_error: float
     train_seconds: float
+    max_stage_steps: int = 0
+
+
+def _order(key: tuple) -> tuple:
+    b, a, w = key
+    return b, ALLOCATIONS.index(a) if a in ALLOCATIONS else len(ALLOCATIONS), w
+
+
+def _stderr(v: np.ndarray) -> float:
+    return float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else float("nan")
 
 
 @dataclasses.dataclass(frozen=True)
 class ValidationResult:
-    """All rows plus the settings; :meth:`summary` aggregates over seeds."""
+    """All rows plus the settings; :meth:`summary`, :meth:`gains` and :meth:`gaps` aggregate over
+    seeds. ``ridge`` is the unnormalised λ used everywhere; ``settings`` records the rest."""
 
     problem: str
     architecture: str
@@ -68,185 +84,201 @@ class ValidationResult:
     seeds: tuple[int, ...]
     n_test: int
     error_model: str
+    ridge: float
     rows: tuple[ValidationRow, ...]
+    settings: dict = dataclasses.field(default_factory=dict)
 
     def summary(self) -> list[dict[str, Any]]:
-        """Per (budget, allocation, width): counts, mean/std measured error over seeds, mean NTK
-        error, predicted error, and the relative finite-width gap mean(|measured − ntk|)/mean(ntk)."""
+        """Per (budget, allocation, width): counts, mean and standard error over seeds of the
+        measured and NTK errors, the predicted error, and the relative finite-width gap
+        mean_seeds(|measured − ntk| / ntk)."""
         out = []
-        keys = sorted({(r.budget, r.allocation, r.width) for r in self.rows},
-                      key=lambda k: (k[0], ALLOCATIONS.index(k[1]) if k[1] in ALLOCATIONS else 9, k[2]))
-        for b, a, w in keys:
+        for b, a, w in sorted({(r.budget, r.allocation, r.width) for r in self.rows}, key=_order):
             rs = [r for r in self.rows if (r.budget, r.allocation, r.width) == (b, a, w)]
             m = np.array([r.measured_error for r in rs])
             k = np.array([r.ntk_error for r in rs])
             out.append({"budget": b, "allocation": a, "width": w, "counts": list(rs[0].counts),
-                        "measured_mean": float(m.mean()), "measured_std": float(m.std()),
-                        "ntk_mean": float(k.mean()), "predicted": rs[0].predicted_error,
-                        "relative_gap": float(np.mean(np.abs(m - k)) / np.mean(k)), "n_seeds": len(rs)})
+                        "measured_mean": float(m.mean()), "measured_se": _stderr(m),
+                        "ntk_mean": float(k.mean()), "ntk_se": _stderr(k),
+                        "predicted": rs[0].predicted_error,
+                        "relative_gap": float(np.mean(np.abs(m - k) / k)), "n_seeds": len(rs)})
         return out
 
     def gains(self) -> list[dict[str, Any]]:
-        """Per (budget, width): measured and NTK error ratio single/optimal (> 1: MLFT wins)."""
+        """Per (budget, width): error ratio single/optimal (> 1: MLFT wins) measured, in the NTK
+        limit on the same data, and predicted; also equal/optimal when present."""
         s = {(d["budget"], d["allocation"], d["width"]): d for d in self.summary()}
         out = []
         for b in self.budgets:
             for w in self.widths:
-                if (b, "optimal", w) in s and (b, "single", w) in s:
-                    opt, sgl = s[(b, "optimal", w)], s[(b, "single", w)]
-                    out.append({"budget": b, "width": w,
-                                "measured_single_over_optimal": sgl["measured_mean"] / opt["measured_mean"],
-                                "ntk_single_over_optimal": sgl["ntk_mean"] / opt["ntk_mean"],
-                                "predicted_single_over_optimal": sgl["predicted"] / opt["predicted"]})
+                if (b, "optimal", w) not in s:
+                    continue
+                opt = s[(b, "optimal", w)]
+                g = {"budget": b, "width": w}
+                for other in ("single", "equal"):
+                    if (b, other, w) in s:
+                        o = s[(b, other, w)]
+                        g[f"measured_{other}_over_optimal"] = o["measured_mean"] / opt["measured_mean"]
+                        g[f"ntk_{other}_over_optimal"] = o["ntk_mean"] / opt["ntk_mean"]
+                        g[f"predicted_{other}_over_optimal"] = o["predicted"] / opt["predicted"]
+                out.append(g)
+        return out
+
+    def gaps(self) -> list[dict[str, Any]]:
+        """Per width, over all budgets and allocations: mean relative finite-width gap
+        |measured − ntk|/ntk, and mean |log(measured/predicted)| (how far the model's prediction
+        is from the trained networks)."""
+        out = []
+        for w in self.widths:
+            rs = [r for r in self.rows if r.width == w]
+            m = np.array([r.measured_error for r in rs])
+            k = np.array([r.ntk_error for r in rs])
+            p = np.array([r.predicted_error for r in rs])
+            out.append({"width": w, "finite_width_gap": float(np.mean(np.abs(m - k) / k)),
+                        "log_ratio_to_predicted": float(np.mean(np.abs(np.log(m / p)))),
+                        "log_ratio_ntk_to_predicted": float(np.mean(np.abs(np.log(k / p))))})
         return out
 
     def table(self) -> str:
         """Markdown table of :meth:`summary`."""
-        lines = ["| budget (s) | allocation | counts | width | measured (mean ± std) | NTK same data | "
+        lines = ["| budget (s) | allocation | counts | width | measured (mean ± s.e.) | NTK, same data | "
                  "predicted | rel. gap to NTK |", "|---|---|---|---|---|---|---|---|"]
         for d in self.summary():
-            lines.append(f"| {d['budget']:.4g} | {d['allocation']} | {d['counts']} | {d['width']} | "
-                         f"{d['measured_mean']:.4g} ± {d['measured_std']:.2g} | {d['ntk_mean']:.4g} | "
+            lines.append(f"| {d['budget']:.4g} | {d['allocation']} | {tuple(d['counts'])} | {d['width']} | "
+                         f"{d['measured_mean']:.4g} ± {d['measured_se']:.2g} | {d['ntk_mean']:.4g} | "
                          f"{d['predicted']:.4g} | {d['relative_gap']:.3g} |")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict: the fields plus ``summary``, ``gains`` and ``gaps``."""
         d = dataclasses.asdict(self)
         d["summary"] = self.summary()
         d["gains"] = self.gains()
+        d["gaps"] = self.gaps()
         return d
 
-
-def chained_kernel_regression(kernel_fn: Any, levels: Sequence[tuple[np.ndarray, np.ndarray]],
-                              x_test: np.ndarray, ridge: float = 0.0) -> np.ndarray:
-    """Infinite-width MLFT prediction on ``x_test``: successive kernel regressions on the
-    residuals, ``f_l = f_{l−1} + Θ(·, X_l)(Θ(X_l, X_l) + ridge·I)⁻¹ (Y_l − f_{l−1}(X_l))``, f₀ = 0.
-    Levels with no samples are skipped. Returns (N_test, K)."""
-    used = [(np.asarray(x), np.asarray(y).reshape(len(y), -1)) for x, y in levels if len(x)]
-    if not used:
-        raise ValueError("levels must contain at least one non-empty level")
-    alphas = []
-
-    def f(x):
-        out = np.zeros((len(x), used[0][1].shape[1]))
-        for (xl, _), a in zip(used, alphas):
-            out += np.asarray(kernel_fn(x, xl, get="ntk")) @ a
-        return out
-
-    for xl, yl in used:
-        k = np.asarray(kernel_fn(xl, xl, get="ntk"), np.float64)
-        alphas.append(np.linalg.solve(k + ridge * np.eye(len(xl)), yl - f(xl)))
-    return f(np.asarray(x_test))
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ValidationResult:
+        """Inverse of :meth:`to_dict` (derived keys are ignored), e.g. to re-plot a JSON file."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        kw["rows"] = tuple(ValidationRow(**{**r, "counts": tuple(r["counts"])}) for r in d["rows"])
+        for key in ("costs", "budgets", "widths", "seeds"):
+            kw[key] = tuple(kw[key])
+        return cls(**kw)
 
 
-def fit_power_law_model(problem: Any, kernel_fn: Any, *, n_pilot: int = 64, n_test: int = 100,
-                        seed: int = 0, ridge: float = 1e-8):
-    """Fit ``E(N) = Σ_l a_l N_l^{−p_l}`` from paired pilot data (see module docstring).
-
-    For level l and N ∈ {n_pilot/8, /4, /2, n_pilot}: regress ``d_l`` on the first N pilot inputs
-    with the analytic NTK, error on the test pool relative to ``Σ‖u_L‖²``; least-squares fit of
-    ``log e = log a − p log N`` (p clipped to [0.05, 2]). Returns a ``PowerLawErrorModel``."""
-    from .error_models import PowerLawErrorModel
-    from .problems import generate
-
-    n_pilot = check_positive_int("n_pilot", n_pilot)
-    if n_pilot < 8:
-        raise ValueError(f"n_pilot must be >= 8; got {n_pilot}")
-    n_levels = problem.n_levels
-    data = generate(problem, [n_pilot + n_test] * n_levels, seed=seed, paired=True)
-    x = data.inputs[-1]
-    ys = [y.reshape(len(y), -1) for y in data.outputs]
-    xtr, xte = x[:n_pilot], x[n_pilot:]
-    denom = float(np.sum(ys[-1][n_pilot:] ** 2))
-    sizes = np.unique(np.maximum(2, (n_pilot / np.array([8, 4, 2, 1])).astype(int)))
-    coef, expo = [], []
-    for lev in range(n_levels):
-        d = ys[lev] - (ys[lev - 1] if lev else 0.0)
-        errs = []
-        for n in sizes:
-            pred = chained_kernel_regression(kernel_fn, [(xtr[:n], d[:n])], xte, ridge=ridge)
-            errs.append(max(float(np.sum((pred - d[n_pilot:]) ** 2)) / denom, 1e-300))
-        slope, intercept = np.polyfit(np.log(sizes), np.log(errs), 1)
-        p = float(np.clip(-slope, 0.05, 2.0))
-        a = float(np.exp(np.mean(np.log(errs) + p * np.log(sizes))))
-        coef.append(a)
-        expo.append(p)
-    return PowerLawErrorModel(coef=np.array(coef), exponent=np.array(expo))
-
-
-def allocation_counts(rule: str, model: Any, costs: np.ndarray, budget: float):
-    """``Allocation`` for ``rule`` in ``ALLOCATIONS`` (helper E's optimiser and baselines)."""
+def allocation_counts(rule: str, model: Any, costs: np.ndarray, budget: float,
+                      max_samples: int | None = None):
+    """``Allocation`` for ``rule`` in ``ALLOCATIONS`` (the optimiser and its two baselines);
+    ``max_samples`` caps the optimiser only (the baselines are fixed rules)."""
     from .allocation import equal_split_allocation, optimize_allocation, single_level_allocation
 
     check_choice("allocation", rule, ALLOCATIONS)
     if rule == "optimal":
-        return optimize_allocation(model, costs, budget)
+        return optimize_allocation(model, costs, budget, max_samples=max_samples)
     if rule == "single":
         return single_level_allocation(model, costs, budget)
     return equal_split_allocation(model, costs, budget)
 
 
-def _level_data(problem: Any, counts: Sequence[int], seed: int):
+def level_data(problem: Any, counts: Sequence[int], seed: int, cache_dir: Any = None
+               ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Independent training sets: level l gets ``counts[l]`` fresh inputs (its own seed stream)
+    and their level-l solutions, outputs flattened to (N_l, D); empty levels are (0, ...) arrays."""
     from .problems import generate
 
-    data = generate(problem, [max(int(c), 1) for c in counts], seed=seed)
+    data = generate(problem, [max(int(c), 1) for c in counts], seed=seed, cache_dir=cache_dir)
     return [(x[:c], y[:c].reshape(c, int(np.prod(y.shape[1:], dtype=int))))
-            for x, y, c in zip(data.inputs, data.outputs, counts)]
+            for x, y, c in zip(data.inputs, data.outputs, (int(c) for c in counts))]
 
 
-def validate(problem: Any, *, architecture: str = "mlp-relu-3", budgets: Sequence[float],
-             allocations: Sequence[str] = ALLOCATIONS, widths: Sequence[int] = (128, 512, 2048),
-             seeds: Sequence[int] = (0, 1, 2), n_test: int = 200, optimizer: str = "gd",
-             max_steps: int = 2000, costs: Any = None, error_model: Any = None, n_pilot: int = 64,
-             seed: int = 0, architecture_options: dict | None = None) -> ValidationResult:
-    """Run the predicted-vs-measured experiment (module docstring). ``problem`` is a ``Problem``
-    (``problems.get_problem``); ``costs`` default to ``problems.measure_costs(problem)``;
-    ``error_model`` defaults to :func:`fit_power_law_model` on the analytic NTK. Data seeds:
-    level data for seed s use ``seed + 1000·(s + 1)``, the test set ``seed + 7``, the pilot ``seed``."""
-    from .architectures import get_architecture
-    from .costs import as_cost_array
-    from .problems import generate, measure_costs
-
+def _check_lists(allocations, widths, seeds, budgets):
+    if not allocations:
+        raise ValueError("allocations must name at least one of " + ", ".join(ALLOCATIONS))
     for a in allocations:
         check_choice("allocations", a, ALLOCATIONS)
-    if not allocations:
-        raise ValueError("allocations must name at least one rule")
     widths = tuple(check_positive_int("widths", w) for w in widths)
     seeds = tuple(check_positive_int("seeds", s, allow_zero=True) for s in seeds)
     budgets = tuple(check_positive_scalar("budgets", b) for b in budgets)
     if not widths or not seeds or not budgets:
         raise ValueError("widths, seeds and budgets must each have at least one entry")
+    return tuple(allocations), widths, seeds, budgets
+
+
+def validate(problem: Any, *, architecture: str = "mlp-relu-3", budgets: Sequence[float],
+             allocations: Sequence[str] = ALLOCATIONS, widths: Sequence[int] = (32, 128, 512),
+             seeds: Sequence[int] = (0, 1), n_test: int = 200, optimizer: str = "curveball",
+             max_steps: int = 200, rtol: float = 1e-4, ridge: float = 0.1, costs: Any = None,
+             error_model: Any = None, n_pilot: int = 600, max_samples: int | None = None,
+             seed: int = 0, cache_dir: Any = None, architecture_options: dict | None = None
+             ) -> ValidationResult:
+    """Run the predicted-vs-measured experiment (module docstring).
+
+    Args:
+      problem: a ``Problem`` (``problems.get_problem``).
+      budgets: seconds of solver time; allocations: subset of ``ALLOCATIONS``.
+      widths, seeds: hidden widths and seeds (seed s: level data from ``seed + 1000 (s + 1)``,
+        network initialisation s).
+      optimizer, max_steps, rtol: training per stage (``train_mlft``; a stage stops when a chunk
+        of 20 steps lowers the objective by less than ``rtol`` relative, or at ``max_steps``).
+      ridge: relative to the mean NTK diagonal on the pilot inputs (estimator, NTK, training).
+      costs: (L,) seconds per sample or a ``CostTable``; default ``problems.measure_costs``.
+      error_model: any ``ErrorModel``; default the spectral estimator on a paired pilot pool of
+        ``n_pilot`` inputs (seed ``seed``) via :func:`ntk_mlft.workflow.estimator_from_pilot_file`.
+      max_samples: cap per level for the optimiser; default half the pilot pool.
+      cache_dir: dataset cache folder passed to ``problems.generate``.
+    The test set is ``n_test`` fresh finest-level samples from seed ``seed + 7``.
+    """
+    from .architectures import get_architecture
+    from .costs import as_cost_array
+    from .multilevel import mlft_predict
+    from .problems import generate, measure_costs
+    from .workflow import absolute_ridge, estimator_from_pilot_file, pilot_from_problem
+
+    allocations, widths, seeds, budgets = _check_lists(allocations, widths, seeds, budgets)
     n_test = check_positive_int("n_test", n_test)
+    n_pilot = check_positive_int("n_pilot", n_pilot)
+    ridge = check_positive_scalar("ridge", ridge, allow_zero=True)
+    arch_opts = dict(architecture_options or {})
     c = as_cost_array(costs if costs is not None else measure_costs(problem), problem.n_levels)
-    test = generate(problem, [1] * (problem.n_levels - 1) + [n_test], seed=seed + 7)
+    test = generate(problem, [1] * (problem.n_levels - 1) + [n_test], seed=seed + 7, cache_dir=cache_dir)
     x_test, y_test = test.inputs[-1], test.outputs[-1].reshape(n_test, -1)
     out_dim = y_test.shape[1]
-    kernel_fn = get_architecture(architecture, output_dim=out_dim, width=widths[0],
-                                 **(architecture_options or {})).kernel_fn
-    model_name = "user-supplied"
+    kernel_fn = get_architecture(architecture, output_dim=out_dim, **arch_opts).kernel_fn
+    pilot = pilot_from_problem(problem, n_pilot, seed=seed, cache_dir=cache_dir)
+    lam = absolute_ridge(np.asarray(kernel_fn(pilot.x, None, get="ntk")), ridge)
     if error_model is None:
-        error_model = fit_power_law_model(problem, kernel_fn, n_pilot=n_pilot, seed=seed)
-        model_name = (f"power law fitted to NTK regression of level differences on {n_pilot} paired "
-                      f"pilot samples: coef={np.round(error_model.coef, 6).tolist()}, "
-                      f"exponent={np.round(error_model.exponent, 3).tolist()}")
+        error_model, pool = estimator_from_pilot_file(pilot, architecture, ridge, seed, **arch_opts)
+        model_name = (f"spectral MLFT estimator (ntk_mlft.workflow) on {pool} paired pilot inputs, "
+                      f"NTK of {architecture}, ridge {ridge:g} x mean diagonal")
+        cap = max_samples if max_samples is not None else max(1, pool // 2)
+    else:
+        model_name = f"user-supplied {type(error_model).__name__}"
+        cap = max_samples
+    # one Architecture per width, reused across allocations and seeds: its apply_fn keys the
+    # compiled training steps (ntk_mlft.training caches them per model and data shape)
+    nets = {w: get_architecture(architecture, output_dim=out_dim, width=w, **arch_opts) for w in widths}
     rows = []
     jobs = [(b, a) for b in budgets for a in allocations]
     for b, a in progress(jobs, total=len(jobs), desc="validate"):
-        alloc = allocation_counts(a, error_model, c, b)
+        alloc = allocation_counts(a, error_model, c, b, cap)
         counts = tuple(int(n) for n in alloc.counts)
         predicted = float(error_model.error(np.asarray(counts, float)))
         for s in seeds:
-            levels = _level_data(problem, counts, seed + 1000 * (s + 1))
-            ntk_err = relative_mse(chained_kernel_regression(kernel_fn, levels, x_test), y_test)
+            levels = level_data(problem, counts, seed + 1000 * (s + 1), cache_dir)
+            ntk = mlft_predict(kernel_fn, [x for x, _ in levels], [y for _, y in levels], x_test, ridge=lam)
+            ntk_err = relative_mse(ntk, y_test)
             for w in widths:
-                arch = get_architecture(architecture, output_dim=out_dim, width=w,
-                                        **(architecture_options or {}))
-                res = train_mlft(arch, levels, x_test=x_test, y_test=y_test, optimizer=optimizer,
-                                 seed=s, center=True, max_steps=max_steps, rtol=1e-7)
+                res = train_mlft(nets[w], levels, x_test=x_test, y_test=y_test, optimizer=optimizer, seed=s,
+                                 center=True, max_steps=max_steps, rtol=rtol, ridge=lam, chunk=20)
                 rows.append(ValidationRow(allocation=a, budget=b, counts=counts, width=w, seed=s,
                                           measured_error=res.test_error, ntk_error=ntk_err,
-                                          predicted_error=predicted, train_seconds=res.wall_seconds))
+                                          predicted_error=predicted, train_seconds=res.wall_seconds,
+                                          max_stage_steps=max(r.steps for r in res.levels)))
+    settings = {"max_steps": max_steps, "rtol": rtol, "ridge_relative": ridge, "n_pilot": n_pilot,
+                "max_samples": cap, "seed": seed, "architecture_options": arch_opts}
     return ValidationResult(problem=getattr(problem, "name", str(problem)), architecture=architecture,
                             optimizer=optimizer, costs=tuple(float(v) for v in c), budgets=budgets,
                             widths=widths, seeds=seeds, n_test=n_test, error_model=model_name,
-                            rows=tuple(rows))
+                            ridge=lam, rows=tuple(rows), settings=settings)

@@ -60,6 +60,38 @@ def test_delta_z_and_system_match_dense_ggn(rng, loss):
     assert float(qm.loss) == pytest.approx(float(dense_loss(_tiny_model(params, x), t)), rel=1e-12)
 
 
+def test_proximal_term_matches_dense_and_solves_ridge_regression(rng):
+    params = _tiny_params(rng)
+    anchor = jax.tree.map(lambda p: p + 0.2 * jnp.asarray(rng.normal(size=p.shape)), params)
+    x = jnp.asarray(rng.normal(size=(5, 3)))
+    t = jnp.asarray(rng.normal(size=(5, 2)))
+    z = jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape)), params)
+    lam, mu = 0.7, 0.4
+    jac, h, g, zf, _ = _dense_pieces(params, z, mse_loss, x, t)
+    shift = np.asarray(ravel_pytree(params)[0] - ravel_pytree(anchor)[0])
+    qm = quadratic_model(_tiny_model, "mse", params, z, lam, (x, t), mu, anchor)
+    curv = jac.T @ h @ jac + (lam + mu) * np.eye(len(zf))       # GGN + damping + proximal Hessian
+    grad = jac.T @ g + mu * shift                                # gradient of L + mu/2 |w - a|^2
+    dz_ref = curv @ zf + grad
+    np.testing.assert_allclose(np.asarray(ravel_pytree(qm.delta_z)[0]), dz_ref, rtol=1e-10, atol=1e-12)
+    basis = np.stack([dz_ref, zf], axis=1)
+    np.testing.assert_allclose(np.asarray(qm.a), basis.T @ curv @ basis, rtol=1e-10)
+    np.testing.assert_allclose(np.asarray(qm.b), basis.T @ grad, rtol=1e-10)
+    loss_ref = float(mse_loss(_tiny_model(params, x), t)) + 0.5 * mu * float(shift @ shift)
+    assert float(qm.loss) == pytest.approx(loss_ref, rel=1e-12)
+    # linear model: the optimum of mean((Xw - y)^2) + mu/2 |w - w0|^2 is ridge regression
+    xl, yl = rng.normal(size=(8, 12)), rng.normal(size=(8, 1))        # under-determined: ridge matters
+    w0 = rng.normal(size=(12, 1))
+    n = yl.size
+    w_ref = w0 + np.linalg.solve(2 * xl.T @ xl / n + mu * np.eye(12), 2 * xl.T @ (yl - xl @ w0) / n)
+    init, update = curveball(lambda w, xx: xx @ w, "mse", lambda_init=0.1, l2=mu)
+    step = jax.jit(update)
+    w, state = jnp.asarray(w0), init(jnp.asarray(w0))
+    for _ in range(80):
+        w, state, _ = step(w, state, (jnp.asarray(xl), jnp.asarray(yl)))
+    np.testing.assert_allclose(np.asarray(w), w_ref, rtol=1e-8, atol=1e-10)
+
+
 def test_rho_beta_minimise_quadratic_model_brute_force(rng):
     params = _tiny_params(rng)
     x = jnp.asarray(rng.normal(size=(6, 3)))

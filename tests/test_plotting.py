@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ntk_mlft.allocation import optimize_allocation
 from ntk_mlft.curves import Comparison, budget_curves, predicted_learning_curves
@@ -56,3 +57,56 @@ def test_learning_curves_and_scatter_figures(tmp_path):
     assert "RMS log-ratio" in fig2.axes[0].get_title()
     png, pdf = save_figure(fig2, tmp_path / "pvm")
     assert png.exists() and pdf.exists()
+
+
+def _validation_result(problem="toy-pde", budgets=(10.0, 40.0)):
+    from ntk_mlft.validation import ValidationResult, ValidationRow
+
+    rows = []
+    for b in budgets:
+        for a, base in (("optimal", 0.1), ("single", 0.3), ("equal", 0.2)):
+            for w in (16, 64):
+                for s in (0, 1):
+                    m = base * (10.0 / b) * (1 + 1.0 / w + 0.01 * s)
+                    rows.append(ValidationRow(allocation=a, budget=b, counts=(4, 1), width=w, seed=s,
+                                              measured_error=m, ntk_error=base * (10.0 / b),
+                                              predicted_error=1.1 * base * (10.0 / b), train_seconds=0.0))
+    return ValidationResult(problem=problem, architecture="mlp-relu-3", optimizer="curveball", costs=(1.0, 4.0),
+                            budgets=tuple(budgets), widths=(16, 64), seeds=(0, 1), n_test=10, error_model="m",
+                            ridge=0.1, rows=tuple(rows))
+
+
+def test_validation_figures(tmp_path):
+    from ntk_mlft.plotting import (plot_measured_error_vs_budget, plot_measured_vs_predicted,
+                                   plot_validation_overview)
+
+    res = _validation_result()
+    fig = plot_measured_vs_predicted(res)
+    assert len(fig.axes) == 2                                # one panel per budget
+    for ax, b in zip(fig.axes, ("10 s", "40 s")):
+        _check_axes(ax)
+        assert "toy-pde" in ax.get_title() and "mlp-relu-3" in ax.get_title() and b in ax.get_title()
+        assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+        texts = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert sum("trained nets" in t for t in texts) == 3 and any("NTK limit" in t for t in texts)
+        assert any("predicted" in t for t in texts)
+    # measured points are the seed means at each width
+    opt = next(c for c in fig.axes[0].containers if c.get_label() == "optimal MLFT (4, 1): trained nets")
+    np.testing.assert_allclose(np.asarray(opt.lines[0].get_ydata(), float), [0.1 * (1 + 1 / 16 + 0.005), 0.1 * (1 + 1 / 64 + 0.005)])
+    fig2 = plot_measured_error_vs_budget(res)
+    ax = fig2.axes[0]
+    _check_axes(ax)
+    assert "budget" in ax.get_xlabel() and "toy-pde" in ax.get_title() and "budgets" in ax.get_title()
+    data = [ln.get_ydata() for ln in ax.get_lines() if ln.get_label() == "optimal MLFT: predicted"]
+    np.testing.assert_allclose(np.asarray(data[0], float), [0.11, 0.11 / 4])     # predicted curve over the budgets
+    fig3 = plot_validation_overview([res, _validation_result("other", budgets=(10.0,))])
+    assert len(fig3.axes) == 3
+    _check_axes(fig3.axes[0])
+    _check_axes(fig3.axes[-1])
+    gap_lines = {ln.get_label(): ln for ln in fig3.axes[-1].get_lines()}
+    # finite-width gap |m − k|/k averaged over allocations, budgets and seeds: 1/w + 0.005
+    np.testing.assert_allclose(np.asarray(gap_lines["toy-pde"].get_ydata(), float), [1 / 16 + 0.005, 1 / 64 + 0.005], rtol=1e-10)
+    png, pdf = save_figure(fig3, tmp_path / "overview")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="at least one"):
+        plot_validation_overview([])

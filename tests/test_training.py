@@ -110,3 +110,20 @@ def test_float32_and_bad_input(rng):
         train_mlft(arch, [(x, y), (x[:0], y[:0])])
     with pytest.raises(ValueError, match="max_steps must be an int or one int per level"):
         train_mlft(arch, [(x, y)], max_steps=[1, 2])
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "curveball"])
+def test_ridge_fit_of_linear_model_is_kernel_ridge_regression(rng, optimizer):
+    # f(w; x) = x @ w is its own linearisation: the proximal-ridge optimum is exactly
+    # w0 + Xᵀ (X Xᵀ + λ I)⁻¹ (Y − X w0), i.e. kernel ridge regression with Θ = X Xᵀ
+    x, y = rng.normal(size=(6, 10)), rng.normal(size=(6, 2))
+    w0 = {"w": jnp.asarray(rng.normal(size=(10, 2)))}
+    lam = 0.8
+    w_ref = np.asarray(w0["w"]) + x.T @ np.linalg.solve(x @ x.T + lam * np.eye(6), y - x @ np.asarray(w0["w"]))
+    res = fit(lambda p, xx: xx @ p["w"], w0, x, y, optimizer=optimizer, ridge=lam, max_steps=4000,
+              rtol=1e-14, chunk=50, lr_factor=0.9)
+    np.testing.assert_allclose(np.asarray(res.params["w"]), w_ref, rtol=1e-7, atol=1e-9)
+    without = fit(lambda p, xx: xx @ p["w"], w0, x, y, optimizer=optimizer, max_steps=200, chunk=50)
+    assert np.max(np.abs(np.asarray(without.params["w"]) - w_ref)) > 1e-2   # the ridge is what matters
+    with pytest.raises(ValueError, match="ridge"):
+        fit(lambda p, xx: xx @ p["w"], w0, x, y, ridge=-1.0)

@@ -3,7 +3,8 @@
 The error model comes from one of: ``--power-law coef=.. exponent=.. [floor=..]`` (user-supplied
 separable model), ``--pilot pilot.npz`` (paired pilot data → NTK kernel of ``--arch`` on the
 pilot inputs → :class:`ntk_mlft.estimators.SpectralEstimator`), or ``--problem NAME`` (a paired
-pilot study generated with the built-in solver, then as ``--pilot``). Costs come from
+pilot study generated with the built-in solver, then as ``--pilot``); the pilot → estimator
+construction is :mod:`ntk_mlft.workflow`. Costs come from
 ``--costs costs.csv`` (columns ``level,grid,cost_seconds``) or, with ``--problem``, are measured.
 """
 
@@ -15,6 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+# the pilot -> estimator construction lives in the library (re-exported here for older imports)
+from ntk_mlft.workflow import estimator_from_pilot as estimator_from_pilot
+from ntk_mlft.workflow import estimator_from_pilot_file as estimator_from_pilot_file
+from ntk_mlft.workflow import pilot_kernel as pilot_kernel
 
 HELP = "optimal number of training samples per level for a cost table and a budget (seconds)"
 
@@ -57,49 +63,6 @@ def parse_power_law(items: list[str]):
     return PowerLawErrorModel(**fields)
 
 
-def pilot_kernel(x: np.ndarray, ys: list[np.ndarray], arch: str) -> tuple[np.ndarray, np.ndarray]:
-    """NTK of ``arch`` on the pilot inputs (n, n) and the level targets stacked as (L, n, D)."""
-    from ntk_mlft.architectures import get_architecture
-
-    net = get_architecture(arch, output_dim=int(np.prod(ys[0].shape[1:]) or 1))
-    k = np.asarray(net.kernel_fn(x, x, get="ntk"), dtype=np.float64)
-    targets = np.stack([np.asarray(y, float).reshape(len(y), -1) for y in ys])
-    return k, targets
-
-
-def estimator_from_pilot(x: np.ndarray, ys: list[np.ndarray], arch: str, ridge: float):
-    """Spectral MLFT estimator from paired pilot data and the NTK of ``arch`` on the pilot inputs.
-
-    ``ridge`` is relative to the mean kernel diagonal (the estimator takes it unnormalised).
-    """
-    from ntk_mlft.estimators import SpectralEstimator
-
-    k, targets = pilot_kernel(x, ys, arch)
-    return SpectralEstimator.from_kernel(k, targets, ridge=ridge * float(np.mean(np.diag(k))))
-
-
-def estimator_from_pilot_file(pilot: Any, arch: str, ridge: float, seed: int = 0) -> tuple[Any, int]:
-    """Error model from a :class:`ntk_mlft.estimators.pilot.Pilot`, and the size of its pool.
-
-    With ``x_unlabeled`` (m inputs): :class:`~ntk_mlft.estimators.pilot.PilotEstimator` (Nystrom
-    spectrum on the unlabeled inputs, bias-corrected mode powers from the pilot); the pool is m.
-    Without: the spectral estimator on the pilot inputs themselves; the pool is n_p.
-    """
-    from ntk_mlft.architectures import get_architecture
-    from ntk_mlft.estimators.pilot import PilotEstimator
-
-    x, ys = np.asarray(pilot.x), np.asarray(pilot.ys)
-    if pilot.x_unlabeled is None:
-        return estimator_from_pilot(x, list(ys), arch, ridge), len(x)
-    net = get_architecture(arch, output_dim=int(np.prod(ys.shape[2:]) or 1))
-    xu = np.asarray(pilot.x_unlabeled)
-    k_uu = np.asarray(net.kernel_fn(xu, None, get="ntk"), dtype=np.float64)
-    k_pu = np.asarray(net.kernel_fn(x, xu, get="ntk"), dtype=np.float64)
-    model = PilotEstimator.from_kernels(k_uu, k_pu, ys, ridge=ridge * float(np.mean(np.diag(k_uu))),
-                                        n_boot=20, seed=seed)
-    return model, len(xu)
-
-
 def model_and_costs(args: argparse.Namespace) -> tuple[Any, Any, dict[str, str]]:
     """Error model, cost table and labels (problem, kernel) from the parsed options."""
     from ntk_mlft.costs import CostTable
@@ -119,14 +82,13 @@ def model_and_costs(args: argparse.Namespace) -> tuple[Any, Any, dict[str, str]]
         model, pool = estimator_from_pilot_file(load_pilot(args.pilot), args.arch, args.ridge, args.seed)
         return model, costs, {"problem": str(args.pilot), "kernel": args.arch, "pool": pool}
     if args.problem:
-        from ntk_mlft.estimators.pilot import Pilot
-        from ntk_mlft.problems import generate, get_problem, measure_costs
+        from ntk_mlft.problems import get_problem, measure_costs
+        from ntk_mlft.workflow import pilot_from_problem
 
         problem = get_problem(args.problem, levels=args.levels)
         if costs is None:
             costs = measure_costs(problem, seed=args.seed)
-        data = generate(problem, [args.pilot_size] * problem.n_levels, seed=args.seed, paired=True)
-        pilot = Pilot(x=data.inputs[-1], ys=np.stack(data.outputs))
+        pilot = pilot_from_problem(problem, args.pilot_size, seed=args.seed)
         model, pool = estimator_from_pilot_file(pilot, args.arch, args.ridge, args.seed)
         return model, costs, {"problem": problem.name, "kernel": args.arch, "pool": pool}
     raise ValueError("give an error model: --power-law ..., --pilot FILE or --problem NAME")

@@ -56,12 +56,12 @@ def run(args: argparse.Namespace) -> int:
     from ntk_mlft._io import write_json_atomic, write_text_atomic
     from ntk_mlft._progress import progress
     from ntk_mlft.allocation import equal_split_allocation, optimize_allocation, single_level_allocation
-    from ntk_mlft.commands.allocate import pilot_kernel
     from ntk_mlft.curves import Comparison, LearningCurves, budget_curves
     from ntk_mlft.estimators import SpectralEstimator, montecarlo_error
     from ntk_mlft.plotting import (plot_allocation, plot_error_vs_budget, plot_learning_curves,
                                    plot_predicted_vs_measured, save_figure)
     from ntk_mlft.problems import DEFAULT_PROBLEM, generate, get_problem
+    from ntk_mlft.workflow import absolute_ridge, pilot_kernel
 
     t0 = time.perf_counter()
     out = Path(args.out or "results/demo")
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     x = data.inputs[-1]
     next(steps)
     k, targets = pilot_kernel(x, list(data.outputs), args.arch)
-    ridge = args.ridge * float(np.mean(np.diag(k)))
+    ridge = absolute_ridge(k, args.ridge)
     model = SpectralEstimator.from_kernel(k, targets, ridge=ridge)
     cap = args.pilot_size // 2
     budget = float(args.budget_samples * c[-1])

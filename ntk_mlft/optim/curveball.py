@@ -28,6 +28,12 @@ as in the authors' code).
 ``H_L`` is never formed: ``H_L p`` is the forward-mode derivative (jvp) of ``∇_y L`` in direction
 ``p``. For ``loss_fn="mse"`` (``mean((y − t)²)`` over all output entries) the closed forms
 ``g = 2 (y − t)/n`` and ``H_L = (2/n) I`` (n = number of output entries) are used.
+
+Proximal term (``l2 = μ > 0``): the objective becomes ``L(f(w)) + (μ/2)‖w − a‖²`` with the anchor
+``a`` = the parameters given to ``init``. Its gradient ``μ (w − a)`` joins ``Jᵀ g`` and its Hessian
+``μ I`` joins the Gauss–Newton matrix (so λ → λ + μ in Δz and A, and ``b`` gains
+``μ (w − a)ᵀ[Δz, z]``). For a model linear in w this is ridge regression; in the NTK regime it
+makes training converge to kernel *ridge* regression (see ``ntk_mlft.training.fit``).
 """
 
 from __future__ import annotations
@@ -55,11 +61,13 @@ LossFn = Callable[[jax.Array, Any], jax.Array]
 
 
 class CurveBallState(NamedTuple):
-    """Optimiser state: the CurveBall vector ``z`` (pytree like params), damping λ, step count."""
+    """Optimiser state: the CurveBall vector ``z`` (pytree like params), damping λ, step count,
+    and the anchor ``a`` of the proximal term (the initial params; None when ``l2 = 0``)."""
 
     z: PyTree
     lam: jax.Array
     count: jax.Array
+    anchor: PyTree = None
 
 
 class CurveBallInfo(NamedTuple):
@@ -113,10 +121,12 @@ def _loss_derivatives(loss_fn: LossFn | str, outputs: jax.Array, targets: Any):
 
 
 def quadratic_model(model_fn: ModelFn, loss_fn: LossFn | str, params: PyTree, z: PyTree,
-                    lam: jax.Array | float, batch: tuple[Any, Any]) -> QuadraticModel:
+                    lam: jax.Array | float, batch: tuple[Any, Any], l2: float = 0.0,
+                    anchor: PyTree = None) -> QuadraticModel:
     """Compute ``Δz = Jᵀ H_L J z + λ z + Jᵀ g`` and the 2×2 system ``(A, b)`` of the module
     docstring at ``params`` for ``batch = (inputs, targets)``: two jvps and one vjp of
-    ``model_fn``; no Jacobian or Hessian is formed."""
+    ``model_fn``; no Jacobian or Hessian is formed. With ``l2 = μ > 0`` and ``anchor = a`` the
+    objective includes ``(μ/2)‖w − a‖²`` (module docstring); ``loss`` then includes it too."""
     inputs, targets = batch
 
     def f(p):
@@ -127,14 +137,22 @@ def quadratic_model(model_fn: ModelFn, loss_fn: LossFn | str, params: PyTree, z:
     h_v = hvp(vout)
     _, pullback = jax.vjp(f, params)
     (delta_z,) = pullback(h_v + g)                          # Jᵀ (H_L J z + g)
-    delta_z = jax.tree.map(lambda dz, zz: dz + lam * zz, delta_z, z)
+    damp = lam + l2
+    if anchor is not None:
+        shift = jax.tree.map(lambda w, w0: w - w0, params, anchor)      # w − a
+        delta_z = jax.tree.map(lambda dz, zz, sh: dz + damp * zz + l2 * sh, delta_z, z, shift)
+        loss = loss + 0.5 * l2 * _tree_dot(shift, shift)
+    else:
+        delta_z = jax.tree.map(lambda dz, zz: dz + damp * zz, delta_z, z)
     _, uout = jax.jvp(f, (params,), (delta_z,))            # u = J Δz
     h_u = hvp(uout)
-    a11 = jnp.sum(uout * h_u) + lam * _tree_dot(delta_z, delta_z)
-    a12 = jnp.sum(vout * h_u) + lam * _tree_dot(delta_z, z)
-    a22 = jnp.sum(vout * h_v) + lam * _tree_dot(z, z)
+    a11 = jnp.sum(uout * h_u) + damp * _tree_dot(delta_z, delta_z)
+    a12 = jnp.sum(vout * h_u) + damp * _tree_dot(delta_z, z)
+    a22 = jnp.sum(vout * h_v) + damp * _tree_dot(z, z)
     a = jnp.stack([jnp.stack([a11, a12]), jnp.stack([a12, a22])])
     b = jnp.stack([jnp.sum(g * uout), jnp.sum(g * vout)])
+    if anchor is not None:
+        b = b + l2 * jnp.stack([_tree_dot(shift, delta_z), _tree_dot(shift, z)])
     return QuadraticModel(delta_z=delta_z, a=a, b=b, loss=loss)
 
 
@@ -150,7 +168,8 @@ def _solve_2x2(a: jax.Array, b: jax.Array) -> jax.Array:
 
 def curveball(model_fn: ModelFn, loss_fn: LossFn | str = "mse", *, lambda_init: float = 1.0,
               learning_rate: float = 1.0, auto_lambda: bool = True, lambda_factor: float = 0.999,
-              lambda_low: float = 0.5, lambda_high: float = 1.5, lambda_interval: int = 5):
+              lambda_low: float = 0.5, lambda_high: float = 1.5, lambda_interval: int = 5,
+              l2: float = 0.0):
     """Build the CurveBall optimiser for ``model_fn(params, inputs) -> outputs`` and
     ``loss_fn(outputs, targets) -> scalar`` (or ``"mse"``).
 
@@ -161,7 +180,9 @@ def curveball(model_fn: ModelFn, loss_fn: LossFn | str = "mse", *, lambda_init: 
       ``batch = (inputs, targets)``; ``w ← w + learning_rate · z`` (α in the paper).
 
     ``H_L`` must be positive semi-definite (convex loss in the outputs) for the Gauss–Newton
-    model to be meaningful. See the module docstring for the equations.
+    model to be meaningful. ``l2 = μ ≥ 0`` adds the proximal term ``(μ/2)‖w − w_init‖²`` to the
+    objective (anchor = the params given to ``init``; the term is active when the state has an
+    anchor, i.e. ``l2 > 0`` at ``init`` — ``l2`` may be a traced scalar in ``update``). See the module docstring for the equations.
     """
     if not callable(model_fn):
         raise TypeError(f"model_fn must be callable(params, inputs); got {type(model_fn).__name__}")
@@ -180,6 +201,8 @@ def curveball(model_fn: ModelFn, loss_fn: LossFn | str = "mse", *, lambda_init: 
     if lambda_high <= lambda_low:
         raise ValueError(f"lambda_high must exceed lambda_low; got {lambda_high} <= {lambda_low}")
     lambda_interval = check_positive_int("lambda_interval", lambda_interval)
+    if isinstance(l2, (int, float)):      # a traced array is allowed (used inside jit by training.fit)
+        l2 = check_positive_scalar("l2", l2, allow_zero=True)
     omega = lambda_factor ** lambda_interval
 
     def init(params: PyTree) -> CurveBallState:
@@ -188,11 +211,13 @@ def curveball(model_fn: ModelFn, loss_fn: LossFn | str = "mse", *, lambda_init: 
             raise ValueError("params must contain at least one array leaf")
         dtype = jnp.result_type(*leaves)
         z = jax.tree.map(jnp.zeros_like, params)
-        return CurveBallState(z=z, lam=jnp.asarray(lambda_init, dtype), count=jnp.zeros((), jnp.int32))
+        anchor = jax.tree.map(jnp.asarray, params) if isinstance(l2, jax.Array) or l2 > 0 else None
+        return CurveBallState(z=z, lam=jnp.asarray(lambda_init, dtype), count=jnp.zeros((), jnp.int32),
+                              anchor=anchor)
 
     def update(params: PyTree, state: CurveBallState, batch: tuple[Any, Any]):
         lam = state.lam
-        qm = quadratic_model(model_fn, loss_fn, params, state.z, lam, batch)
+        qm = quadratic_model(model_fn, loss_fn, params, state.z, lam, batch, l2, state.anchor)
         coef = _solve_2x2(qm.a, qm.b)                      # [β, −ρ]
         beta, rho = coef[0], -coef[1]
         predicted = -0.5 * jnp.sum(coef * qm.b)
@@ -203,6 +228,9 @@ def curveball(model_fn: ModelFn, loss_fn: LossFn | str = "mse", *, lambda_init: 
                 inputs, targets = batch
                 outputs = model_fn(new_params, inputs)
                 new_loss = mse_loss(outputs, targets) if isinstance(loss_fn, str) else loss_fn(outputs, targets)
+                if state.anchor is not None:
+                    shift = jax.tree.map(lambda w, w0: w - w0, new_params, state.anchor)
+                    new_loss = new_loss + 0.5 * l2 * _tree_dot(shift, shift)
                 ok = predicted < 0
                 ratio = (new_loss - qm.loss) / jnp.where(ok, predicted, -1.0)
                 lam_ = jnp.where(ok & (ratio < lambda_low), lam_ / omega, lam_)
@@ -212,6 +240,6 @@ def curveball(model_fn: ModelFn, loss_fn: LossFn | str = "mse", *, lambda_init: 
         else:
             new_lam = lam
         info = CurveBallInfo(loss=qm.loss, rho=rho, beta=beta, predicted_change=predicted, lam=lam)
-        return new_params, CurveBallState(z=z, lam=new_lam, count=state.count + 1), info
+        return new_params, state._replace(z=z, lam=new_lam, count=state.count + 1), info
 
     return init, update

@@ -14,6 +14,7 @@ Test error is the relative MSE against finest-level targets on held-out inputs:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -116,6 +117,12 @@ def level_pairs(level_datasets: Any) -> list[tuple[np.ndarray, np.ndarray]]:
     return out
 
 
+@functools.lru_cache(maxsize=32)
+def _predictors(apply_fn: Any):
+    """Jitted centred and raw forward passes, cached per model so repeated runs reuse the code."""
+    return jax.jit(centered(apply_fn)), jax.jit(apply_fn)
+
+
 def _steps_per_level(max_steps: Any, n_levels: int) -> list[int]:
     if isinstance(max_steps, (list, tuple)):
         if len(max_steps) != n_levels:
@@ -130,7 +137,7 @@ def train_mlft(architecture: Any, level_datasets: Any, *, x_test: Any = None, y_
                max_steps: int | Sequence[int] = 2000, rtol: float = 1e-6,
                trainable: Sequence[str] | Sequence[Sequence[str] | None] | None = None,
                dtype: str = "float64", learning_rate: float | None = None, lr_factor: float = 0.5,
-               curveball_lambda: float | None = None, chunk: int = 50) -> TrainingResult:
+               curveball_lambda: float | None = None, chunk: int = 50, ridge: float = 0.0) -> TrainingResult:
     """Train ``architecture`` (an ``Architecture`` from :mod:`ntk_mlft.architectures`, or any
     object with ``init_fn``/``apply_fn``) level by level with MLFT.
 
@@ -145,6 +152,9 @@ def train_mlft(architecture: Any, level_datasets: Any, *, x_test: Any = None, y_
       trainable: groups (``"layer1"``, ...) re-trained in every stage, or a list with one entry
         per level (None = all groups).
       dtype: ``"float32"`` or ``"float64"`` for params and data.
+      ridge: unnormalised ridge λ of every stage, ``‖w − w_stage start‖²`` penalty (see
+        :func:`ntk_mlft.training.fit`); in the NTK regime a centred net then converges to chained
+        kernel *ridge* regression, :func:`ntk_mlft.multilevel.mlft_predict` with ``ridge=λ``.
     """
     check_choice("optimizer", optimizer, OPTIMIZERS)
     check_choice("dtype", dtype, ("float32", "float64"))
@@ -167,8 +177,7 @@ def train_mlft(architecture: Any, level_datasets: Any, *, x_test: Any = None, y_
     params = jax.tree.map(lambda p: jnp.asarray(p, dt), params)
     params0 = params
     apply_fn = architecture.apply_fn
-    predict_c = jax.jit(centered(apply_fn))
-    predict_raw = jax.jit(apply_fn)
+    predict_c, predict_raw = _predictors(apply_fn)
 
     def predict(p, x):
         return predict_c(p, params0, x) if center else predict_raw(p, x)
@@ -188,7 +197,7 @@ def train_mlft(architecture: Any, level_datasets: Any, *, x_test: Any = None, y_
             offset = np.asarray(predict_raw(params0, jnp.asarray(x, dt))) if center else None
             res = fit(apply_fn, params, x, y, offset=offset, optimizer=optimizer, max_steps=int(steps),
                       learning_rate=learning_rate, lr_factor=lr_factor, rtol=rtol,
-                      trainable=train_groups, chunk=chunk, curveball_lambda=curveball_lambda,
+                      trainable=train_groups, chunk=chunk, curveball_lambda=curveball_lambda, ridge=ridge,
                       progress_desc=f"level {level}")
             params = res.params
         err = float("nan")
