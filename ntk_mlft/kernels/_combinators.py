@@ -28,7 +28,7 @@ def serial(*layers):
             key, layer_key = jax.random.split(key)
             shape, param = p.init_fn(layer_key, shape)
             params.append(param)
-        return shape, tuple(params)
+        return shape, params  # a list, as neural-tangents' serial (same pytree structure)
 
     def apply_fn(params, inputs, **kwargs):
         if len(params) != len(parts):
