@@ -119,6 +119,12 @@ def test_total_power_identity_and_band_errors(rng):
     with pytest.raises(ValueError, match="smallest eigenvalue"):
         PilotEstimator.from_kernels(k[np.ix_(un, un)], k[np.ix_(p, un)], y[:, p],
                                     k_pp=k[np.ix_(p, p)] - 2 * np.eye(15))
+    with pytest.raises(ValueError, match="identically zero"):
+        PilotEstimator.from_kernels(k[np.ix_(un, un)], k[np.ix_(p, un)], 0 * y[:, p])
+    with pytest.raises(ValueError, match="finite"):
+        PilotEstimator.from_kernels(k[np.ix_(un, un)], k[np.ix_(p, un)], y[:, p] * np.nan)
+    with pytest.raises(ValueError, match="k_pu"):
+        PilotEstimator.from_kernels(k[np.ix_(un, un)], k[np.ix_(p, un)][:, :5], y[:, p])
 
 
 def test_pilot_file_round_trip_and_errors(tmp_path, rng):

@@ -63,8 +63,8 @@ def test_ridgeless_and_kappa(kernels):
     est = SpectralEstimator.from_kernel(k, _levels(kernels[0], "smooth"))
     n = np.array([20.0, 100.0])
     for lam in (0.0, 0.5):
-        kap = solve_kappa(est.eta, n, lam)
-        resid = kap - lam - kap * (est.eta / (n[:, None] * est.eta + kap[:, None])).sum(1)
+        kap = solve_kappa(est.eta, n, lam, est.mult)
+        resid = kap - lam - kap * (est.mult * est.eta / (n[:, None] * est.eta + kap[:, None])).sum(1)
         np.testing.assert_allclose(resid, 0, atol=1e-10 * kap.max())
     u = _levels(kernels[0], "medium")
     mc = montecarlo_error(k, u, [[100, 30, 20], [0, 0, 40]], n_trials=10)
@@ -76,7 +76,7 @@ def test_closed_form_identities(kernels):
     """Single level reproduces Canatar's formula; skipping equals merging; breakdown sums."""
     x, ks = kernels
     u = _levels(x, "smooth")
-    est = SpectralEstimator.from_kernel(ks["cnn-relu-2"], u, ridge=0.1)
+    est = SpectralEstimator.from_kernel(ks["cnn-relu-2"], u, ridge=0.1, compress=0)
     n = 40.0
     kap = solve_kappa(est.eta, np.array([n]), 0.1)[0]
     m = est.cross.sum((0, 1))                                  # mode powers of u_L
@@ -114,3 +114,51 @@ def test_bad_inputs(kernels):
         est.error([10, 10, 0])
     with pytest.raises(ValueError, match="resolved kernel modes"):
         est.error([0, 0, 10 * N_POOL])
+
+
+@pytest.mark.parametrize("arch", ["mlp-relu-3", "cnn-relu-2"])
+def test_compressed_spectrum_matches_exact(kernels, arch):
+    """Merging modes within a factor 1 + rtol changes E by O(rtol): checked against the
+    uncompressed recursion at random 3-level allocations (skipped levels included)."""
+    x, ks = kernels
+    u = _levels(x, "rough")
+    exact = SpectralEstimator.from_kernel(ks[arch], u, ridge=1e-3, compress=0)
+    rng = np.random.default_rng(7)
+    counts = np.round(np.exp(rng.uniform(0, np.log(300), (60, 3))))
+    counts[::4, 0] = 0
+    ref = exact.error_many(counts)
+    for rtol, bound in ((0.03, 2e-3), (0.1, 1e-2)):
+        comp = exact.compressed(rtol)
+        assert comp.eta.size < exact.eta.size and comp.mult.sum() == exact.eta.size
+        np.testing.assert_allclose((comp.mult * comp.eta).sum(), exact.eta.sum(), rtol=1e-12)
+        np.testing.assert_allclose(comp.cross.sum(-1), exact.cross.sum(-1), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(comp.error_many(counts), ref, rtol=bound)
+        assert comp.compressed(rtol).eta.size <= comp.eta.size
+    with pytest.raises(ValueError, match="rtol"):
+        exact.compressed(0.0)
+
+
+def test_ridgeless_duplicated_inputs_null_space(rng):
+    """Ridge 0 with every input duplicated (different labels on the copies): the kernel is
+    singular; MC uses the documented pseudo-inverse (minimum-norm interpolant: the copies get
+    the mean of their labels) and the spectral form keeps the null-space power as unlearnable."""
+    from ntk_mlft.multilevel import chained_regression
+
+    x = rng.normal(size=(150, 3))
+    x = np.concatenate([x, x])
+    k = np.exp(-np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1)))    # Laplace kernel
+    u = np.sin(x[:, 0]) + 0.3 * rng.normal(size=300)             # label noise differs on copies
+    u = np.stack([u, u])[:, :, None]
+    est = SpectralEstimator.from_kernel(k, u, compress=0)
+    assert np.sum(est.eta == 0) >= 150
+    np.testing.assert_allclose(est.cross.sum(-1)[0, 0], np.mean(u[0] ** 2), rtol=1e-10)
+    null_power = est.cross[1, 1][est.eta == 0].sum() + est.cross[0, 0][est.eta == 0].sum()
+    assert null_power > 0.01 * np.mean(u[1] ** 2)
+    counts = [[0, 20], [0, 50], [30, 20]]
+    mc = montecarlo_error(k, u, counts, n_trials=30, seed=2)
+    assert np.all(np.isfinite(mc.per_trial))
+    sp = est.error_many(counts)
+    assert np.all(np.abs(sp - mc.mean) <= 0.10 * mc.mean + 2 * mc.stderr), (sp / mc.mean - 1)
+    pair = np.array([0, 150])                                     # one input and its copy
+    f = chained_regression(k, [pair, pair], [u[0, pair], u[1, pair]])
+    np.testing.assert_allclose(f[0], u[1, pair].mean(0), rtol=1e-6)

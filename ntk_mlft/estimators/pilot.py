@@ -229,7 +229,7 @@ class PilotEstimator:
                 rest = total - c.sum(-1)
                 share = tail_eta / tail_eta.sum() if tail_eta.sum() > 0 else np.ones(1)
                 c = np.concatenate([c, rest[:, :, None] * share], axis=-1)
-            return SpectralEstimator(eta, _psd_banded(c, edges), norm, zeros, lam)
+            return SpectralEstimator(eta, _psd_banded(c, edges), norm, zeros, lam).compressed()
 
         rng = np.random.default_rng(seed)
         reps = tuple(build(np.bincount(rng.integers(0, n_p, n_p), minlength=n_p).astype(float))
