@@ -108,8 +108,8 @@ def run(seed: int, pool: int, trials: int, problems: list[str] | None = None,
 
 
 def table(results: list[dict]) -> str:
-    lines = ["| case (diag CV) | counts | MC mean ± s.e. | spectral | rel. dev. | rel. dev., unit-diagonal kernel |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| case (diag CV) | counts | MC mean ± s.e. | spectral | rel. dev. "
+             "| rel. dev., unit-diagonal kernel |", "|---|---|---|---|---|---|"]
     for r in results:
         for c, m, s, p, e, e1 in zip(r["counts"], r["mc"], r["mc_stderr"], r["spectral"],
                                      r["rel_dev"], r["rel_dev_unit_diagonal"]):
