@@ -114,7 +114,7 @@ def solve_kappa(eta: np.ndarray, n: np.ndarray, lam: float, mult: np.ndarray | N
         lo = np.where(f > 0, u, lo)
         hi = np.where(f <= 0, u, hi)
         step = u - f / df
-        if np.max(np.abs(step - u)) < 1e-11:                 # Newton converged (quadratically)
+        if np.max(np.abs(step - u)) < 1e-7:      # quadratic convergence: step is good to ~1e-14
             return np.exp(step[:, 0])
         u = np.where((step > lo) & (step < hi), step, 0.5 * (lo + hi))
     return np.exp(u[:, 0])
