@@ -1,0 +1,161 @@
+"""Kernel engine speed: ntk_mlft vs neural-tangents 0.6.5 on the same machine, in one run.
+
+Cases (issue 3), each in float32 and float64, all inside ``jax.jit``:
+
+* analytic NTK + NNGP of a 3-hidden-layer ReLU MLP on N x 64 inputs, N = 500, 2000, 4000;
+* analytic NTK + NNGP of a 2-layer 1-D ReLU CNN (circular padding, filter 3) + Dense on
+  N x 64 x 1 inputs, N = 100, 300;
+* empirical NTK (``x2=None``, ``vmap_axes=0``) of a 2-hidden-layer width-512 ReLU MLP on
+  N x 64 inputs: Jacobian contraction for N = 200, 1000, NTK-vector products for N = 200.
+
+Reported per case: median of warm repeats (``median_s``) and the first call (tracing +
+compilation + one run, ``first_s``) separately. When the neural-tangents side venv exists
+(``--nt-python``, default ``.nt-venv/bin/python`` of the repository) the identical cases run
+there in a subprocess (``benchmarks/_nt_kernels.py``) right after ours, and ``ratio`` =
+ours / neural-tangents (median); otherwise ``"nt": null``. Timings on a shared machine are
+noisy: compare ratios from the same run only.
+
+Usage: ``python benchmarks/kernels.py [--out DIR] [--quick] [--seed S] [--json]
+[--nt-python PATH]``; writes ``DIR/kernels.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_NT_PYTHON = os.path.join(os.path.dirname(HERE), ".nt-venv", "bin", "python")
+
+
+def _load_loop_module():
+    sys.path.insert(0, HERE)
+    try:
+        import _nt_kernels
+    finally:
+        sys.path.remove(HERE)
+    return _nt_kernels
+
+
+def _machine() -> dict:
+    import jax
+    import numpy as np
+
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    return {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(), "jax": jax.__version__,
+            "numpy": np.__version__, "backend": jax.default_backend(),
+            "load_average_at_start": load,
+            "note": "shared 2-core machine, other jobs running: absolute times are noisy, "
+                    "ours/NT ratios come from back-to-back runs in the same process tree"}
+
+
+def _run_nt(nt_python: str, quick: bool, seed: int, only: int) -> dict | None:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "nt.json")
+        cmd = [nt_python, os.path.join(HERE, "_nt_kernels.py"), "--out", out, "--seed",
+               str(seed), "--only", str(only)] + (["--quick"] if quick else [])
+        env = {**os.environ, "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "3"}
+        proc = subprocess.run(cmd, stdout=sys.stderr, stderr=subprocess.PIPE, text=True,
+                              env=env, check=False)
+        if proc.returncode != 0:
+            print(f"neural-tangents side failed (exit {proc.returncode}):\n"
+                  f"{proc.stderr[-2000:]}", file=sys.stderr)
+            return None
+        with open(out) as fh:
+            return json.load(fh)
+
+
+def _key(r: dict) -> tuple:
+    return r["name"], r["n"], r["dtype"]
+
+
+def run(quick: bool, seed: int, nt_python: str | None) -> dict:
+    from ntk_mlft import stax
+    from ntk_mlft.empirical import empirical_ntk_fn
+
+    loop = _load_loop_module()
+    machine = _machine()
+
+    def log(msg):
+        print(msg, file=sys.stderr)
+
+    have_nt = bool(nt_python) and os.path.exists(nt_python)
+    if not have_nt:
+        log(f"no neural-tangents venv at {nt_python!r}: recording ours only")
+    ours, nt = [], None
+    # Interleaved case by case (ours, then neural-tangents in a subprocess) so that load from
+    # other jobs on the machine drifts into both sides of each ratio alike.
+    for i, case in enumerate(loop.cases(quick)):
+        log(f"ntk_mlft, {case['name']} N={case['n']}:")
+        ours += loop.run_cases([case], stax, empirical_ntk_fn, seed, log=log)
+        if have_nt:
+            log(f"neural-tangents ({nt_python}):")
+            part = _run_nt(nt_python, quick, seed, i)
+            if part is not None:
+                nt = nt or {**part, "results": []}
+                nt["results"] += part["results"]
+    nt_by_key = {} if nt is None else {_key(r): r for r in nt["results"]}
+    rows = []
+    for r in ours:
+        ref = nt_by_key.get(_key(r))
+        row = {"case": r["name"], "n": r["n"], "dtype": r["dtype"],
+               "ours": {k: r[k] for k in ("median_s", "first_s", "repeats", "times_s",
+                                          "value_check")},
+               "nt": None if ref is None else {k: ref[k] for k in
+                                               ("median_s", "first_s", "repeats", "times_s",
+                                                "value_check")}}
+        if ref is not None:
+            row["ratio"] = r["median_s"] / ref["median_s"]
+            row["first_call_ratio"] = r["first_s"] / ref["first_s"]
+            row["value_rel_diff"] = (abs(r["value_check"] - ref["value_check"])
+                                     / max(abs(ref["value_check"]), 1e-300))
+        rows.append(row)
+    machine["load_average_at_end"] = os.getloadavg()
+    return {"quick": quick, "seed": seed, "machine": machine,
+            "nt_side": None if nt is None else {"jax": nt["jax"],
+                                                "neural_tangents": nt["neural_tangents"],
+                                                "python": nt_python},
+            "results": rows}
+
+
+def _table(res: dict) -> str:
+    lines = [f"{'case':<26} {'N':>5} {'dtype':<8} {'ours s':>9} {'NT s':>9} {'ours/NT':>8}"]
+    for r in res["results"]:
+        nt = r["nt"]
+        lines.append(f"{r['case']:<26} {r['n']:>5} {r['dtype']:<8} "
+                     f"{r['ours']['median_s']:>9.4f} "
+                     f"{'-' if nt is None else format(nt['median_s'], '9.4f'):>9} "
+                     f"{'-' if nt is None else format(r['ratio'], '8.2f'):>8}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=os.path.join("results", "benchmarks"),
+                        help="output folder for kernels.json (default results/benchmarks)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke run)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="print the JSON result")
+    parser.add_argument("--nt-python", default=DEFAULT_NT_PYTHON,
+                        help="python of the neural-tangents 0.6.5 venv (skipped if missing)")
+    args = parser.parse_args(argv)
+    from ntk_mlft._io import write_json_atomic
+
+    res = run(args.quick, args.seed, args.nt_python)
+    os.makedirs(args.out, exist_ok=True)
+    write_json_atomic(os.path.join(args.out, "kernels.json"), res)
+    print(json.dumps(res, indent=2) if args.json else _table(res))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
