@@ -150,6 +150,31 @@ def _contract(a, b, n_out: int, trace, diag):
     return k / size if size != 1 else k
 
 
+def _symmetric_contract(a, n_out: int, trace, diag, axis: int, block: int = 256):
+    """``_contract(a, a, ...)`` when ``axis`` is the only paired output axis, so the result is
+    symmetric in that pair: compute the blocks on and above the block diagonal and mirror the
+    rest (``k (k + 1) / 2`` of ``k^2`` products for ``k`` blocks of ``block`` rows, at most 4)."""
+    size = a.shape[axis]
+    k = min(4, size // block)
+    if k < 2:
+        return _contract(a, a, n_out, trace, diag)
+    pos = sum(1 for i in diag if i < axis)          # where the pair sits in the result
+    edges = [round(i * size / k) for i in range(k + 1)]
+    parts = [jax.lax.slice_in_dim(a, lo, hi, axis=axis) for lo, hi in zip(edges, edges[1:])]
+    blocks: dict[tuple[int, int], Any] = {}
+    rows = []
+    for i in range(k):
+        row = []
+        for j in range(k):
+            if i <= j:
+                blocks[i, j] = _contract(parts[i], parts[j], n_out, trace, diag)
+                row.append(blocks[i, j])
+            else:
+                row.append(jnp.swapaxes(blocks[j, i], pos, pos + 1))
+        rows.append(jnp.concatenate(row, axis=pos + 1))
+    return jnp.concatenate(rows, axis=pos)
+
+
 def _reduce_full(full, n_out: int, trace, diag):
     """Trace/diagonalise a full ``(*O1, *O2)`` kernel into the zipped layout."""
     lab1 = list(range(n_out))
@@ -271,11 +296,14 @@ def _jc_per_leaf(problem: _Problem, params, trace_axes, diagonal_axes) -> list:
         n = len(s1.shape)
         trace, diag = _axes_for(trace_axes, diagonal_axes, n)
         _check_paired_shapes(s1.shape, s2.shape, trace, diag)
+        paired = [i for i in range(n) if i not in trace and i not in diag]
         terms = []
         for la, lb in zip(jax.tree.leaves(ja), jax.tree.leaves(jb)):
             la = la.reshape(s1.shape + (-1,))
-            lb = lb.reshape(s2.shape + (-1,))
-            terms.append(_contract(la, lb, n, trace, diag))
+            if problem.same and len(paired) == 1:
+                terms.append(_symmetric_contract(la, n, trace, diag, paired[0]))
+            else:
+                terms.append(_contract(la, lb.reshape(s2.shape + (-1,)), n, trace, diag))
         result.append(terms)
     return result, o_def
 
@@ -492,6 +520,13 @@ def _default_groups(params) -> dict[str, list[int]]:
     return {"params": list(range(len(paths)))}
 
 
+def _is_label_tree(groups, paths) -> bool:
+    """A pytree of strings with the leaf paths of ``params`` (lists and tuples alike)."""
+    flat = jax.tree_util.tree_flatten_with_path(groups)[0]
+    return (all(isinstance(g, str) for _, g in flat)
+            and [tuple(_key_value(k) for k in p) for p, _ in flat] == paths)
+
+
 def resolve_groups(params: PyTree, groups=None) -> dict[str, tuple[int, ...]]:
     """Partition the leaves of ``params`` (``jax.tree.leaves`` order) into named groups.
 
@@ -514,8 +549,7 @@ def resolve_groups(params: PyTree, groups=None) -> dict[str, tuple[int, ...]]:
         raise ValueError("params has no array leaves; there is nothing to differentiate")
     if groups is None:
         members = _default_groups(params)
-    elif (jax.tree.structure(groups) == jax.tree.structure(params)
-          and all(isinstance(g, str) for g in jax.tree.leaves(groups))):
+    elif _is_label_tree(groups, paths):
         members = {}
         for j, label in enumerate(jax.tree.leaves(groups)):
             members.setdefault(label, []).append(j)

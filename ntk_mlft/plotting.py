@@ -240,8 +240,15 @@ def plot_validation_overview(results: Any):
     results = list(results)
     if not results:
         raise ValueError("results must contain at least one ValidationResult")
-    fig, axes = _figure(ncols=len(results) + 1, width=4.3)
-    axes = np.atleast_1d(axes)
+    from matplotlib.figure import Figure
+
+    ncols = min(3, len(results) + 1)
+    nrows = -(-(len(results) + 1) // ncols)
+    fig = Figure(figsize=(4.8 * ncols, 4.2 * nrows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+    for ax in axes[len(results) + 1:]:
+        ax.remove()
+    axes = axes[:len(results) + 1]
     for ax, r in zip(axes, results):
         _validation_panel(ax, r, r.budgets[0], legend=ax is axes[0])
     ax = axes[-1]

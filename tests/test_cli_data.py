@@ -18,11 +18,11 @@ def test_generate_paired_writes_dataset_provenance_and_pilot(tmp_path, capsys):
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["counts"] == [3, 3, 3] and summary["grids"] == [8, 16, 32] and summary["levels"] == 3
-    pilot = np.load(out / "pilot.npz")
-    assert set(pilot.files) >= {"x", "y_level1", "y_level2", "y_level3"}
+    with np.load(out / "pilot.npz") as pilot_file, np.load(out / "dataset.npz") as data_file:
+        pilot, data = dict(pilot_file), dict(data_file)
+    assert set(pilot) >= {"x", "y_level1", "y_level2", "y_level3"}
     p = get_problem("darcy-2d", levels=3, n_coarse=8, n_input=16, n_output=8)
     np.testing.assert_array_equal(pilot["y_level2"], p.solve(pilot["x"], 2))
-    data = np.load(out / "dataset.npz")
     np.testing.assert_array_equal(data["x_level3"], pilot["x"])
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["seed"] == 4 and prov["problem"]["name"] == "darcy-2d"
@@ -35,7 +35,8 @@ def test_generate_unpaired_with_levels_and_workers(tmp_path, capsys):
                      "--param", "n_input=16", "--param", "n_output=8", "--counts", "4,2", "--workers", "2",
                      "--out", str(out), "--quiet"])
     assert code == 0 and capsys.readouterr().out == ""
-    data = np.load(out / "dataset.npz")
+    with np.load(out / "dataset.npz") as data_file:
+        data = dict(data_file)
     assert data["x_level1"].shape == (4, 16) and data["y_level2"].shape == (2, 8)
     assert not (out / "pilot.npz").exists()
 

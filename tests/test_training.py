@@ -23,6 +23,7 @@ def _kreg(kernel_fn, x_train, y_train):
     return lambda x: np.asarray(kernel_fn(x, x_train, get="ntk")) @ alpha
 
 
+@pytest.mark.slow  # 10-15 s unloaded; the ridge/linear and two-level tests cover the fast path
 def test_wide_gd_matches_kernel_regression_and_gap_shrinks(rng):
     x, y = _data(rng, 8)
     xt = rng.normal(size=(15, 3))
@@ -85,6 +86,7 @@ def test_max_ntk_eigenvalue_matches_dense_jacobian(rng):
     assert max_ntk_eigenvalue(arch.apply_fn, params, jnp.asarray(x), iterations=300) == pytest.approx(ref, rel=1e-8)
 
 
+@pytest.mark.slow  # 10-15 s unloaded; the ridge/linear and two-level tests cover the fast path
 def test_curveball_reaches_interpolant_and_ensemble(rng):
     x, y = _data(rng, 8)
     xt = rng.normal(size=(10, 3))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import platform
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,7 +152,10 @@ def generate(problem: Problem, counts_per_level: Any, seed: int, paired: bool = 
 
     own_pool = None
     if executor is None and workers is not None and workers > 1:
-        own_pool = executor = ProcessPoolExecutor(max_workers=workers)
+        # 'spawn', not the POSIX default 'fork': forking a process that has started JAX's
+        # threads can deadlock (JAX warns), and spawn behaves the same on every platform.
+        own_pool = executor = ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
     try:
         inputs, outputs = [], []
         for level, count in enumerate(counts, start=1):
