@@ -58,7 +58,8 @@ def run_problem(spec: str, settings: dict, seed: int, cache_dir: str | None):
     budget = settings["budget_samples"] * costs[-1]
     return validate(problem, budgets=[budget], widths=[int(w) for w in settings["widths"].split(",")],
                     seeds=range(settings["seeds"]), n_test=settings["n_test"], n_pilot=settings["n_pilot"],
-                    max_steps=settings["max_steps"], costs=costs, seed=seed, cache_dir=cache_dir)
+                    max_steps=settings["max_steps"], costs=costs, seed=seed, cache_dir=cache_dir,
+                    checkpoint_dir=None if cache_dir is None else os.path.join(cache_dir, "checkpoints"))
 
 
 def headline(results) -> list[dict]:
@@ -193,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--budget-samples", type=int, default=None)
     parser.add_argument("--cache-dir", default=os.path.join("results", "cache", "validation"),
-                        help="dataset cache (problems.generate)")
+                        help="dataset cache (problems.generate) and, under checkpoints/, the resumable "
+                             "per-network rows: an interrupted run continues where it stopped")
     parser.add_argument("--from-json", nargs="+", default=None, metavar="PATH",
                         help="no training: merge/re-plot these validation.json files into --out")
     args = parser.parse_args(argv)

@@ -23,16 +23,26 @@ One ridge λ = ``ridge`` · mean NTK diagonal on the pilot inputs (:func:`ntk_ml
 is used by the estimator, the kernel regression and the training, so the three columns describe
 the same regularised method. Counts are capped at half the pilot pool (the estimator is a pool
 estimate), as in ``allocate``.
+
+Nothing is lost: with ``checkpoint_dir`` every trained network's row is appended atomically to
+``<checkpoint_dir>/validation-<problem>-<key>.json``, where ``key`` is a content hash of everything
+that determines the rows (problem parameters, architecture, optimizer, costs, budgets' counts,
+training settings, ridge, seeds of data and test set, package version). A re-run with the same
+settings skips the rows already there, so an interrupted multi-hour run resumes where it stopped;
+different settings get a different file and never mix.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ._io import content_key, write_json_atomic
 from ._progress import progress
 from ._validation import check_choice, check_positive_int, check_positive_scalar
 from .training import relative_mse, train_mlft
@@ -193,6 +203,42 @@ def level_data(problem: Any, counts: Sequence[int], seed: int, cache_dir: Any = 
             for x, y, c in zip(data.inputs, data.outputs, (int(c) for c in counts))]
 
 
+class _Checkpoint:
+    """Rows of one experiment on disk, keyed by ``(budget, allocation, width, seed)`` (module
+    docstring). ``path`` is ``None`` when checkpointing is off."""
+
+    def __init__(self, directory: Any, problem: str, description: dict[str, Any]):
+        self.path = None
+        self.rows: dict[tuple, ValidationRow] = {}
+        if directory is None:
+            return
+        key = content_key(description)
+        self.path = Path(directory) / f"validation-{problem}-{key}.json"
+        if self.path.exists():
+            try:
+                stored = json.loads(self.path.read_text())
+                rows = [ValidationRow(**{**r, "counts": tuple(r["counts"])}) for r in stored["rows"]]
+            except (ValueError, KeyError, TypeError) as err:
+                raise ValueError(f"checkpoint_dir: {self.path} is not a validation checkpoint ({err}); "
+                                 "move it away to start afresh") from err
+            self.rows = {self._key(r): r for r in rows}
+        self.description = description
+
+    @staticmethod
+    def _key(row: ValidationRow) -> tuple:
+        return float(row.budget), row.allocation, int(row.width), int(row.seed)
+
+    def get(self, budget: float, allocation: str, width: int, seed: int, counts: tuple):
+        row = self.rows.get((float(budget), allocation, int(width), int(seed)))
+        return row if row is not None and tuple(row.counts) == tuple(counts) else None
+
+    def add(self, row: ValidationRow) -> None:
+        self.rows[self._key(row)] = row
+        if self.path is not None:
+            write_json_atomic(self.path, {"description": self.description,
+                                          "rows": [dataclasses.asdict(r) for r in self.rows.values()]})
+
+
 def _check_lists(allocations, widths, seeds, budgets):
     if not allocations:
         raise ValueError("allocations must name at least one of " + ", ".join(ALLOCATIONS))
@@ -211,8 +257,8 @@ def validate(problem: Any, *, architecture: str = "mlp-relu-3", budgets: Sequenc
              seeds: Sequence[int] = (0, 1), n_test: int = 200, optimizer: str = "curveball",
              max_steps: int = 200, rtol: float = 1e-4, ridge: float = 0.1, costs: Any = None,
              error_model: Any = None, n_pilot: int = 600, max_samples: int | None = None,
-             seed: int = 0, cache_dir: Any = None, architecture_options: dict | None = None
-             ) -> ValidationResult:
+             seed: int = 0, cache_dir: Any = None, architecture_options: dict | None = None,
+             checkpoint_dir: Any = None) -> ValidationResult:
     """Run the predicted-vs-measured experiment (module docstring).
 
     Args:
@@ -228,6 +274,7 @@ def validate(problem: Any, *, architecture: str = "mlp-relu-3", budgets: Sequenc
         ``n_pilot`` inputs (seed ``seed``) via :func:`ntk_mlft.workflow.estimator_from_pilot_file`.
       max_samples: cap per level for the optimiser; default half the pilot pool.
       cache_dir: dataset cache folder passed to ``problems.generate``.
+      checkpoint_dir: folder for the resumable row checkpoint (module docstring); ``None``: off.
     The test set is ``n_test`` fresh finest-level samples from seed ``seed + 7``.
     """
     from .architectures import get_architecture
@@ -259,6 +306,15 @@ def validate(problem: Any, *, architecture: str = "mlp-relu-3", budgets: Sequenc
     # one Architecture per width, reused across allocations and seeds: its apply_fn keys the
     # compiled training steps (ntk_mlft.training caches them per model and data shape)
     nets = {w: get_architecture(architecture, output_dim=out_dim, width=w, **arch_opts) for w in widths}
+    settings = {"max_steps": max_steps, "rtol": rtol, "ridge_relative": ridge, "n_pilot": n_pilot,
+                "max_samples": cap, "seed": seed, "architecture_options": arch_opts}
+    from . import __version__
+
+    name = getattr(problem, "name", str(problem))
+    store = _Checkpoint(checkpoint_dir, name, {
+        "problem": name, "problem_params": getattr(problem, "params", {}), "architecture": architecture,
+        "optimizer": optimizer, "costs": c, "n_test": n_test, "error_model": model_name, "ridge": lam,
+        "settings": settings, "version": __version__})
     rows = []
     jobs = [(b, a) for b in budgets for a in allocations]
     for b, a in progress(jobs, total=len(jobs), desc="validate"):
@@ -266,19 +322,24 @@ def validate(problem: Any, *, architecture: str = "mlp-relu-3", budgets: Sequenc
         counts = tuple(int(n) for n in alloc.counts)
         predicted = float(error_model.error(np.asarray(counts, float)))
         for s in seeds:
+            done = {w: store.get(b, a, w, s, counts) for w in widths}
+            if all(r is not None for r in done.values()):
+                rows += done.values()
+                continue
             levels = level_data(problem, counts, seed + 1000 * (s + 1), cache_dir)
             ntk = mlft_predict(kernel_fn, [x for x, _ in levels], [y for _, y in levels], x_test, ridge=lam)
             ntk_err = relative_mse(ntk, y_test)
             for w in widths:
-                res = train_mlft(nets[w], levels, x_test=x_test, y_test=y_test, optimizer=optimizer, seed=s,
-                                 center=True, max_steps=max_steps, rtol=rtol, ridge=lam, chunk=20)
-                rows.append(ValidationRow(allocation=a, budget=b, counts=counts, width=w, seed=s,
-                                          measured_error=res.test_error, ntk_error=ntk_err,
-                                          predicted_error=predicted, train_seconds=res.wall_seconds,
-                                          max_stage_steps=max(r.steps for r in res.levels)))
-    settings = {"max_steps": max_steps, "rtol": rtol, "ridge_relative": ridge, "n_pilot": n_pilot,
-                "max_samples": cap, "seed": seed, "architecture_options": arch_opts}
-    return ValidationResult(problem=getattr(problem, "name", str(problem)), architecture=architecture,
+                if done[w] is None:
+                    res = train_mlft(nets[w], levels, x_test=x_test, y_test=y_test, optimizer=optimizer,
+                                     seed=s, center=True, max_steps=max_steps, rtol=rtol, ridge=lam, chunk=20)
+                    done[w] = ValidationRow(allocation=a, budget=b, counts=counts, width=w, seed=s,
+                                            measured_error=res.test_error, ntk_error=ntk_err,
+                                            predicted_error=predicted, train_seconds=res.wall_seconds,
+                                            max_stage_steps=max(r.steps for r in res.levels))
+                    store.add(done[w])
+                rows.append(done[w])
+    return ValidationResult(problem=name, architecture=architecture,
                             optimizer=optimizer, costs=tuple(float(v) for v in c), budgets=budgets,
                             widths=widths, seeds=seeds, n_test=n_test, error_model=model_name,
                             ridge=lam, rows=tuple(rows), settings=settings)

@@ -194,3 +194,42 @@ def test_validate_user_model_allocations_and_wide_nets_approach_ntk():
     assert row.predicted_error == pytest.approx(model.error(np.array(row.counts, float)), rel=1e-12)
     gap = {d["width"]: d["finite_width_gap"] for d in res.gaps()}
     assert gap[256] < gap[16]
+
+
+def test_checkpoint_resumes_skips_done_rows_and_separates_settings(tmp_path, monkeypatch):
+    """An interrupted run keeps its finished rows; the re-run trains only the missing ones and
+    returns the same result; other settings get another checkpoint file."""
+    from ntk_mlft import validation
+    from ntk_mlft.error_models import PowerLawErrorModel
+    from ntk_mlft.problems import get_problem
+
+    problem = get_problem("elliptic-rough", levels=3, **_SMALL)
+    kw = dict(architecture="mlp-erf-2", budgets=[24.0], allocations=["optimal", "single"], widths=[4, 8],
+              seeds=[0], n_test=10, optimizer="adam", max_steps=3, ridge=0.05, costs=[1.0, 2.0, 4.0],
+              error_model=PowerLawErrorModel(coef=[1.0, 0.3, 0.1], exponent=[1.0, 1.0, 1.0]),
+              n_pilot=12, checkpoint_dir=tmp_path)
+    real, calls = validation.train_mlft, []
+
+    def counting(net, *args, **kwargs):
+        calls.append(net)
+        if len(calls) == 3:
+            raise KeyboardInterrupt               # the run dies while training the third net
+        return real(net, *args, **kwargs)
+
+    monkeypatch.setattr(validation, "train_mlft", counting)
+    with pytest.raises(KeyboardInterrupt):
+        validation.validate(problem, **kw)
+    (path,) = tmp_path.glob("validation-elliptic-rough-*.json")
+    assert len(json.loads(path.read_text())["rows"]) == 2
+    calls.clear()
+    monkeypatch.setattr(validation, "train_mlft", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    first = validation.validate(problem, **kw)
+    assert len(calls) == 2 and len(first.rows) == 4               # only the two missing nets trained
+    calls.clear()
+    again = validation.validate(problem, **kw)
+    assert calls == [] and again.rows == first.rows
+    validation.validate(problem, **{**kw, "max_steps": 2, "widths": [4], "allocations": ["single"]})
+    assert len(list(tmp_path.glob("validation-elliptic-rough-*.json"))) == 2
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="checkpoint_dir"):
+        validation.validate(problem, **kw)
