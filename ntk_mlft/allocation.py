@@ -21,11 +21,18 @@ Methods (and what is guaranteed):
   box is too large) on the exact model — **optimal among all integer allocations within
   the budget** (relative tolerance 1e-12) when ``integer_status == "optimal"``.
 * any other :class:`~ntk_mlft.error_models.ErrorModel` (the NTK estimators): local power-law
-  surrogates solved convexly, then a local search with the exact model — feasible, no worse than
-  the surrogate's optimum, **locally optimal** (``integer_status == "local"``); see
-  :mod:`ntk_mlft._allocation_surrogate`.
+  surrogates solved convexly for every set of used levels, then a local search with the exact
+  model from each set's surrogate integer optimum, whose moves also drop and open levels —
+  feasible, no worse than any of those starts, and **locally optimal** over that neighbourhood
+  when ``integer_status == "local"`` (``"eval_limit"``: the search was cut short, only the first
+  two hold); see :mod:`ntk_mlft._allocation_surrogate`.
 * baselines: :func:`single_level_allocation` (all budget on the finest level) and
-  :func:`equal_split_allocation` (each level gets ``B / L`` seconds).
+  :func:`equal_split_allocation` (each level gets ``B / L`` seconds), both honouring
+  ``max_samples`` so that they are compared with the optimum under the same caps.
+
+Every :class:`Allocation` says how much of the budget it leaves unspent and why
+(``unspent``, ``unspent_reason``: rounding to whole samples, a binding ``max_samples`` cap, or no
+predicted gain), and gives each level's spend both as a share of the budget and of the spend.
 """
 
 from __future__ import annotations
@@ -67,10 +74,17 @@ class Allocation:
         status: solver status of the continuous problem (cvxpy's, e.g. ``"optimal"``) or ``"baseline"``.
         method: ``"exact-integer"``, ``"surrogate+local-search"``, ``"rounded"``,
             ``"single-level"`` or ``"equal-split"``.
-        integer_status: ``"optimal"`` (proven), ``"node_limit"``, ``"local"`` or ``"heuristic"``.
+        integer_status: ``"optimal"`` (proven), ``"node_limit"`` (branch-and-bound stopped early),
+            ``"local"`` (local optimum of the exact model), ``"eval_limit"`` (local search stopped by
+            its evaluation limit) or ``"heuristic"`` (rounding, baselines).
         skipped_levels: 1-based levels with 0 samples.
         marginal_error_per_second: ``-dE*/dB`` at the continuous optimum (the budget's dual
             variable; NaN for baselines): how much one more second would lower the error.
+        max_samples: (L,) float cap per level (``inf`` = no cap).
+        unspent_reason: why ``unspent`` seconds were left (``"none"`` when the budget is spent
+            to rounding): ``"indivisible: ..."`` (less than one more sample fits at any level the
+            rule buys), ``"sample cap: ..."`` (the only purchases that fit are blocked by
+            ``max_samples``) or ``"no gain: ..."`` (the model predicts no lower error from what fits).
     """
 
     counts: np.ndarray
@@ -85,6 +99,8 @@ class Allocation:
     integer_status: str
     skipped_levels: tuple[int, ...] = field(default=())
     marginal_error_per_second: float = float("nan")
+    max_samples: np.ndarray | None = None
+    unspent_reason: str = "none"
 
     @property
     def n_levels(self) -> int:
@@ -96,20 +112,45 @@ class Allocation:
         return self.counts * self.costs
 
     @property
-    def share(self) -> np.ndarray:
-        """(L,) fraction of the spent budget per level."""
+    def unspent(self) -> float:
+        """Seconds of the budget left unspent, ``budget - cost >= 0`` (see ``unspent_reason``)."""
+        return max(0.0, self.budget - self.cost)
+
+    @property
+    def share_of_budget(self) -> np.ndarray:
+        """(L,) ``spend_l / budget``; sums to ``cost / budget`` (< 1 when budget is left unspent)."""
+        return self.spend / self.budget
+
+    @property
+    def share_of_spend(self) -> np.ndarray:
+        """(L,) ``spend_l / cost``; sums to 1."""
         return self.spend / self.cost
 
+    @property
+    def capped_levels(self) -> tuple[int, ...]:
+        """1-based levels whose count reached ``max_samples``."""
+        if self.max_samples is None:
+            return ()
+        return tuple(int(l) + 1 for l in np.flatnonzero(self.counts >= self.max_samples))
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able summary."""
+        """Plain JSON-able summary (``share`` is the share of the budget, as ``share_of_budget``)."""
+        caps = None if self.max_samples is None else [None if not np.isfinite(v) else int(v)
+                                                       for v in self.max_samples]
         return {
             "counts": [int(v) for v in self.counts],
             "predicted_error": float(self.predicted_error),
             "cost_seconds": float(self.cost),
             "budget_seconds": float(self.budget),
+            "unspent_seconds": float(self.unspent),
+            "unspent_reason": self.unspent_reason,
             "cost_per_sample_seconds": [float(v) for v in self.costs],
             "spend_seconds": [float(v) for v in self.spend],
-            "share": [float(v) for v in self.share],
+            "share": [float(v) for v in self.share_of_budget],
+            "share_of_budget": [float(v) for v in self.share_of_budget],
+            "share_of_spend": [float(v) for v in self.share_of_spend],
+            "max_samples": caps,
+            "capped_levels": list(self.capped_levels),
             "continuous_counts": [float(v) for v in self.continuous_counts],
             "continuous_error": float(self.continuous_error),
             "status": self.status,
@@ -118,6 +159,33 @@ class Allocation:
             "skipped_levels": list(self.skipped_levels),
             "marginal_error_per_second": float(self.marginal_error_per_second),
         }
+
+
+def _unspent_reason(counts: np.ndarray, costs: np.ndarray, budget: float, left: np.ndarray, caps: np.ndarray,
+                    min_samples: int = 1) -> str:
+    """Why ``budget - cost`` seconds are left (see :attr:`Allocation.unspent_reason`).
+
+    ``left`` (L,): seconds level l could still draw on under the rule (``-inf``: the rule buys
+    nothing more there). One more purchase at level l costs ``c_l`` (used level) or
+    ``min_samples c_l`` (opening a skipped level); ``caps`` (L,) ``max_samples`` (``inf``: none).
+    """
+    counts = np.asarray(counts)
+    if budget - float(np.sum(counts * costs)) <= 1e-9 * budget:
+        return "none"
+    step = np.where(counts > 0, 1, min_samples)
+    price = step * costs
+    fits = price <= left * (1 + 1e-12)
+    if not np.any(fits):
+        cheapest = float(np.min(np.where(np.isfinite(left), price, np.inf)))
+        return (f"indivisible: the cheapest further purchase the rule could make costs {cheapest:.6g} s, "
+                f"more than is left")
+    blocked = fits & (counts + step > caps)
+    if np.all(blocked[fits]):
+        where = np.flatnonzero(blocked)
+        return (f"sample cap: level(s) {', '.join(str(l + 1) for l in where)} at max_samples "
+                f"({', '.join(str(int(caps[l])) for l in where)}); any other purchase the rule may make "
+                f"costs more than is left")
+    return "no gain: the error model predicts no lower error from any further purchase that fits"
 
 
 def _check_model(model: Any) -> int:
@@ -185,11 +253,9 @@ def optimize_allocation(model: Any, costs: Any, budget: float, *, integer: bool 
     lo = np.full(n, float(min_samples))
     if not isinstance(model, PowerLawErrorModel):
         res = optimize_surrogate(model, c, budget, lo, hi, integer=integer)
-        return Allocation(counts=res.counts, predicted_error=float(model.error(res.counts)),
-                          cost=float(np.sum(res.counts * c)), budget=budget, costs=c,
-                          continuous_counts=res.continuous_counts, continuous_error=res.continuous_error,
-                          status=res.status, method="surrogate+local-search", integer_status="local",
-                          skipped_levels=_skipped(res.counts), marginal_error_per_second=res.lam)
+        return _finish(model, c, budget, hi, min_samples, res.counts, continuous=res.continuous_counts,
+                       continuous_error=res.continuous_error, status=res.status, method="surrogate+local-search",
+                       integer_status=res.integer_status, lam=res.lam)
 
     candidates = []
     for active in _active_sets(n):
@@ -217,7 +283,7 @@ def optimize_allocation(model: Any, costs: Any, budget: float, *, integer: bool 
             if best is not None and bound >= best.value * (1 - 1e-12):
                 break
             sol = exact_integer(terms_s, c[idx_s], budget, lo[idx_s], hi_s,
-                                   incumbent=np.inf if best is None else best.value)
+                                incumbent=np.inf if best is None else best.value)
             if sol is not None:
                 best, best_idx = sol, idx_s
                 if sol.status != "optimal":
@@ -232,10 +298,26 @@ def optimize_allocation(model: Any, costs: Any, budget: float, *, integer: bool 
         counts = np.zeros(n, dtype=np.int64)
         counts[idx] = greedy_fill(terms, c[idx], budget, x0, hi_a).astype(np.int64)
         method, int_status = "rounded", "heuristic"
-    return Allocation(counts=counts, predicted_error=model.error(counts), cost=float(np.sum(counts * c)),
-                      budget=budget, costs=c, continuous_counts=continuous,
-                      continuous_error=model.error(continuous), status=status, method=method,
-                      integer_status=int_status, skipped_levels=_skipped(counts), marginal_error_per_second=lam)
+    return _finish(model, c, budget, hi, min_samples, counts, continuous=continuous,
+                   continuous_error=model.error(continuous), status=status, method=method,
+                   integer_status=int_status, lam=lam)
+
+
+def _finish(model: Any, c: np.ndarray, budget: float, caps: np.ndarray, min_samples: int, counts: np.ndarray, *,
+            continuous: np.ndarray, continuous_error: float, status: str, method: str, integer_status: str,
+            lam: float = float("nan"), left: np.ndarray | None = None) -> Allocation:
+    """The :class:`Allocation` record; ``left`` (L,) as in :func:`_unspent_reason` (default: the
+    whole unspent budget is available to every level)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    cost = float(np.sum(counts * c))
+    if left is None:
+        left = np.full(c.size, budget - cost)
+    return Allocation(counts=counts, predicted_error=float(model.error(counts)), cost=cost, budget=budget,
+                      costs=c, continuous_counts=np.asarray(continuous, float),
+                      continuous_error=float(continuous_error), status=status, method=method,
+                      integer_status=integer_status, skipped_levels=_skipped(counts),
+                      marginal_error_per_second=float(lam), max_samples=caps.copy(),
+                      unspent_reason=_unspent_reason(counts, c, budget, left, caps, min_samples))
 
 
 def mlmc_allocation(variances: Any, costs: Any, budget: float) -> np.ndarray:
@@ -246,33 +328,32 @@ def mlmc_allocation(variances: Any, costs: Any, budget: float) -> np.ndarray:
     return budget * np.sqrt(v / c) / np.sum(np.sqrt(v * c))
 
 
-def _baseline(model: Any, c: np.ndarray, budget: float, counts: np.ndarray, cont: np.ndarray,
-              method: str) -> Allocation:
-    return Allocation(counts=counts, predicted_error=float(model.error(counts)), cost=float(np.sum(counts * c)),
-                      budget=budget, costs=c, continuous_counts=cont, continuous_error=float(model.error(cont)),
-                      status="baseline", method=method, integer_status="heuristic",
-                      skipped_levels=_skipped(counts))
-
-
-def single_level_allocation(model: Any, costs: Any, budget: float) -> Allocation:
-    """All budget on the finest level: ``N_L = floor(B / c_L)``, every other level skipped."""
-    n, c, budget, _, _ = _prepare(model, costs, budget)
+def single_level_allocation(model: Any, costs: Any, budget: float, *, max_samples: Any = None) -> Allocation:
+    """All budget on the finest level: ``N_L = min(floor(B / c_L), max_samples_L)``, all other levels
+    skipped. With a binding cap the rest of the budget stays unspent (``unspent``, ``unspent_reason``)."""
+    n, c, budget, _, hi = _prepare(model, costs, budget, 1, max_samples)
     cont = np.zeros(n)
-    cont[-1] = budget / c[-1]
+    cont[-1] = min(budget / c[-1], hi[-1])
     counts = np.zeros(n, dtype=np.int64)
-    counts[-1] = int(np.floor(cont[-1] * (1 + 1e-12)))
-    return _baseline(model, c, budget, counts, cont, "single-level")
+    counts[-1] = int(min(np.floor(budget / c[-1] * (1 + 1e-12)), hi[-1]))
+    left = np.full(n, -np.inf)
+    left[-1] = budget - counts[-1] * c[-1]
+    return _finish(model, c, budget, hi, 1, counts, continuous=cont, continuous_error=model.error(cont),
+                   status="baseline", method="single-level", integer_status="heuristic", left=left)
 
 
-def equal_split_allocation(model: Any, costs: Any, budget: float) -> Allocation:
-    """Each level gets ``B / L`` seconds: ``N_l = floor(B / (L c_l))``.
+def equal_split_allocation(model: Any, costs: Any, budget: float, *, max_samples: Any = None) -> Allocation:
+    """Each level gets ``B / L`` seconds: ``N_l = min(floor(B / (L c_l)), max_samples_l)``; what a
+    level cannot spend (rounding, cap) stays unspent (``unspent``, ``unspent_reason``).
 
     Raises ValueError if ``B / L`` buys no finest-level sample (minimum budget ``L c_L``).
     """
-    n, c, budget, _, _ = _prepare(model, costs, budget)
-    cont = budget / (n * c)
-    counts = np.floor(cont * (1 + 1e-12)).astype(np.int64)
+    n, c, budget, _, hi = _prepare(model, costs, budget, 1, max_samples)
+    cont = np.minimum(budget / (n * c), hi)
+    counts = np.minimum(np.floor(budget / (n * c) * (1 + 1e-12)), hi).astype(np.int64)
     if counts[-1] < 1:
         raise ValueError(f"budget {budget:.6g} s split equally over {n} levels buys no finest-level sample; "
                          f"the equal split needs a minimum budget of {n * c[-1]:.6g} s")
-    return _baseline(model, c, budget, counts, cont, "equal-split")
+    return _finish(model, c, budget, hi, 1, counts, continuous=cont, continuous_error=model.error(cont),
+                   status="baseline", method="equal-split", integer_status="heuristic",
+                   left=budget / n - counts * c)

@@ -3,10 +3,20 @@
 Compute code only — :mod:`ntk_mlft.plotting` draws these objects. :func:`budget_curves` sweeps a
 budget range and records, at each budget ``B`` (seconds), the optimal MLFT allocation
 (:func:`ntk_mlft.allocation.optimize_allocation`) and the two baselines (single-level finest,
-equal split). For a power-law model ``E = floor + sum_l a_l N_l^{-p_l}`` the optimal error decays
-like ``B^{-min_l p_l}`` once the budget is large (the slowest level dominates), and the
-single-level error like ``B^{-p_L}`` towards ``sum_l a_l (B/c_L)^{-p_l}``; :meth:`BudgetCurves.slope`
-reports the fitted log-log slope of ``E - floor`` so figures can annotate it.
+equal split), all under the same ``max_samples`` cap: a rule that hits the cap leaves budget
+unspent (recorded per allocation, ``Allocation.unspent``) instead of being dropped; only the equal
+split below its minimum budget ``L c_L`` is missing (``None``).
+
+Theory (:func:`theoretical_slope`): for a power law ``E = floor + sum_l a_l N_l^{-p_l}`` with
+``L`` fixed, ``E - floor`` decays like ``B^{-min_l p_l}`` for *every* rule that spends a fixed
+fraction of ``B`` on each level — the slowest-decaying difference dominates — so the optimal, the
+single-level and the equal-split curves all tend to slope ``-min_l p_l`` (``-1`` for the MLMC
+variance model ``p_l = 1``), at different constants (the gain). Proof: ``E* - floor >= max_k a_k
+(B / c_k)^{-p_k}`` (no level can have more than ``B / c_k`` samples) and the equal split gives
+``<= sum_l a_l (B / (L c_l))^{-p_l}``; both are ``Theta(B^{-min p})``. For other error models
+the same statement is applied to their local power-law exponents at the optimum
+(:func:`ntk_mlft._allocation_surrogate.fit_local_power_law`). :meth:`BudgetCurves.slope` is the
+fitted log-log slope of ``E - floor``, to compare with it.
 """
 
 from __future__ import annotations
@@ -26,10 +36,82 @@ from ntk_mlft._validation import as_finite_array
 from ntk_mlft.allocation import (Allocation, equal_split_allocation, minimum_budget, optimize_allocation,
                                  single_level_allocation)
 from ntk_mlft.costs import as_cost_array
+from ntk_mlft.error_models import PowerLawErrorModel
 
-__all__ = ["BudgetCurves", "LearningCurves", "Comparison", "budget_curves", "parse_budgets", "predicted_learning_curves"]
+__all__ = ["BudgetCurves", "Comparison", "LearningCurves", "MeasuredPoints", "budget_curves",
+           "compare_measured", "parse_budgets", "predicted_learning_curves", "read_measured_csv",
+           "theoretical_slope"]
 
 METHODS = ("optimal", "single", "equal")
+
+
+@dataclass(frozen=True)
+class MeasuredPoints:
+    """Measured errors of allocation rules at budgets (e.g. trained networks, Monte-Carlo).
+
+    Attributes:
+        allocation: (M,) rule of each point, each one of ``METHODS`` (``optimal``, ``single``, ``equal``).
+        budget: (M,) seconds, > 0.
+        error: (M,) measured relative MSE (dimensionless), > 0.
+        stderr: (M,) standard errors (NaN where not known).
+    """
+
+    allocation: tuple[str, ...]
+    budget: np.ndarray
+    error: np.ndarray
+    stderr: np.ndarray
+
+    def __post_init__(self) -> None:
+        alloc = tuple(str(a) for a in self.allocation)
+        bad = sorted({a for a in alloc if a not in METHODS})
+        if bad:
+            raise ValueError(f"allocation must name one of {METHODS} per point; got {bad}")
+        b = as_finite_array("budget", self.budget, ndim=1)
+        e = as_finite_array("error", self.error, ndim=1)
+        se = np.asarray(self.stderr, dtype=np.float64).reshape(-1)
+        if not (len(alloc) == b.size == e.size == se.size):
+            raise ValueError(f"allocation, budget, error and stderr must have the same length; got "
+                             f"{len(alloc)}, {b.size}, {e.size}, {se.size}")
+        if np.any(b <= 0) or np.any(e <= 0) or np.any(se[np.isfinite(se)] < 0):
+            raise ValueError("budget and error must be > 0 and stderr >= 0 (or NaN) at every point")
+        object.__setattr__(self, "allocation", alloc)
+        object.__setattr__(self, "budget", b)
+        object.__setattr__(self, "error", e)
+        object.__setattr__(self, "stderr", se)
+
+    def of(self, method: str) -> np.ndarray:
+        """(M,) bool: the points of ``method``."""
+        return np.array([a == method for a in self.allocation], dtype=bool)
+
+
+def read_measured_csv(path: str | os.PathLike[str]) -> MeasuredPoints:
+    """Measured points from a CSV with columns ``allocation,budget,error[,stderr]`` (budget in
+    seconds, error = relative MSE; allocation one of ``optimal``, ``single``, ``equal``)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"measured-points file {path} does not exist")
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        header = [h.strip() for h in (reader.fieldnames or ())]
+        missing = [k for k in ("allocation", "budget", "error") if k not in header]
+        if missing:
+            raise ValueError(f"measured-points file {path} lacks column(s) {missing}; the header must be "
+                             f"allocation,budget,error[,stderr] (got {','.join(header) or 'nothing'})")
+        rows = []
+        for lineno, row in enumerate(reader, start=2):
+            row = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
+            if not any(row.values()):
+                continue
+            try:
+                rows.append((row["allocation"], float(row["budget"]), float(row["error"]),
+                             float(row["stderr"]) if row.get("stderr") else float("nan")))
+            except ValueError as err:
+                raise ValueError(f"measured-points file {path} line {lineno}: budget, error and stderr must be "
+                                 f"numbers; got {row}") from err
+    if not rows:
+        raise ValueError(f"measured-points file {path} has no rows")
+    a, b, e, se = zip(*rows)
+    return MeasuredPoints(allocation=a, budget=np.array(b), error=np.array(e), stderr=np.array(se))
 
 
 @dataclass(frozen=True)
@@ -38,11 +120,14 @@ class BudgetCurves:
 
     Attributes:
         budgets: (K,) seconds, increasing.
-        optimal, single, equal: K allocations each (``None`` where a baseline is infeasible,
-            e.g. the equal split below ``L c_L``).
+        optimal, single, equal: K allocations each, all under the cap ``max_samples`` (``None``
+            only where the equal split is infeasible, below ``L c_L``).
         floor: the model's irreducible error (subtracted before fitting slopes; 0 if unknown).
         problem, kernel: labels for titles.
-        measured_budgets, measured_errors: optional (M,) validation points (measured relative MSE).
+        max_samples: the per-level cap every rule was held to (None: no cap).
+        theory_slope, theory_note: the asymptotic log-log slope of ``E - floor`` that theory
+            predicts (:func:`theoretical_slope`) and how it was obtained.
+        measured: optional :class:`MeasuredPoints` (validation).
     """
 
     budgets: np.ndarray
@@ -52,8 +137,10 @@ class BudgetCurves:
     floor: float = 0.0
     problem: str = ""
     kernel: str = ""
-    measured_budgets: np.ndarray | None = None
-    measured_errors: np.ndarray | None = None
+    max_samples: int | None = None
+    theory_slope: float = float("nan")
+    theory_note: str = ""
+    measured: MeasuredPoints | None = None
 
     @property
     def n_levels(self) -> int:
@@ -61,14 +148,27 @@ class BudgetCurves:
 
     def errors(self, method: str) -> np.ndarray:
         """(K,) predicted errors of ``method`` (``"optimal"``, ``"single"``, ``"equal"``); NaN if infeasible."""
+        return np.array([np.nan if a is None else a.predicted_error for a in self._rule(method)])
+
+    def unspent(self, method: str) -> np.ndarray:
+        """(K,) seconds of each budget ``method`` leaves unspent; NaN if infeasible."""
+        return np.array([np.nan if a is None else a.unspent for a in self._rule(method)])
+
+    def cap_bound(self, method: str) -> np.ndarray:
+        """(K,) bool: ``method`` left more than 1 % of the budget unspent because of the
+        ``max_samples`` cap (smaller cap-blocked leftovers are rounding, not a different regime)."""
+        return np.array([_cap_bound(a) for a in self._rule(method)])
+
+    def _rule(self, method: str) -> tuple[Allocation | None, ...]:
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}; got {method!r}")
-        return np.array([np.nan if a is None else a.predicted_error for a in getattr(self, method)])
+        return getattr(self, method)
 
     def slope(self, method: str, tail: float = 0.5) -> float:
-        """Least-squares slope of ``log(E - floor)`` vs ``log B`` over the largest ``tail`` of budgets."""
+        """Least-squares slope of ``log(E - floor)`` vs ``log B`` over the largest ``tail`` of budgets,
+        leaving out cap-bound points (their budget is not spent, so they measure the cap)."""
         e = self.errors(method) - self.floor
-        ok = np.isfinite(e) & (e > 0)
+        ok = np.isfinite(e) & (e > 0) & ~self.cap_bound(method)
         ok &= self.budgets >= np.quantile(self.budgets, 1.0 - tail)
         if ok.sum() < 2:
             return float("nan")
@@ -79,25 +179,39 @@ class BudgetCurves:
         return self.errors("single") / self.errors("optimal")
 
     def to_csv(self, path: str | os.PathLike[str]) -> Path:
-        """One row per budget: budget, errors of each method, gain, optimal counts per level."""
+        """One row per budget: budget, errors and unspent seconds of each rule, gain, optimal counts."""
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         n = self.n_levels
         w.writerow(["budget_seconds", "error_optimal", "error_single_level", "error_equal_split",
+                    "unspent_seconds_optimal", "unspent_seconds_single_level", "unspent_seconds_equal_split",
                     "gain_over_single", *[f"n_level{l}" for l in range(1, n + 1)]])
+        errors = [self.errors(m) for m in METHODS]
+        unspent = [self.unspent(m) for m in METHODS]
+        gain = self.gain()
         for k, b in enumerate(self.budgets):
-            w.writerow([repr(float(b)), *(repr(float(self.errors(m)[k])) for m in METHODS),
-                        repr(float(self.gain()[k])), *(int(v) for v in self.optimal[k].counts)])
+            w.writerow([repr(float(b)), *(repr(float(e[k])) for e in errors), *(repr(float(u[k])) for u in unspent),
+                        repr(float(gain[k])), *(int(v) for v in self.optimal[k].counts)])
         return write_text_atomic(path, buf.getvalue())
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "problem": self.problem, "kernel": self.kernel, "floor": self.floor,
+        out = {
+            "problem": self.problem, "kernel": self.kernel, "floor": self.floor, "max_samples": self.max_samples,
             "budgets_seconds": self.budgets.tolist(),
             **{f"error_{m}": self.errors(m).tolist() for m in METHODS},
+            **{f"unspent_seconds_{m}": self.unspent(m).tolist() for m in METHODS},
             **{f"slope_{m}": self.slope(m) for m in METHODS},
+            "theory_slope": self.theory_slope, "theory_note": self.theory_note,
             "optimal_counts": [a.counts.tolist() for a in self.optimal],
         }
+        if self.measured is not None:
+            out["measured"] = {"allocation": list(self.measured.allocation), "budget": self.measured.budget.tolist(),
+                               "error": self.measured.error.tolist(), "stderr": self.measured.stderr.tolist()}
+        return out
+
+
+def _cap_bound(a: Allocation | None) -> bool:
+    return a is not None and a.unspent_reason.startswith("sample cap") and a.unspent > 0.01 * a.budget
 
 
 def parse_budgets(spec: str) -> np.ndarray:
@@ -118,13 +232,61 @@ def parse_budgets(spec: str) -> np.ndarray:
                          f"or a comma-separated list of positive seconds; got {spec!r}") from None
 
 
+def theoretical_slope(model: Any, allocation: Allocation, min_samples: int = 1,
+                      n_max: float | None = None) -> tuple[float, str]:
+    """Asymptotic log-log slope of ``E - floor`` vs budget (L fixed) and how it was obtained.
+
+    * power law: ``-min_l p_l`` over levels with ``coef_l > 0`` (``-1`` for the MLMC model, all
+      ``p_l = 1``); see the module docstring for why this holds for every rule;
+    * a model with per-level learning curves ``level_curve(l, ns)`` (the spectral / pilot
+      estimators): the same rule with ``p_l`` from a power-law fit
+      (:func:`ntk_mlft.estimators.fit_power_law`, with floor) of each level's curve on
+      ``N = min_samples .. n_max`` (10 log-spaced counts; ``n_max``: the sample cap, or 4x the
+      largest count of ``allocation``, at least 10);
+    * any other model: ``-min_m p_m`` of its local power-law surrogate at ``allocation``'s counts
+      (:func:`ntk_mlft._allocation_surrogate.fit_local_power_law`).
+
+    NaN when no level's error decreases with more samples.
+    """
+    if isinstance(model, PowerLawErrorModel):
+        p = model.exponent[model.coef > 0]
+        if p.size == 0:
+            return float("nan"), "power law with all coefficients 0"
+        if np.all(p == 1.0):
+            return -1.0, "MLMC variance model (all exponents 1): slope -1"
+        return float(-p.min()), "power law, L fixed: slope -min_l p_l"
+    curves_of = getattr(getattr(model, "estimate", model), "level_curve", None)
+    if curves_of is not None:
+        from ntk_mlft.estimators import fit_power_law
+
+        top = float(n_max) if n_max is not None else max(10.0, 4.0 * float(allocation.counts.max()))
+        ns = np.unique(np.round(np.geomspace(max(min_samples, 1), max(top, min_samples + 2), 10)))
+        fits = [fit_power_law(ns, np.maximum(curves_of(l, ns), 1e-300)) for l in range(1, int(model.n_levels) + 1)]
+        p = np.array([f.exponent for f in fits if f.coef > 0])
+        note = f"-min_l p_l of per-level learning-curve fits on N = {int(ns[0])}..{int(ns[-1])}"
+    else:
+        from ntk_mlft._allocation_surrogate import fit_local_power_law
+
+        counts = allocation.counts.astype(float)
+        active = counts > 0
+        terms, _ = fit_local_power_law(model, counts, active, np.full(int(active.sum()), float(min_samples)))
+        p = terms.p[terms.a > 0]
+        note = f"-min_l p_l of the local power-law exponents at the optimum for B = {allocation.budget:.4g} s"
+    if p.size == 0:
+        return float("nan"), "no level's error decreases with more samples"
+    return float(-p.min()), note
+
+
 def budget_curves(model: Any, costs: Any, budgets: Any, *, problem: str = "", kernel: str = "",
-                  measured_budgets: Any = None, measured_errors: Any = None,
-                  min_samples: int = 1, max_samples: int | None = None) -> BudgetCurves:
+                  measured: MeasuredPoints | None = None, min_samples: int = 1,
+                  max_samples: int | None = None) -> BudgetCurves:
     """Optimal / single-level / equal-split allocations at every budget in ``budgets`` (seconds).
 
-    ``max_samples`` caps every level of the optimal allocation; a baseline that would exceed it
-    is recorded as ``None`` (not comparable).
+    ``max_samples`` caps every level of every rule (the baselines as
+    :func:`~ntk_mlft.allocation.single_level_allocation` / ``equal_split_allocation`` do); where it
+    binds, the rule leaves budget unspent (``BudgetCurves.unspent``, ``cap_bound``) and its curve
+    flattens. The equal split is ``None`` below its minimum budget ``L c_L``.
+    ``measured``: optional points to draw with the curves.
 
     Raises ValueError if a budget is below the cheapest admissible allocation.
     """
@@ -134,24 +296,20 @@ def budget_curves(model: Any, costs: Any, budgets: Any, *, problem: str = "", ke
     if b.size == 0 or b[0] < need:
         raise ValueError(f"budgets must be non-empty and >= the minimum budget {need:.6g} s; got min "
                          f"{b.min() if b.size else 'nothing'}")
+    if measured is not None and not isinstance(measured, MeasuredPoints):
+        raise TypeError(f"measured must be MeasuredPoints or None; got {type(measured).__name__}")
     opt, single, equal = [], [], []
     for budget in progress(b, total=b.size, desc="budgets"):
-        opt.append(optimize_allocation(model, c, float(budget), min_samples=min_samples, max_samples=max_samples))
-        s = single_level_allocation(model, c, float(budget))
-        e = equal_split_allocation(model, c, float(budget)) if budget >= c.size * c[-1] else None
-        cap = np.inf if max_samples is None else max_samples
-        single.append(s if s.counts.max() <= cap else None)
-        equal.append(e if e is not None and e.counts.max() <= cap else None)
-    mb = me = None
-    if measured_budgets is not None or measured_errors is not None:
-        mb = as_finite_array("measured_budgets", measured_budgets, ndim=1)
-        me = as_finite_array("measured_errors", measured_errors, ndim=1)
-        if mb.shape != me.shape:
-            raise ValueError(f"measured_budgets and measured_errors must have the same length; "
-                             f"got {mb.size} and {me.size}")
+        budget = float(budget)
+        opt.append(optimize_allocation(model, c, budget, min_samples=min_samples, max_samples=max_samples))
+        single.append(single_level_allocation(model, c, budget, max_samples=max_samples))
+        equal.append(equal_split_allocation(model, c, budget, max_samples=max_samples)
+                     if budget >= c.size * c[-1] else None)
+    spent = [a for a in opt if not _cap_bound(a)]
+    slope, note = theoretical_slope(model, (spent or opt)[-1], min_samples, max_samples)
     return BudgetCurves(budgets=b, optimal=tuple(opt), single=tuple(single), equal=tuple(equal),
                         floor=float(getattr(model, "floor", 0.0)), problem=problem, kernel=kernel,
-                        measured_budgets=mb, measured_errors=me)
+                        max_samples=max_samples, theory_slope=slope, theory_note=note, measured=measured)
 
 
 @dataclass(frozen=True)
@@ -164,6 +322,7 @@ class LearningCurves:
         base_counts: (L,) the other levels' counts.
         measured, measured_std: optional (L, K) Monte-Carlo means and standard errors (NaN = not run).
         problem, kernel: labels for titles.
+        budget: seconds of the budget whose allocation ``base_counts`` is (None: not stated).
     """
 
     n: np.ndarray
@@ -173,11 +332,14 @@ class LearningCurves:
     measured_std: np.ndarray | None = None
     problem: str = ""
     kernel: str = ""
+    budget: float | None = None
 
 
 def predicted_learning_curves(model: Any, base_counts: Any, n: Any, *, problem: str = "",
-                              kernel: str = "") -> LearningCurves:
-    """Model error with level ``l``'s count replaced by each of ``n`` (all levels in turn)."""
+                              kernel: str = "", budget: float | None = None) -> LearningCurves:
+    """Model error with level ``l``'s count replaced by each of ``n`` (all levels in turn).
+
+    ``budget``: seconds of the budget at which ``base_counts`` was allocated (for titles)."""
     base = np.asarray(base_counts, float)
     ns = as_finite_array("n", n, ndim=1)
     if np.any(ns < 1):
@@ -187,11 +349,10 @@ def predicted_learning_curves(model: Any, base_counts: Any, n: Any, *, problem: 
         raise ValueError(f"base_counts must have shape ({L},); got {base.shape}")
     pred = np.empty((L, ns.size))
     for l in range(L):
-        for k, v in enumerate(ns):
-            row = base.copy()
-            row[l] = v
-            pred[l, k] = model.error(row)
-    return LearningCurves(n=ns, predicted=pred, base_counts=base, problem=problem, kernel=kernel)
+        rows = np.repeat(base[None], ns.size, axis=0)
+        rows[:, l] = ns
+        pred[l] = [model.error(r) for r in rows]
+    return LearningCurves(n=ns, predicted=pred, base_counts=base, problem=problem, kernel=kernel, budget=budget)
 
 
 @dataclass(frozen=True)
@@ -199,7 +360,8 @@ class Comparison:
     """Predicted vs measured errors of the same allocations (validation).
 
     Attributes: ``predicted``, ``measured`` (M,) relative MSE; ``labels`` (M,) short names;
-    ``measured_std`` optional (M,) standard errors; ``problem``, ``kernel`` for titles.
+    ``measured_std`` optional (M,) standard errors; ``problem``, ``kernel`` for titles;
+    ``budgets`` optional (M,) seconds of each allocation's budget (for titles).
     """
 
     predicted: np.ndarray
@@ -208,6 +370,7 @@ class Comparison:
     measured_std: np.ndarray | None = None
     problem: str = ""
     kernel: str = ""
+    budgets: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         p = as_finite_array("predicted", self.predicted, ndim=1)
@@ -216,7 +379,25 @@ class Comparison:
             raise ValueError(f"predicted and measured must have the same length; got {p.size} and {m.size}")
         object.__setattr__(self, "predicted", p)
         object.__setattr__(self, "measured", m)
+        if self.budgets is not None:
+            b = np.broadcast_to(as_finite_array("budgets", self.budgets, ndim=(0, 1)), p.shape).copy()
+            object.__setattr__(self, "budgets", b)
 
     def log_ratio_rmse(self) -> float:
         """Root-mean-square of ``log(measured / predicted)`` (0 = perfect prediction)."""
         return float(np.sqrt(np.mean(np.log(self.measured / self.predicted) ** 2)))
+
+
+def compare_measured(model: Any, costs: Any, measured: MeasuredPoints, *, min_samples: int = 1,
+                     max_samples: int | None = None, problem: str = "", kernel: str = "") -> Comparison:
+    """Each measured point beside the model's prediction for the same rule at the same budget
+    (allocated as :func:`budget_curves` does, same cap)."""
+    c = as_cost_array(costs, int(model.n_levels))
+    rules = {"optimal": lambda b: optimize_allocation(model, c, b, min_samples=min_samples, max_samples=max_samples),
+             "single": lambda b: single_level_allocation(model, c, b, max_samples=max_samples),
+             "equal": lambda b: equal_split_allocation(model, c, b, max_samples=max_samples)}
+    allocs = [rules[a](float(b)) for a, b in zip(measured.allocation, measured.budget)]
+    labels = tuple(f"{a} {tuple(int(v) for v in x.counts)}" for a, x in zip(measured.allocation, allocs))
+    std = measured.stderr if np.any(np.isfinite(measured.stderr)) else None
+    return Comparison(predicted=np.array([x.predicted_error for x in allocs]), measured=measured.error,
+                      labels=labels, measured_std=std, problem=problem, kernel=kernel, budgets=measured.budget)

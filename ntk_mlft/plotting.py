@@ -1,9 +1,13 @@
 """Figures from result objects (matplotlib imported inside each function; each returns a Figure).
 
+Every figure has labelled axes with units, a legend, and a title naming the problem, the kernel
+(architecture) and the budget(s); :func:`save_figure` writes it as PNG and PDF.
+
 * :func:`plot_error_vs_budget` — :class:`~ntk_mlft.curves.BudgetCurves`: predicted relative MSE vs
-  budget (log-log) for optimal MLFT, single-level finest and equal split, fitted slopes in the legend,
-  measured points when present.
-* :func:`plot_allocation` — :class:`~ntk_mlft.allocation.Allocation`: samples and spend per level.
+  budget (log-log) for optimal MLFT, single-level finest and equal split, fitted slopes in the
+  legend, the theoretical slope as a reference line, cap-bound points hollow, measured points.
+* :func:`plot_allocation` — :class:`~ntk_mlft.allocation.Allocation`: samples and spend per level
+  (share of the budget), unspent budget in the title.
 * :func:`plot_learning_curves` — :class:`~ntk_mlft.curves.LearningCurves`: error vs N per level,
   predicted lines and Monte-Carlo points.
 * :func:`plot_predicted_vs_measured` — :class:`~ntk_mlft.curves.Comparison`: scatter with the
@@ -50,62 +54,113 @@ def _fmt_seconds(b: float) -> str:
     return f"{b:.3g} s"
 
 
+def _budgets_text(budgets: Any) -> str:
+    """``"budget 10 s"`` for one distinct value, ``"budgets 10 s to 2 min"`` for several."""
+    if budgets is None or not len(np.atleast_1d(budgets)):
+        return "budget not stated"
+    b = np.unique(np.asarray(budgets, dtype=float))
+    if b.size == 1:
+        return f"budget {_fmt_seconds(b[0])}"
+    return f"budgets {_fmt_seconds(b[0])} to {_fmt_seconds(b[-1])}"
+
+
+_RULES = {"optimal": ("optimal MLFT", "C0", "-"), "single": ("single level (finest)", "C3", "--"),
+          "equal": ("equal split", "C2", ":")}
+
+
 def plot_error_vs_budget(curves: Any):
-    """Log-log predicted error vs budget for the three allocation rules (+ measured points)."""
+    """Log-log predicted error vs budget for the three allocation rules, with fitted slopes in the
+    legend, the slope theory predicts (``curves.theory_slope``) as a grey reference line through the
+    optimal curve, hollow markers where a rule is cap-bound (budget partly unspent) and measured
+    points per rule (mean ± s.e.) when present."""
     fig, ax = _figure()
-    styles = {"optimal": ("optimal MLFT", "C0", "-"), "single": ("single level (finest)", "C3", "--"),
-              "equal": ("equal split", "C2", ":")}
-    for method, (label, color, ls) in styles.items():
+    capped_label = f"cap-bound: budget partly unspent (max {curves.max_samples} samples/level)"
+    for method, (label, color, ls) in _RULES.items():
         e = curves.errors(method)
         if not np.any(np.isfinite(e)):
             continue
         slope = curves.slope(method)
-        suffix = f" (slope {slope:.2f})" if np.isfinite(slope) else ""
+        suffix = f" (fitted slope {slope:.2f})" if np.isfinite(slope) else ""
         ax.loglog(curves.budgets, e, ls, color=color, lw=2, label=label + suffix)
-    if curves.measured_budgets is not None and len(curves.measured_budgets):
-        ax.loglog(curves.measured_budgets, curves.measured_errors, "o", color="k", ms=6,
-                  label="measured (optimal MLFT)")
+        cap = curves.cap_bound(method)
+        if np.any(cap):
+            ax.loglog(curves.budgets[cap], e[cap], "o", mfc="none", color=color, ms=6, label=capped_label)
+            capped_label = None
+    _theory_line(ax, curves)
+    m = curves.measured
+    if m is not None:
+        for method, (label, color, _) in _RULES.items():
+            sel = m.of(method)
+            if np.any(sel):
+                ax.errorbar(m.budget[sel], m.error[sel], yerr=np.nan_to_num(m.stderr[sel]), fmt="s", color=color,
+                            mec="k", ms=6, capsize=3, label=f"measured: {label}")
     if curves.floor > 0:
         ax.axhline(curves.floor, color="0.5", lw=1, label=f"error floor {curves.floor:.2g}")
     ax.set_xlabel("budget (seconds of solver time)")
     ax.set_ylabel("predicted relative MSE (dimensionless)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="best", fontsize=9)
+    ax.legend(loc="best", fontsize=8)
     ctx = _context(curves.problem, curves.kernel)
-    span = f"budget {_fmt_seconds(curves.budgets[0])} to {_fmt_seconds(curves.budgets[-1])}"
+    span = _budgets_text(curves.budgets) + ("" if curves.max_samples is None
+                                            else f", at most {curves.max_samples} samples per level")
     ax.set_title("Error vs budget" + (f" — {ctx}" if ctx else "") + f"\n{span}", fontsize=10)
     return fig
 
 
+def _theory_line(ax: Any, curves: Any) -> None:
+    """Reference ``floor + (E_k - floor) (B / B_k)^s`` over the whole budget range, through the
+    optimal curve at the largest budget ``B_k`` where it spends its budget (not cap-bound)."""
+    s = curves.theory_slope
+    e = curves.errors("optimal")
+    ok = np.flatnonzero(~curves.cap_bound("optimal") & (e > curves.floor))
+    if not np.isfinite(s) or ok.size == 0:
+        return
+    k = ok[-1]
+    b = np.geomspace(curves.budgets[0], curves.budgets[-1], 32)
+    y = curves.floor + (e[k] - curves.floor) * (b / curves.budgets[k]) ** s
+    ax.loglog(b, y, "-", color="0.35", lw=1, alpha=0.8,
+              label=f"theory: slope {s:.2f} through B = {_fmt_seconds(curves.budgets[k])} ({curves.theory_note})")
+
+
+_RULE_OF_METHOD = {"exact-integer": "optimal", "surrogate+local-search": "optimal", "rounded": "rounded optimal"}
+
+
 def plot_allocation(allocation: Any, *, problem: str = "", kernel: str = "", grid: Any = None):
-    """Two panels: samples per level (log scale) and seconds spent per level, at one budget."""
+    """Two panels: samples per level (log scale) and seconds spent per level with its share of the
+    budget, at one budget; the title says how much of the budget is spent and why any is left."""
     fig, (ax_n, ax_s) = _figure(ncols=2, width=4.6)
     levels = np.arange(1, allocation.n_levels + 1)
     names = [f"{l}" if grid is None else f"{l}\n({int(g)} pts)" for l, g in zip(levels, grid if grid is not None
                                                                                     else levels)]
     counts = allocation.counts
-    ax_n.bar(levels, np.where(counts > 0, counts, np.nan), color="C0", label="optimal N_l")
+    rule = _RULE_OF_METHOD.get(allocation.method, allocation.method)
+    ax_n.bar(levels, np.where(counts > 0, counts, np.nan), color="C0", label=f"{rule} N_l")
     ax_n.set_yscale("log")
+    capped = set(allocation.capped_levels)
     for l, n in zip(levels, counts):
         if n == 0:
             ax_n.annotate("skipped", (l, 0.03), xycoords=("data", "axes fraction"), ha="center", fontsize=8)
         else:
-            ax_n.annotate(f"{n}", (l, n), ha="center", va="bottom", fontsize=8)
+            ax_n.annotate(f"{n}" + (" (cap)" if l in capped else ""), (l, n), ha="center", va="bottom", fontsize=8)
     ax_n.set_xticks(levels, names)
     ax_n.set_xlabel("level (grid)")
     ax_n.set_ylabel("training samples N_l (count)")
     ax_n.legend(loc="best", fontsize=9)
     spend = allocation.spend
-    ax_s.bar(levels, spend, color="C1", label="spend per level")
-    for l, s, sh in zip(levels, spend, allocation.share):
-        ax_s.annotate(f"{100 * sh:.0f}%", (l, s), ha="center", va="bottom", fontsize=8)
+    ax_s.bar(levels, spend, color="C1", label="spend per level (% of budget)")
+    for l, sp, sh in zip(levels, spend, allocation.share_of_budget):
+        ax_s.annotate(f"{100 * sh:.1f}%", (l, sp), ha="center", va="bottom", fontsize=8)
     ax_s.set_xticks(levels, names)
     ax_s.set_xlabel("level (grid)")
     ax_s.set_ylabel("solver time spent (seconds)")
     ax_s.legend(loc="best", fontsize=9)
     ctx = _context(problem, kernel)
-    fig.suptitle(f"Optimal allocation at budget {_fmt_seconds(allocation.budget)}" + (f" — {ctx}" if ctx else "")
-                 + f"\npredicted relative MSE {allocation.predicted_error:.3g}", fontsize=10)
+    spent = f"spent {_fmt_seconds(allocation.cost)} ({100 * allocation.cost / allocation.budget:.1f}%)"
+    if allocation.unspent_reason != "none":
+        spent += f", unspent: {allocation.unspent_reason.split(':')[0]}"
+    fig.suptitle(f"{rule.capitalize()} allocation at budget {_fmt_seconds(allocation.budget)}"
+                 + (f" — {ctx}" if ctx else "")
+                 + f"\npredicted relative MSE {allocation.predicted_error:.3g}; {spent}", fontsize=10)
     return fig
 
 
@@ -125,8 +180,8 @@ def plot_learning_curves(curves: Any):
     ax.legend(loc="best", fontsize=8)
     ctx = _context(curves.problem, curves.kernel)
     base = ", ".join(str(int(v)) for v in curves.base_counts)
-    ax.set_title("Learning curves per level" + (f" — {ctx}" if ctx else "") + f"\nother levels at N = ({base})",
-                 fontsize=10)
+    ax.set_title("Learning curves per level" + (f" — {ctx}" if ctx else "")
+                 + f"\nother levels at N = ({base}), the allocation at {_budgets_text(curves.budget)}", fontsize=10)
     return fig
 
 
@@ -134,7 +189,8 @@ def plot_predicted_vs_measured(comparison: Any):
     """Scatter of measured vs predicted relative MSE with the y = x line."""
     fig, ax = _figure(width=5.2)
     p, m = comparison.predicted, comparison.measured
-    ax.errorbar(p, m, yerr=comparison.measured_std, fmt="o", color="C0", label="allocations")
+    std = None if comparison.measured_std is None else np.nan_to_num(comparison.measured_std)  # NaN: not known
+    ax.errorbar(p, m, yerr=std, fmt="o", color="C0", label="allocations")
     for x, y, lab in zip(p, m, comparison.labels):
         ax.annotate(lab, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
     lo, hi = float(min(p.min(), m.min())) / 1.5, float(max(p.max(), m.max())) * 1.5
@@ -147,7 +203,8 @@ def plot_predicted_vs_measured(comparison: Any):
     ax.legend(loc="best", fontsize=9)
     ctx = _context(comparison.problem, comparison.kernel)
     ax.set_title("Predicted vs measured" + (f" — {ctx}" if ctx else "")
-                 + f"\nRMS log-ratio {comparison.log_ratio_rmse():.2f}", fontsize=10)
+                 + f"\n{_budgets_text(comparison.budgets)}, RMS log-ratio {comparison.log_ratio_rmse():.2f}",
+                 fontsize=10)
     return fig
 
 
@@ -203,7 +260,7 @@ def plot_measured_vs_predicted(result: Any):
     for ax, b in zip(np.atleast_1d(axes), result.budgets):
         _validation_panel(ax, result, b)
     fig.suptitle(f"Predicted vs measured MLFT error — {_context(result.problem, result.architecture)}, "
-                 f"optimizer {result.optimizer}", fontsize=10)
+                 f"{_budgets_text(result.budgets)}, optimizer {result.optimizer}", fontsize=10)
     return fig
 
 
@@ -265,7 +322,8 @@ def plot_validation_overview(results: Any):
     ax.set_ylabel("mean |measured − NTK| / NTK (dimensionless)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="best", fontsize=7)
-    ax.set_title("Finite-width gap vs width", fontsize=9)
+    ax.set_title("Finite-width gap vs width (all budgets)", fontsize=9)
+    budgets = "; ".join(f"{r.problem}: {_budgets_text(r.budgets[:1])}" for r in results)
     fig.suptitle(f"MLFT validation: trained networks vs NTK theory — kernel {results[0].architecture}, "
-                 f"optimizer {results[0].optimizer}", fontsize=10)
+                 f"optimizer {results[0].optimizer}\n{budgets}", fontsize=10)
     return fig

@@ -4,7 +4,7 @@ Costs are proportional to the grid size (``c_l = grid(l) · 1 µs``, the linear-
 solver; deterministic, unlike wall-clock timings). A paired pilot study of the problem gives the
 NTK spectral estimator (``--arch``); :func:`ntk_mlft.curves.budget_curves` sweeps budgets from 2 to
 ``--max-budget-samples`` finest-level samples' worth; at a few budgets the optimal allocation is
-measured by Monte-Carlo kernel regression on the pilot pool (black points). Writes
+measured by Monte-Carlo kernel regression on the pilot pool (square points, ± s.e.). Writes
 ``error_vs_budget.{png,pdf}``, ``allocation.{png,pdf}``, ``curves.csv`` and ``error_vs_budget.json``.
 
 Usage: ``python paper_figures/error_vs_budget.py [--problem elliptic-rough] [--levels 4]
@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     from ntk_mlft.allocation import optimize_allocation
     from ntk_mlft.commands.allocate import pilot_kernel
     from ntk_mlft.costs import CostTable
-    from ntk_mlft.curves import budget_curves
+    from ntk_mlft.curves import MeasuredPoints, budget_curves
     from ntk_mlft.estimators import SpectralEstimator, montecarlo_error
     from ntk_mlft.plotting import plot_allocation, plot_error_vs_budget, save_figure
     from ntk_mlft.problems import DEFAULT_PROBLEM, generate, get_problem
@@ -57,8 +57,9 @@ def main(argv=None) -> int:
     measured_at = budgets[:: max(1, len(budgets) // 4)]
     counts = np.array([optimize_allocation(model, costs, b, max_samples=cap).counts for b in measured_at], float)
     mc = montecarlo_error(k, targets, counts, ridge=ridge, n_trials=args.trials, seed=args.seed)
+    measured = MeasuredPoints(("optimal",) * len(measured_at), measured_at, mc.mean, mc.stderr)
     curves = budget_curves(model, costs, budgets, problem=problem.name, kernel=args.arch, max_samples=cap,
-                           measured_budgets=measured_at, measured_errors=mc.mean)
+                           measured=measured)
     out = Path(args.out)
     files = [*save_figure(plot_error_vs_budget(curves), out / "error_vs_budget")]
     mid = optimize_allocation(model, costs, float(budgets[len(budgets) // 2]), max_samples=cap)
@@ -66,8 +67,7 @@ def main(argv=None) -> int:
     files.append(curves.to_csv(out / "curves.csv"))
     files.append(write_json_atomic(out / "error_vs_budget.json", {
         **curves.to_dict(), "seed": args.seed, "pilot_size": args.pilot_size, "cost_model": "grid * 1e-6 s",
-        "measured_budgets": measured_at.tolist(), "measured_mean": mc.mean.tolist(),
-        "measured_stderr": mc.stderr.tolist(), "allocation_mid": mid.to_dict()}))
+        "allocation_mid": mid.to_dict()}))
     for f in files:
         print(f)
     return 0

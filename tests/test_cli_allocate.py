@@ -40,7 +40,52 @@ def test_allocate_table(costs_csv, capsys):
     assert main(["allocate", "--costs", costs_csv, "--budget", "3600", *POWER_LAW, "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "cost/sample" in out and "predicted relative MSE" in out and "gain x" in out
+    assert "% of budget" in out and "unspent:" not in out  # the exact optimum spends all 3600 s here
     assert len([line for line in out.splitlines() if line.strip().startswith(("1 ", "2 ", "3 "))]) == 3
+
+
+def _pilot_file(tmp_path, n=40):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 4))
+    u1 = np.sin(x[:, :1])
+    pilot = tmp_path / "pilot.npz"
+    np.savez(pilot, x=x, y_level1=u1, y_level2=u1 + 0.1 * x[:, 1:2])
+    return str(pilot)
+
+
+def test_single_level_baseline_respects_the_sample_cap(tmp_path, capsys):
+    # regression: 40-point pilot (cap 20), costs [1, 10], 3000 s: the single level used to get
+    # N_L = 300 (far beyond the pool), a meaningless 2e-13 error and a "gain" of 6e-12
+    costs = tmp_path / "costs.csv"
+    costs.write_text("level,grid,cost_seconds\n1,32,1\n2,64,10\n")
+    argv = ["allocate", "--costs", str(costs), "--budget", "3000", "--pilot", _pilot_file(tmp_path)]
+    assert main([*argv, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    opt, single = report["optimal"], report["single_level"]
+    assert report["max_samples"] == 20 and single["counts"] == [0, 20]
+    assert single["cost_seconds"] == 200.0 and single["unspent_seconds"] == 2800.0
+    assert single["unspent_reason"].startswith("sample cap")
+    assert opt["cost_seconds"] == 220.0 and opt["unspent_seconds"] == 2780.0
+    assert sum(opt["share_of_budget"]) == pytest.approx(220.0 / 3000.0)
+    assert 1.0 <= report["gain_over_single_level"] < 100.0
+    assert main([*argv, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "7.3%" in out and "unspent: 2780 s (92.7% of budget)" in out and "100.0%" not in out
+    assert "N_L = 20, spends 200 of 3000 s; 2800 s unspent" in out
+
+
+def test_allocate_without_a_model_uses_the_default_problem(tmp_path, capsys):
+    from ntk_mlft.problems import DEFAULT_PROBLEM
+
+    costs = tmp_path / "costs.csv"
+    costs.write_text("level,grid,cost_seconds\n1,32,0.5\n2,64,2.0\n")
+    assert main(["allocate", "--costs", str(costs), "--budget", "200", "--pilot-size", "16", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["problem"] == DEFAULT_PROBLEM and len(report["optimal"]["counts"]) == 2  # levels from the table
+    assert report["model_source"].startswith(f"default problem {DEFAULT_PROBLEM}")
+    assert report["max_samples"] == 8 and max(report["optimal"]["counts"]) <= 8
+    assert main(["allocate", "--costs", str(costs), "--budget", "200", "--levels", "3"]) == 2
+    assert "cost table has 2 levels" in capsys.readouterr().err
 
 
 def test_allocate_errors(costs_csv, capsys):
@@ -70,10 +115,30 @@ def test_curves_writes_figures_and_csv(tmp_path, costs_csv, capsys):
     out = tmp_path / "curves"
     assert main(["curves", "--costs", costs_csv, *POWER_LAW, "--budgets", "20:2000:4", "--out", str(out),
                  "--quiet"]) == 0
-    for name in ("error_vs_budget.png", "error_vs_budget.pdf", "allocation.png", "curves.csv", "curves.json"):
+    for stem in ("error_vs_budget", "allocation", "learning_curves"):
+        assert (out / f"{stem}.png").stat().st_size > 0 and (out / f"{stem}.pdf").stat().st_size > 0
+    for name in ("curves.csv", "curves.json"):
         assert (out / name).stat().st_size > 0
     summary = json.loads((out / "curves.json").read_text())
-    assert len(summary["error_optimal"]) == 4
+    assert len(summary["error_optimal"]) == 4 and summary["theory_slope"] == -1.0
+    assert not (out / "predicted_vs_measured.png").exists()
+
+
+def test_curves_plots_measured_points(tmp_path, costs_csv, capsys):
+    measured = tmp_path / "measured.csv"
+    measured.write_text("allocation,budget,error,stderr\noptimal,200,0.02,0.002\nsingle,200,0.05,\n")
+    out = tmp_path / "curves"
+    assert main(["curves", "--costs", costs_csv, *POWER_LAW, "--budgets", "20:2000:4", "--out", str(out),
+                 "--measured", str(measured), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["measured"]["allocation"] == ["optimal", "single"]
+    model = PowerLawErrorModel([1.0, 0.3, 0.05], [1.0, 1.0, 1.0])
+    assert summary["predicted_vs_measured"]["predicted"][0] == pytest.approx(
+        optimize_allocation(model, [0.5, 2.0, 8.0], 200.0).predicted_error, rel=1e-12)
+    assert (out / "predicted_vs_measured.pdf").stat().st_size > 0
+    measured.write_text("allocation,budget,error\nbest,200,0.02\n")
+    assert main(["curves", "--costs", costs_csv, *POWER_LAW, "--measured", str(measured), "--out", str(out)]) == 2
+    assert "allocation must name one of" in capsys.readouterr().err
 
 
 def test_demo_smoke(tmp_path, capsys):

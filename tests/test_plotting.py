@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ntk_mlft.allocation import optimize_allocation
-from ntk_mlft.curves import Comparison, budget_curves, predicted_learning_curves
+from ntk_mlft.curves import Comparison, MeasuredPoints, budget_curves, predicted_learning_curves
 from ntk_mlft.error_models import PowerLawErrorModel
 from ntk_mlft.plotting import (plot_allocation, plot_error_vs_budget, plot_learning_curves,
                                plot_predicted_vs_measured, save_figure)
@@ -23,17 +23,36 @@ def _check_axes(ax, *, legend=True):
 
 
 def test_error_vs_budget_figure(tmp_path):
+    measured = MeasuredPoints(("optimal", "optimal", "single"), [100.0, 1000.0, 1000.0], [0.02, 0.005, 0.01],
+                              [0.002, np.nan, 0.001])
     curves = budget_curves(MODEL, COSTS, np.geomspace(50, 5000, 4), problem="toy-pde", kernel="mlp-relu-3",
-                           measured_budgets=[100.0, 1000.0], measured_errors=[0.02, 0.005])
+                           measured=measured)
     fig = plot_error_vs_budget(curves)
     ax = fig.axes[0]
     _check_axes(ax)
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
-    assert "toy-pde" in ax.get_title() and "mlp-relu-3" in ax.get_title() and "budget" in ax.get_title()
+    assert "toy-pde" in ax.get_title() and "mlp-relu-3" in ax.get_title() and "budgets 50 s to" in ax.get_title()
     texts = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert any("optimal MLFT (slope" in t for t in texts) and any("measured" in t for t in texts)
+    assert any("optimal MLFT (fitted slope" in t for t in texts)
+    assert any(t.startswith("measured: optimal") for t in texts) and any(t.startswith("measured: single") for t in texts)
+    theory = [ln for ln in ax.get_lines() if ln.get_label().startswith("theory: slope -0.80")]
+    assert len(theory) == 1  # -min p_l of the power law, drawn through the optimal curve's last point
+    bx, by = np.asarray(theory[0].get_xdata(), float), np.asarray(theory[0].get_ydata(), float)
+    assert by[-1] == pytest.approx(curves.errors("optimal")[-1], rel=1e-12) and bx[-1] == pytest.approx(5000.0)
+    slope = np.log((by[0] - MODEL.floor) / (by[-1] - MODEL.floor)) / np.log(bx[0] / bx[-1])
+    assert slope == pytest.approx(-0.8, rel=1e-12)
+    assert not any("cap-bound" in t for t in texts)
     png, pdf = save_figure(fig, tmp_path / "sub" / "evb")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pdf.read_bytes()[:5] == b"%PDF-"
+
+
+def test_error_vs_budget_marks_cap_bound_points():
+    curves = budget_curves(MODEL, COSTS, np.geomspace(50, 5000, 4), max_samples=20, problem="p", kernel="k")
+    ax = plot_error_vs_budget(curves).axes[0]
+    hollow = [ln for ln in ax.get_lines() if ln.get_label().startswith("cap-bound")]
+    assert len(hollow) == 1 and "max 20 samples/level" in hollow[0].get_label()
+    np.testing.assert_allclose(np.asarray(hollow[0].get_xdata(), float), curves.budgets[curves.cap_bound("optimal")])
+    assert "at most 20 samples per level" in ax.get_title()
 
 
 def test_allocation_figure_marks_skipped_levels():
@@ -46,17 +65,30 @@ def test_allocation_figure_marks_skipped_levels():
     assert "budget" in fig.get_suptitle() and "p" in fig.get_suptitle()
 
 
+def test_allocation_figure_shows_share_of_budget_and_unspent():
+    alloc = optimize_allocation(MODEL, COSTS, 3000.0, max_samples=20)  # 20 per level cost 420 s
+    fig = plot_allocation(alloc, problem="p", kernel="k")
+    shares = [float(t.get_text().rstrip("%")) for t in fig.axes[1].texts]
+    np.testing.assert_allclose(shares, np.round(100 * alloc.spend / 3000.0, 1))
+    assert "(cap)" in fig.axes[0].texts[0].get_text()
+    assert "spent 7 min (14.0%)" in fig.get_suptitle() and "unspent: sample cap" in fig.get_suptitle()
+
+
 def test_learning_curves_and_scatter_figures(tmp_path):
-    lc = predicted_learning_curves(MODEL, [10, 10, 10], [1, 10, 100], problem="p", kernel="k")
+    lc = predicted_learning_curves(MODEL, [10, 10, 10], [1, 10, 100], problem="p", kernel="k", budget=210.0)
     fig = plot_learning_curves(lc)
     _check_axes(fig.axes[0])
     assert len(fig.axes[0].get_lines()) >= 3
-    comp = Comparison([0.1, 0.01], [0.12, 0.009], ("opt", "single"), problem="p", kernel="k")
+    assert "budget 3.5 min" in fig.axes[0].get_title() and "k" in fig.axes[0].get_title()
+    comp = Comparison([0.1, 0.01], [0.12, 0.009], ("opt", "single"), problem="p", kernel="k",
+                      budgets=[60.0, 600.0])
     fig2 = plot_predicted_vs_measured(comp)
     _check_axes(fig2.axes[0])
-    assert "RMS log-ratio" in fig2.axes[0].get_title()
+    title = fig2.axes[0].get_title()
+    assert "RMS log-ratio" in title and "budgets 1 min to 10 min" in title and "p" in title
     png, pdf = save_figure(fig2, tmp_path / "pvm")
     assert png.exists() and pdf.exists()
+    assert "budget not stated" in plot_learning_curves(predicted_learning_curves(MODEL, [1, 1, 1], [1, 2])).axes[0].get_title()
 
 
 def _validation_result(problem="toy-pde", budgets=(10.0, 40.0)):
@@ -83,6 +115,7 @@ def test_validation_figures(tmp_path):
     res = _validation_result()
     fig = plot_measured_vs_predicted(res)
     assert len(fig.axes) == 2                                # one panel per budget
+    assert "budgets 10 s to 40 s" in fig.get_suptitle() and "mlp-relu-3" in fig.get_suptitle()
     for ax, b in zip(fig.axes, ("10 s", "40 s")):
         _check_axes(ax)
         assert "toy-pde" in ax.get_title() and "mlp-relu-3" in ax.get_title() and b in ax.get_title()
@@ -101,6 +134,7 @@ def test_validation_figures(tmp_path):
     np.testing.assert_allclose(np.asarray(data[0], float), [0.11, 0.11 / 4])     # predicted curve over the budgets
     fig3 = plot_validation_overview([res, _validation_result("other", budgets=(10.0,))])
     assert len(fig3.axes) == 3
+    assert "toy-pde: budget 10 s" in fig3.get_suptitle() and "other: budget 10 s" in fig3.get_suptitle()
     _check_axes(fig3.axes[0])
     _check_axes(fig3.axes[-1])
     gap_lines = {ln.get_label(): ln for ln in fig3.axes[-1].get_lines()}

@@ -1,11 +1,20 @@
 """``ntk-mlft allocate``: optimal samples per level for a cost table and a budget.
 
+Synopsis: ``ntk-mlft allocate --costs costs.csv --budget 3600 [--problem NAME | --pilot pilot.npz |
+--power-law ...] [--arch mlp-relu-3] [--json]``.
+
 The error model comes from one of: ``--power-law coef=.. exponent=.. [floor=..]`` (user-supplied
 separable model), ``--pilot pilot.npz`` (paired pilot data → NTK kernel of ``--arch`` on the
 pilot inputs → :class:`ntk_mlft.estimators.SpectralEstimator`), or ``--problem NAME`` (a paired
 pilot study generated with the built-in solver, then as ``--pilot``); the pilot → estimator
-construction is :mod:`ntk_mlft.workflow`. Costs come from
-``--costs costs.csv`` (columns ``level,grid,cost_seconds``) or, with ``--problem``, are measured.
+construction is :mod:`ntk_mlft.workflow`. With none of the three, the built-in default problem
+(:data:`ntk_mlft.problems.DEFAULT_PROBLEM`) is used as ``--problem``, with as many levels as the
+cost table has rows (the report says so). Costs come from ``--costs costs.csv`` (columns
+``level,grid,cost_seconds``) or, with a problem, are measured.
+
+Estimator paths cap every level at half the estimator's pool (``--max-samples`` overrides); the
+single-level and equal-split baselines get the same cap, so the reported gain compares rules
+under the same limits. Unspent budget (rounding, or a binding cap) is reported for every rule.
 """
 
 from __future__ import annotations
@@ -27,20 +36,27 @@ HELP = "optimal number of training samples per level for a cost table and a budg
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``allocate`` and ``curves``: costs and the error model."""
+    from ntk_mlft.problems import DEFAULT_PROBLEM
+
     parser.add_argument("--costs", default=None, help="cost table CSV (level,grid,cost_seconds); "
-                        "measured from --problem when omitted")
-    src = parser.add_mutually_exclusive_group()
-    src.add_argument("--power-law", nargs="+", default=None, metavar="KEY=VALUES",
+                        "required with --power-law/--pilot, measured from the problem when omitted")
+    src = parser.add_argument_group("error model (at most one; default: --problem "
+                                    f"{DEFAULT_PROBLEM} with as many levels as the cost table)")
+    one = src.add_mutually_exclusive_group()
+    one.add_argument("--power-law", nargs="+", default=None, metavar="KEY=VALUES",
                      help="separable model E = floor + sum_l coef_l N_l^-exponent_l, e.g. "
                           "--power-law coef=1,0.3,0.05 exponent=1,1,1 floor=0.001")
-    src.add_argument("--pilot", default=None, help="pilot .npz: x, y_level1..y_levelL on the same inputs, "
+    one.add_argument("--pilot", default=None, help="pilot .npz: x, y_level1..y_levelL on the same inputs, "
                      "optional x_unlabeled (cheap inputs for the kernel spectrum)")
-    src.add_argument("--problem", default=None, help="built-in problem: generate a paired pilot study")
-    parser.add_argument("--arch", default="mlp-relu-3", help="architecture whose NTK defines the estimator")
-    parser.add_argument("--ridge", type=float, default=1e-6,
-                        help="ridge per level, relative to the mean kernel diagonal (estimator paths)")
-    parser.add_argument("--pilot-size", type=int, default=200, help="pilot samples per level with --problem")
-    parser.add_argument("--levels", type=int, default=None, help="number of levels for --problem")
+    one.add_argument("--problem", default=None,
+                     help=f"built-in problem: generate a paired pilot study (default {DEFAULT_PROBLEM} "
+                          "when no model option is given)")
+    src.add_argument("--arch", default="mlp-relu-3", help="architecture whose NTK defines the estimator")
+    src.add_argument("--ridge", type=float, default=1e-6,
+                     help="ridge per level, relative to the mean kernel diagonal (estimator paths)")
+    src.add_argument("--pilot-size", type=int, default=200, help="pilot samples per level with a problem")
+    src.add_argument("--levels", type=int, default=None,
+                     help="number of levels of the problem (default: the cost table's rows, else the problem's)")
 
 
 def parse_power_law(items: list[str]):
@@ -63,15 +79,17 @@ def parse_power_law(items: list[str]):
     return PowerLawErrorModel(**fields)
 
 
-def model_and_costs(args: argparse.Namespace) -> tuple[Any, Any, dict[str, str]]:
-    """Error model, cost table and labels (problem, kernel) from the parsed options."""
+def model_and_costs(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
+    """Error model, cost table and labels (problem, kernel, model source; pool size on estimator
+    paths) from the parsed options; see the module docstring for the default model."""
     from ntk_mlft.costs import CostTable
 
     costs = CostTable.from_csv(args.costs) if args.costs else None
     if args.power_law:
         if costs is None:
             raise ValueError("--power-law needs --costs (a cost table CSV)")
-        return parse_power_law(args.power_law), costs, {"problem": "user model", "kernel": "power law"}
+        return parse_power_law(args.power_law), costs, {"problem": "user model", "kernel": "power law",
+                                                        "model_source": "--power-law"}
     if args.pilot:
         from ntk_mlft.estimators.pilot import load_pilot
 
@@ -80,18 +98,32 @@ def model_and_costs(args: argparse.Namespace) -> tuple[Any, Any, dict[str, str]]
         if not Path(args.pilot).exists():
             raise FileNotFoundError(f"pilot file {args.pilot} does not exist")
         model, pool = estimator_from_pilot_file(load_pilot(args.pilot), args.arch, args.ridge, args.seed)
-        return model, costs, {"problem": str(args.pilot), "kernel": args.arch, "pool": pool}
-    if args.problem:
-        from ntk_mlft.problems import get_problem, measure_costs
-        from ntk_mlft.workflow import pilot_from_problem
+        return model, costs, {"problem": str(args.pilot), "kernel": args.arch, "pool": pool,
+                              "model_source": f"--pilot {args.pilot}"}
+    return _problem_model(args, costs)
 
-        problem = get_problem(args.problem, levels=args.levels)
-        if costs is None:
-            costs = measure_costs(problem, seed=args.seed)
-        pilot = pilot_from_problem(problem, args.pilot_size, seed=args.seed)
-        model, pool = estimator_from_pilot_file(pilot, args.arch, args.ridge, args.seed)
-        return model, costs, {"problem": problem.name, "kernel": args.arch, "pool": pool}
-    raise ValueError("give an error model: --power-law ..., --pilot FILE or --problem NAME")
+
+def _problem_model(args: argparse.Namespace, costs: Any) -> tuple[Any, Any, dict[str, Any]]:
+    """``--problem`` (or the default problem): paired pilot study → estimator; costs measured if absent."""
+    from ntk_mlft.problems import DEFAULT_PROBLEM, get_problem, measure_costs
+    from ntk_mlft.workflow import pilot_from_problem
+
+    name = args.problem or DEFAULT_PROBLEM
+    levels = args.levels if args.levels is not None else (None if costs is None else costs.n_levels)
+    problem = get_problem(name, levels=levels)
+    if costs is None:
+        costs = measure_costs(problem, seed=args.seed)
+    elif costs.n_levels != problem.n_levels:
+        raise ValueError(f"the cost table has {costs.n_levels} levels but --levels {problem.n_levels} was given; "
+                         "drop --levels or give a table with one row per level")
+    grids = [int(problem.grid(l)) for l in range(1, problem.n_levels + 1)]
+    source = (f"--problem {name}" if args.problem else
+              f"default problem {name} (no --power-law/--pilot/--problem given)")
+    if [int(g) for g in costs.grid] != grids:
+        source += f"; its grids {grids} differ from the cost table's {[int(g) for g in costs.grid]}"
+    pilot = pilot_from_problem(problem, args.pilot_size, seed=args.seed)
+    model, pool = estimator_from_pilot_file(pilot, args.arch, args.ridge, args.seed)
+    return model, costs, {"problem": problem.name, "kernel": args.arch, "pool": pool, "model_source": source}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -99,8 +131,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", type=float, required=True, help="budget in seconds of solver time")
     parser.add_argument("--min-samples", type=int, default=1, help="least samples of every used level")
     parser.add_argument("--max-samples", type=int, default=None,
-                        help="cap per level; estimator paths default to half the estimator's pool (x_unlabeled, "
-                             "else the pilot inputs): a pool-based estimate is only meaningful well below it")
+                        help="cap per level for the optimum and both baselines; estimator paths default to half "
+                             "the estimator's pool (x_unlabeled, else the pilot inputs): a pool-based estimate is "
+                             "only meaningful well below it")
 
 
 def sample_cap(args: argparse.Namespace, labels: dict[str, Any]) -> int | None:
@@ -112,16 +145,15 @@ def sample_cap(args: argparse.Namespace, labels: dict[str, Any]) -> int | None:
 
 def allocation_report(model: Any, costs: Any, budget: float, min_samples: int = 1,
                       max_samples: int | None = None) -> dict[str, Any]:
-    """Optimal allocation, both baselines and the gain, as a JSON-able dict."""
+    """Optimal allocation, both baselines (same ``max_samples`` cap) and the gain, as a JSON-able dict."""
     from ntk_mlft.allocation import equal_split_allocation, optimize_allocation, single_level_allocation
     from ntk_mlft.costs import as_cost_array
 
     c = as_cost_array(costs, int(model.n_levels))
     best = optimize_allocation(model, c, budget, min_samples=min_samples, max_samples=max_samples)
-    single = single_level_allocation(model, c, budget)
-    equal = equal_split_allocation(model, c, budget) if budget >= c.size * c[-1] else None
-    if equal is not None and max_samples is not None and equal.counts.max() > max_samples:
-        equal = None  # not comparable: it would use more samples than the estimator is valid for
+    single = single_level_allocation(model, c, budget, max_samples=max_samples)
+    equal = (equal_split_allocation(model, c, budget, max_samples=max_samples)
+             if budget >= c.size * c[-1] else None)
     grid = getattr(costs, "grid", None)
     return {
         "optimal": best.to_dict(),
@@ -134,28 +166,48 @@ def allocation_report(model: Any, costs: Any, budget: float, min_samples: int = 
     }
 
 
-def format_table(report: dict[str, Any], labels: dict[str, str]) -> str:
-    """Plain-text table: level, grid, cost/sample, N_l, spend, share; then errors and gain."""
+def _spent(a: dict[str, Any]) -> str:
+    line = f"spends {a['cost_seconds']:.6g} of {a['budget_seconds']:.6g} s"
+    if a["unspent_reason"] != "none":
+        line += f"; {a['unspent_seconds']:.6g} s unspent ({a['unspent_reason']})"
+    return line
+
+
+def format_table(report: dict[str, Any], labels: dict[str, Any]) -> str:
+    """Plain-text table: level, grid, cost/sample, N_l, spend, % of budget; unspent budget and why;
+    then both baselines (with their spend) and the gain."""
     opt = report["optimal"]
     n = len(opt["counts"])
     grid = report["grid"] or ["-"] * n
+    cap = report.get("max_samples")
     lines = [f"MLFT allocation — {labels['problem']}, kernel {labels['kernel']}, "
-             f"budget {opt['budget_seconds']:.6g} s",
-             f"{'level':>5} {'grid':>7} {'cost/sample [s]':>16} {'N_l':>10} {'spend [s]':>12} {'share':>7}"]
+             f"budget {opt['budget_seconds']:.6g} s"]
+    if labels.get("model_source"):
+        lines.append(f"error model: {labels['model_source']}")
+    lines.append(f"{'level':>5} {'grid':>7} {'cost/sample [s]':>16} {'N_l':>10} {'spend [s]':>12} "
+                 f"{'% of budget':>11}")
     for l in range(n):
         count = opt["counts"][l]
+        mark = "*" if (l + 1) in opt["capped_levels"] else " "
         lines.append(f"{l + 1:>5} {grid[l]!s:>7} {opt['cost_per_sample_seconds'][l]:>16.6g} "
-                     f"{(str(count) if count else 'skip'):>10} {opt['spend_seconds'][l]:>12.6g} "
-                     f"{100 * opt['share'][l]:>6.1f}%")
-    lines.append(f"{'total':>5} {'':>7} {'':>16} {sum(opt['counts']):>10} {opt['cost_seconds']:>12.6g} {'100.0%':>7}")
+                     f"{(str(count) if count else 'skip') + mark:>10} {opt['spend_seconds'][l]:>12.6g} "
+                     f"{100 * opt['share_of_budget'][l]:>10.1f}%")
+    lines.append(f"{'spent':>5} {'':>7} {'':>16} {sum(opt['counts']):>10} {opt['cost_seconds']:>12.6g} "
+                 f"{100 * sum(opt['share_of_budget']):>10.1f}%")
+    if opt["unspent_reason"] != "none":
+        lines.append(f"unspent: {opt['unspent_seconds']:.6g} s "
+                     f"({100 * opt['unspent_seconds'] / opt['budget_seconds']:.1f}% of budget) — "
+                     f"{opt['unspent_reason']}")
+    if cap is not None:
+        lines.append(f"every rule is capped at {cap} samples per level (* = at the cap)")
     lines.append(f"predicted relative MSE: {opt['predicted_error']:.4g} (optimal MLFT, "
                  f"integer {opt['integer_status']}, continuous {opt['status']})")
-    lines.append(f"single level (finest only, N_L = {report['single_level']['counts'][-1]}): "
-                 f"{report['single_level']['predicted_error']:.4g}  ->  gain x{report['gain_over_single_level']:.3g}")
-    if report.get("max_samples") is not None:
-        lines.append(f"(each level capped at {report['max_samples']} samples)")
+    single = report["single_level"]
+    lines.append(f"single level (finest only, N_L = {single['counts'][-1]}, {_spent(single)}): "
+                 f"{single['predicted_error']:.4g}  ->  gain x{report['gain_over_single_level']:.3g}")
     if report["equal_split"] is not None:
-        lines.append(f"equal split of the budget: {report['equal_split']['predicted_error']:.4g}")
+        eq = report["equal_split"]
+        lines.append(f"equal split (N = {tuple(eq['counts'])}, {_spent(eq)}): {eq['predicted_error']:.4g}")
     return "\n".join(lines)
 
 

@@ -1,7 +1,17 @@
 """``ntk-mlft curves``: error vs budget for optimal MLFT and the baselines, figures + CSV.
 
-Writes to ``--out`` (default ``results/curves``): ``error_vs_budget.{png,pdf}``,
-``allocation.{png,pdf}`` (at the middle budget, or ``--at``), ``curves.csv`` and ``curves.json``.
+Synopsis: ``ntk-mlft curves --budgets 60:36000:20 --out DIR [--costs costs.csv] [--problem NAME |
+--pilot pilot.npz | --power-law ...] [--measured measured.csv] [--at SECONDS]``; the error model
+and costs are chosen as for ``ntk-mlft allocate`` (default: the built-in default problem).
+
+Writes to ``--out`` (default ``results/curves``), every figure as PNG and PDF:
+``error_vs_budget`` (all rules, fitted and theoretical slopes, measured points),
+``allocation`` (optimal allocation at ``--at``, default the middle budget), ``learning_curves``
+(predicted error vs each level's count around that allocation), ``predicted_vs_measured`` (with
+``--measured``), plus ``curves.csv`` (one row per budget) and ``curves.json``.
+
+``--measured FILE.csv`` has columns ``allocation,budget,error[,stderr]``: allocation one of
+``optimal``, ``single``, ``equal``; budget in seconds; error the measured relative MSE.
 """
 
 from __future__ import annotations
@@ -10,7 +20,9 @@ import argparse
 import json
 from pathlib import Path
 
-HELP = "error vs budget curves (optimal MLFT, single level, equal split): figures and CSV"
+import numpy as np
+
+HELP = "error vs budget curves (optimal MLFT, single level, equal split): figures (PNG+PDF) and CSV"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,37 +31,56 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     parser.add_argument("--budgets", default="60:36000:20",
                         help="START:STOP:NUM log-spaced budgets in seconds, or a comma-separated list")
-    parser.add_argument("--at", type=float, default=None, help="budget (s) for the allocation chart")
+    parser.add_argument("--at", type=float, default=None,
+                        help="budget (s) for the allocation and learning-curve charts (default: middle budget)")
     parser.add_argument("--max-samples", type=int, default=None,
-                        help="cap per level (estimator paths default to half the pilot size)")
+                        help="cap per level for every rule (estimator paths default to half the estimator's pool)")
+    parser.add_argument("--measured", default=None, metavar="FILE.csv",
+                        help="measured points to plot: CSV with columns allocation,budget,error[,stderr] "
+                             "(allocation: optimal, single or equal; budget in s; error: relative MSE)")
 
 
 def run(args: argparse.Namespace) -> int:
     from ntk_mlft._io import write_json_atomic
     from ntk_mlft.allocation import optimize_allocation
     from ntk_mlft.commands.allocate import model_and_costs, sample_cap
-    from ntk_mlft.curves import budget_curves, parse_budgets
-    from ntk_mlft.plotting import plot_allocation, plot_error_vs_budget, save_figure
+    from ntk_mlft.curves import (budget_curves, compare_measured, parse_budgets, predicted_learning_curves,
+                                 read_measured_csv)
+    from ntk_mlft.plotting import (plot_allocation, plot_error_vs_budget, plot_learning_curves,
+                                   plot_predicted_vs_measured, save_figure)
 
     budgets = parse_budgets(args.budgets)
+    measured = read_measured_csv(args.measured) if args.measured else None
     model, costs, labels = model_and_costs(args)
     cap = sample_cap(args, labels)
-    curves = budget_curves(model, costs, budgets, problem=labels["problem"], kernel=labels["kernel"],
-                           max_samples=cap)
+    ctx = {"problem": labels["problem"], "kernel": labels["kernel"]}
+    curves = budget_curves(model, costs, budgets, max_samples=cap, measured=measured, **ctx)
     out = Path(args.out or "results/curves")
     files = [*save_figure(plot_error_vs_budget(curves), out / "error_vs_budget")]
     at = float(args.at) if args.at is not None else float(budgets[len(budgets) // 2])
     alloc = optimize_allocation(model, costs, at, max_samples=cap)
-    files += save_figure(plot_allocation(alloc, problem=labels["problem"], kernel=labels["kernel"],
-                                         grid=getattr(costs, "grid", None)), out / "allocation")
+    files += save_figure(plot_allocation(alloc, grid=getattr(costs, "grid", None), **ctx), out / "allocation")
+    top = cap if cap is not None else 4 * int(alloc.counts.max())
+    ns = np.unique(np.geomspace(1, max(top, 2), 12).round())
+    lc = predicted_learning_curves(model, alloc.counts, ns, budget=at, **ctx)
+    files += save_figure(plot_learning_curves(lc), out / "learning_curves")
+    summary = {**curves.to_dict(), **labels, "allocation_at": alloc.to_dict()}
+    if measured is not None:
+        comp = compare_measured(model, costs, measured, max_samples=cap, **ctx)
+        files += save_figure(plot_predicted_vs_measured(comp), out / "predicted_vs_measured")
+        summary["predicted_vs_measured"] = {"labels": list(comp.labels), "predicted": comp.predicted.tolist(),
+                                            "measured": comp.measured.tolist(),
+                                            "rms_log_ratio": comp.log_ratio_rmse()}
     files.append(curves.to_csv(out / "curves.csv"))
-    summary = {**curves.to_dict(), "allocation_at": alloc.to_dict(), "files": [str(f) for f in files]}
+    summary["files"] = [str(f) for f in files] + [str(out / "curves.json")]
     files.append(write_json_atomic(out / "curves.json", summary))
     if args.json:
         print(json.dumps(summary, indent=2))
     elif not args.quiet:
         for m in ("optimal", "single", "equal"):
-            print(f"{m:>8}: error {curves.errors(m)[0]:.4g} -> {curves.errors(m)[-1]:.4g} "
-                  f"over budgets {budgets[0]:.4g}-{budgets[-1]:.4g} s (slope {curves.slope(m):.2f})")
+            e = curves.errors(m)
+            print(f"{m:>8}: error {e[0]:.4g} -> {e[-1]:.4g} over budgets {budgets[0]:.4g}-{budgets[-1]:.4g} s "
+                  f"(fitted slope {curves.slope(m):.2f}; {int(curves.cap_bound(m).sum())} budgets cap-bound)")
+        print(f"theory: slope {curves.theory_slope:.2f} ({curves.theory_note})")
         print(f"wrote {len(files)} files to {out}")
     return 0
