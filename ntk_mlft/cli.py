@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 
@@ -38,15 +39,43 @@ def _available_commands() -> dict[str, object]:
     return found
 
 
+_EPILOG = """typical session:
+  ntk-mlft costs --problem elliptic-rough --out costs.csv       # seconds per sample per level
+  ntk-mlft allocate --costs costs.csv --budget 3600             # optimal N_l (default problem's NTK estimator)
+  ntk-mlft curves --costs costs.csv --budgets 60:36000:20 --out results/curves
+  ntk-mlft demo                                                 # everything above on the default problem
+
+Every command takes --seed, --out, --json and --quiet; see ntk-mlft COMMAND --help."""
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keeps the description's line breaks; shows defaults, except None/False (nothing to show)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False) or action.default is argparse.SUPPRESS:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+def _plain(doc: str | None) -> str:
+    """A module docstring as terminal text: reST roles and double backquotes removed."""
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", lambda m: m.group(1).split(".")[-1] if "~" in m.group(0) else m.group(1),
+                  doc or "")
+    return text.replace("``", "").strip()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ntk-mlft",
-        description="Multi-Level Fine-Tuning budget allocation in the NTK regime.",
+        description="Multi-Level Fine-Tuning (MLFT) budget allocation in the NTK regime: how many training\n"
+                    "samples to buy at each level of a multi-level PDE solver within a budget of solver\n"
+                    "seconds, predicted from the neural tangent kernel of the network.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module in _available_commands().items():
-        p = sub.add_parser(name, help=module.HELP, description=module.HELP,
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        p = sub.add_parser(name, help=module.HELP, description=_plain(module.__doc__) or module.HELP,
+                           formatter_class=_HelpFormatter)
         common = p.add_argument_group("common options")
         common.add_argument("--seed", type=int, default=0, help="random seed (all randomness derives from it)")
         common.add_argument("--out", type=str, default=None, help="output file or folder (command-specific)")

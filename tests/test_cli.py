@@ -9,7 +9,10 @@ def test_top_level_help(capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(["--help"])
     assert exc.value.code == 0
-    assert "ntk-mlft" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "ntk-mlft" in text and "typical session" in text
+    for name, module in cli._available_commands().items():
+        assert name in text and module.HELP.split()[0] in text
 
 
 @pytest.mark.parametrize("name", sorted(cli._available_commands()))
@@ -20,3 +23,18 @@ def test_every_command_has_common_options(name, capsys):
     text = capsys.readouterr().out
     for option in ("--seed", "--out", "--json", "--quiet"):
         assert option in text, f"{name} --help lacks {option}"
+
+
+@pytest.mark.parametrize("name", sorted(cli._available_commands()))
+def test_command_help_shows_the_module_docstring_as_plain_text(name, capsys):
+    with pytest.raises(SystemExit):
+        cli.main([name, "--help"])
+    text = capsys.readouterr().out
+    assert f"ntk-mlft {name}" in text.split("options:")[0]   # the docstring's first line is the description
+    assert "``" not in text and ":mod:" not in text and ":class:" not in text
+    assert "(default: None)" not in text
+
+
+def test_plain_strips_rest_markup():
+    assert cli._plain("see :mod:`ntk_mlft.workflow` and :class:`~ntk_mlft.costs.CostTable`, ``--out``") == \
+        "see ntk_mlft.workflow and CostTable, --out"
