@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -36,7 +36,7 @@ import numpy as np
 from .._progress import progress
 from .._validation import check_choice, check_positive_int, check_positive_scalar
 from ..optim import curveball
-from .masks import apply_mask, make_mask
+from .masks import combine, make_mask, partition
 
 __all__ = ["OPTIMIZERS", "FitResult", "centered", "fit", "max_ntk_eigenvalue", "mse"]
 
@@ -82,53 +82,73 @@ def centered(apply_fn: Callable) -> Callable:
 
 
 @functools.lru_cache(maxsize=32)
-def _power_iteration(apply_fn: Callable, iterations: int):
-    """Jitted ``(params, x, v0) ↦ vᵀ Θ̂ v`` after ``iterations`` power steps (cached per model)."""
-    def power(params, x, v0):
+def _power_iteration(apply_fn: Callable, treedef: Any, flags: tuple, iterations: int, rtol: float):
+    """Jitted ``(trainable, frozen, x, v0) ↦ vᵀ Θ̂ v`` (cached per model and mask): power steps
+    ``v ← Θ̂ v/‖Θ̂ v‖`` on the NTK of the trainable leaves, at most ``iterations`` of them, stopping
+    early once the Rayleigh quotient changes by at most ``rtol`` relative."""
+    def power(trainable, frozen, x, v0):
         def f(p):
-            return apply_fn(p, x)
+            return apply_fn(combine(treedef, flags, p, frozen), x)
 
-        _, pullback = jax.vjp(f, params)
+        _, pullback = jax.vjp(f, trainable)
 
         def ntk_vec(v):
             (jt_v,) = pullback(v)
-            return jax.jvp(f, (params,), (jt_v,))[1]
+            return jax.jvp(f, (trainable,), (jt_v,))[1]
 
-        def body(_, v):
+        def body(carry):
+            i, v, _, rho = carry
             w = ntk_vec(v)
             norm = jnp.sqrt(jnp.sum(w * w))
-            return w / jnp.where(norm > 0, norm, 1.0)
+            return i + 1, w / jnp.where(norm > 0, norm, 1.0), rho, jnp.sum(v * w)
 
-        v = jax.lax.fori_loop(0, iterations, body, v0)
-        return jnp.sum(v * ntk_vec(v))              # Rayleigh quotient at the converged vector
+        def cond(carry):
+            # carry after i products: v = v_i, rho = v_{i-1}ᵀ Θ̂ v_{i-1}, prev = the one before
+            i, _, prev, rho = carry
+            return (i <= iterations) & ((i < 2) | (jnp.abs(rho - prev) > rtol * jnp.abs(rho)))
+
+        zero = jnp.zeros((), v0.dtype)
+        return jax.lax.while_loop(cond, body, (0, v0, zero, zero))[3]
     return jax.jit(power)
 
 
 def max_ntk_eigenvalue(apply_fn: Callable, params: PyTree, x: jax.Array, *, iterations: int = 100,
-                       seed: int = 0) -> float:
+                       seed: int = 0, rtol: float = 0.0, trainable: Sequence[str] | None = None,
+                       groups: Any = None) -> float:
     """``λ_max(J Jᵀ)`` of the empirical NTK on ``x`` (outputs flattened) by power iteration on
-    ``v ↦ J (Jᵀ v)`` (one vjp + one jvp each); no Jacobian is formed."""
+    ``v ↦ J (Jᵀ v)`` (one vjp + one jvp each); no Jacobian is formed.
+
+    ``iterations`` power steps (the Rayleigh quotient of the last vector is returned; it
+    approaches ``λ_max`` from below), fewer when the quotient changes by at most ``rtol``
+    relative between steps. ``trainable``/``groups`` restrict ``J`` to those parameter groups
+    (:mod:`.masks`): the NTK ``Θ_G`` of the network with the other groups frozen."""
     check_positive_int("iterations", iterations)
+    rtol = check_positive_scalar("rtol", rtol, allow_zero=True)
+    mask = make_mask(params, trainable, groups)
+    flags = tuple(jax.tree.leaves(mask))
+    train_leaves, frozen = partition(params, mask)
     shape = jax.eval_shape(apply_fn, params, x)
     v0 = jax.random.normal(jax.random.key(seed), shape.shape, shape.dtype)
     v0 = v0 / jnp.sqrt(jnp.sum(v0 * v0))
-    return float(_power_iteration(apply_fn, iterations)(params, x, v0))
+    power = _power_iteration(apply_fn, jax.tree.structure(params), flags, iterations, rtol)
+    return float(power(train_leaves, frozen, x, v0))
 
 
-def _objective(model: Callable, penalised: bool):
-    """``(p, x, y, anchor, penalty) ↦ mse(model(p, x), y) + penalty · ‖p − anchor‖²``."""
-    def loss_fn(p, x, y, anchor, penalty):
-        loss = mse(model(p, x), y)
+def _objective(apply_fn: Callable, treedef: Any, flags: tuple, penalised: bool):
+    """``(t, fr, x, y, anchor, penalty) ↦ mse(f(combine(t, fr), x), y) + penalty · ‖t − anchor‖²``
+    over the trainable leaves ``t`` (the frozen ones ``fr`` do not move, so they add nothing)."""
+    def loss_fn(t, frozen, x, y, anchor, penalty):
+        loss = mse(apply_fn(combine(treedef, flags, t, frozen), x), y)
         if penalised:
-            sq = jax.tree.leaves(jax.tree.map(lambda a, b: jnp.sum((a - b) ** 2), p, anchor))
+            sq = [jnp.sum((a - b) ** 2) for a, b in zip(t, anchor)]
             loss = loss + penalty * sum(sq[1:], sq[0])
         return loss
     return loss_fn
 
 
 @functools.lru_cache(maxsize=32)
-def _jit_objective(model: Callable, penalised: bool):
-    return jax.jit(_objective(model, penalised))
+def _jit_objective(apply_fn: Callable, treedef: Any, flags: tuple, penalised: bool):
+    return jax.jit(_objective(apply_fn, treedef, flags, penalised))
 
 
 def _optax_transform(optimizer: str, learning_rate: float, momentum: float):
@@ -144,37 +164,40 @@ def _optax_transform(optimizer: str, learning_rate: float, momentum: float):
 
 
 @functools.lru_cache(maxsize=32)
-def _chunk_runner(optimizer: str, model: Callable, mask_def: Any, mask_leaves: tuple, penalised: bool,
+def _chunk_runner(optimizer: str, apply_fn: Callable, treedef: Any, flags: tuple, penalised: bool,
                   chunk: int):
-    """Jitted ``(params, state, x, y, anchor, penalty) -> (params, state, losses (chunk,))`` running
-    ``chunk`` steps of ``optimizer`` on ``mse + penalty · ‖w − anchor‖²`` (losses before each step).
+    """Jitted ``(t, frozen, state, x, y, anchor, penalty) -> (t, state, losses (chunk,))`` running
+    ``chunk`` steps of ``optimizer`` on the trainable leaves ``t`` of
+    ``mse + penalty · ‖t − anchor‖²`` (losses before each step); the optimiser never sees the
+    frozen leaves, so a masked fit is the fit of the restricted model ``t ↦ f(combine(t, frozen))``.
 
     Cached per (model, optimizer, mask, chunk): numbers that change between fits (learning rate,
-    damping, penalty) live in the state or are arguments, so a new fit of the same model with the
-    same data shapes reuses the compiled code."""
-    mask = jax.tree.unflatten(mask_def, mask_leaves)
-    loss_fn = _objective(model, penalised)
+    damping, penalty, the frozen leaves) live in the state or are arguments, so a new fit of the
+    same model with the same data shapes reuses the compiled code."""
+    loss_fn = _objective(apply_fn, treedef, flags, penalised)
 
-    def step(params, state, x, y, anchor, penalty):
+    def step(t, frozen, state, x, y, anchor, penalty):
         if optimizer == "curveball":
+            def model(p, xx):
+                return apply_fn(combine(treedef, flags, p, frozen), xx)
             _, update = curveball(model, "mse", l2=2.0 * penalty if penalised else 0.0)
-            new, state, info = update(params, state, (x, y))
-            return apply_mask(new, params, mask), state, info.loss
+            t, state, info = update(t, state, (x, y))
+            return t, state, info.loss
         import optax
 
         tx = _optax_transform(optimizer, 1.0, 0.0)       # hyperparameters come from the state
-        loss, grads = jax.value_and_grad(loss_fn)(params, x, y, anchor, penalty)
-        updates, state = tx.update(grads, state, params)
-        return apply_mask(optax.apply_updates(params, updates), params, mask), state, loss
+        loss, grads = jax.value_and_grad(loss_fn)(t, frozen, x, y, anchor, penalty)
+        updates, state = tx.update(grads, state, t)
+        return optax.apply_updates(t, updates), state, loss
 
     @jax.jit
-    def run_chunk(params, state, x, y, anchor, penalty):
+    def run_chunk(t, frozen, state, x, y, anchor, penalty):
         def body(carry, _):
             p, st = carry
-            p, st, loss = step(p, st, x, y, anchor, penalty)
+            p, st, loss = step(p, frozen, st, x, y, anchor, penalty)
             return (p, st), loss
-        (params, state), losses = jax.lax.scan(body, (params, state), None, length=chunk)
-        return params, state, losses
+        (t, state), losses = jax.lax.scan(body, (t, state), None, length=chunk)
+        return t, state, losses
     return run_chunk
 
 
@@ -182,12 +205,12 @@ def fit(apply_fn: Callable, params: PyTree, x: Any, y: Any, *, optimizer: str = 
         max_steps: int = 1000, learning_rate: float | None = None, lr_factor: float = 0.5,
         momentum: float = 0.9, curveball_lambda: float | None = None, rtol: float = 1e-6,
         atol: float = 0.0, chunk: int = 50, trainable: Any = None, offset: Any = None,
-        ridge: float = 0.0, progress_desc: str = "train") -> FitResult:
+        ridge: float = 0.0, progress_desc: str = "train", groups: Any = None) -> FitResult:
     """Minimise ``mean((apply_fn(params, x) − y)²) + ridge/(N K) · ‖w − params‖²`` full-batch.
 
     Args:
       apply_fn: ``apply_fn(params, x) -> (N, K)`` (wrap with :func:`centered` to train f − f₀).
-      params: initial parameters (a ``stax`` params sequence when ``trainable`` is used).
+      params: initial parameters (any pytree; groups as in :mod:`.masks`).
       x: (N, *input_shape) inputs; y: (N, K) targets (other shapes are flattened to (N, -1)).
       optimizer: one of ``OPTIMIZERS``.
       max_steps: step limit (rounded up to a multiple of ``chunk``: steps run in jit-compiled
@@ -195,11 +218,19 @@ def fit(apply_fn: Callable, params: PyTree, x: Any, y: Any, *, optimizer: str = 
       learning_rate: for gd/sgd/adam; default for gd/sgd: ``lr_factor · N K / λ_max(Θ̂)``
         (see module docstring; for sgd also times ``1 − momentum``), for adam 1e-3.
       curveball_lambda: CurveBall's initial damping λ; default ``0.05 · λ_max(GN)`` with
-        ``λ_max(GN) = 2 λ_max(Θ̂)/(N K)`` — λ relative to the curvature scale, so the choice does
-        not depend on how the loss is normalised (the paper's λ = 1 assumes unit-scale curvature).
-      rtol: stop when a chunk of ``chunk`` steps lowers the loss by less than ``rtol`` relative.
+        ``λ_max(GN) = 2 (λ_max(Θ̂) + ridge)/(N K)`` — λ relative to the curvature scale, so the
+        choice does not depend on how the loss is normalised (the paper's λ = 1 assumes
+        unit-scale curvature). ``λ_max(Θ̂)`` is then estimated to 1e-3 relative (a scale is
+        all that is needed); for gd/sgd to 1e-6 (it sets the step size), at most 100 power steps.
+      rtol: stop (``"tol"``) when a chunk of ``chunk`` steps changes the loss by at most ``rtol``
+        relative, ``|before − after| <= rtol · before``; a chunk that raises the loss by more
+        is not convergence and training goes on.
       atol: stop when the loss is ``<= atol``.
-      trainable: group names to train (others frozen bitwise; see :mod:`.masks`), None = all.
+      trainable: group names to train (the others frozen bitwise; see :mod:`.masks`), None = all.
+        Only the trainable leaves are optimised (λ_max, learning rate, CurveBall's curvature and
+        the ridge term are those of the restricted model).
+      groups: how params are split into groups, as in :func:`ntk_mlft.empirical.resolve_groups`
+        (None: one group per parameterised stax layer, ``"layer_00_Dense"``, ...).
       offset: (N, K) added to the targets; ``offset = f(w₀; x)`` trains the centred network
         ``f − f₀`` (the reported losses are then those of ``f − f₀``).
       ridge: unnormalised ridge λ of the proximal term (module docstring); the reported losses
@@ -223,30 +254,34 @@ def fit(apply_fn: Callable, params: PyTree, x: Any, y: Any, *, optimizer: str = 
     if offset is not None:
         y = y + jnp.asarray(offset, dtype).reshape(y.shape)
     chunk = min(chunk, max(max_steps, 1))
-    mask = make_mask(params, trainable) if trainable is not None else jax.tree.map(lambda _: True, params)
+    mask = make_mask(params, trainable, groups)
+    treedef, flags = jax.tree.structure(params), tuple(jax.tree.leaves(mask))
+    t_leaves, frozen = partition(params, mask)
     penalised = ridge > 0
     penalty = jnp.asarray(ridge / y.size, dtype)
-    anchor = params
+    anchor = t_leaves                                   # the proximal term's anchor: the start
     t0 = time.perf_counter()
+
+    def lam_max(rel):
+        return max_ntk_eigenvalue(apply_fn, params, x, rtol=rel, trainable=trainable, groups=groups)
+
     if optimizer == "curveball":
         lr = float("nan")
         if curveball_lambda is None:
-            curveball_lambda = 0.05 * 2.0 * (max_ntk_eigenvalue(apply_fn, params, x) + ridge) / y.size
-        # the anchor (proximal term) is the params at the start of this fit
-        state = curveball(apply_fn, "mse", lambda_init=curveball_lambda, l2=2.0 * ridge / y.size)[0](params)
+            curveball_lambda = 0.05 * 2.0 * (lam_max(1e-3) + ridge) / y.size
+        lam0 = check_positive_scalar("curveball_lambda", curveball_lambda, allow_zero=True)
+        state = curveball(apply_fn, "mse", lambda_init=lam0, l2=2.0 * ridge / y.size)[0](t_leaves)
     else:
         if learning_rate is not None:
             lr = check_positive_scalar("learning_rate", learning_rate)
         elif optimizer == "adam":
             lr = 1e-3
         else:
-            lam = max_ntk_eigenvalue(apply_fn, params, x) + ridge
-            lr = lr_factor * y.size / lam * ((1.0 - momentum) if optimizer == "sgd" else 1.0)
-        state = _optax_transform(optimizer, lr, momentum).init(params)
-    mask_leaves, mask_def = jax.tree.flatten(mask)
-    run_chunk = _chunk_runner(optimizer, apply_fn, mask_def, tuple(mask_leaves), penalised, chunk)
-    loss_at = _jit_objective(apply_fn, penalised)
-    losses = [float(loss_at(params, x, y, anchor, penalty))]
+            lr = lr_factor * y.size / (lam_max(1e-6) + ridge) * ((1.0 - momentum) if optimizer == "sgd" else 1.0)
+        state = _optax_transform(optimizer, lr, momentum).init(t_leaves)
+    run_chunk = _chunk_runner(optimizer, apply_fn, treedef, flags, penalised, chunk)
+    loss_at = _jit_objective(apply_fn, treedef, flags, penalised)
+    losses = [float(loss_at(t_leaves, frozen, x, y, anchor, penalty))]
     stopped, steps = "max_steps", 0
     n_chunks = -(-max_steps // chunk)
     for _ in progress(range(n_chunks), total=n_chunks, desc=progress_desc):
@@ -254,18 +289,19 @@ def fit(apply_fn: Callable, params: PyTree, x: Any, y: Any, *, optimizer: str = 
             stopped = "atol"
             break
         before = losses[-1]
-        params, state, chunk_losses = run_chunk(params, state, x, y, anchor, penalty)
+        t_leaves, state, chunk_losses = run_chunk(t_leaves, frozen, state, x, y, anchor, penalty)
         # chunk_losses[i] is the loss before step i of the chunk; record the loss after each step
-        after = float(loss_at(params, x, y, anchor, penalty))
+        after = float(loss_at(t_leaves, frozen, x, y, anchor, penalty))
         losses.extend(np.asarray(chunk_losses[1:]).tolist() + [after])
         steps += chunk
         if not np.isfinite(after):
             raise FloatingPointError(f"training diverged (loss {after}) with optimizer={optimizer!r}, "
                                      f"learning_rate={lr}")
-        if before > 0 and (before - after) <= rtol * before:
+        if before > 0 and abs(before - after) <= rtol * before:
             stopped = "tol"
             break
     if losses[-1] <= atol and stopped == "max_steps" and atol > 0:
         stopped = "atol"
-    return FitResult(params=params, losses=np.asarray(losses), steps=steps, learning_rate=lr,
-                     stopped=stopped, wall_seconds=time.perf_counter() - t0)
+    return FitResult(params=combine(treedef, flags, t_leaves, frozen), losses=np.asarray(losses),
+                     steps=steps, learning_rate=lr, stopped=stopped,
+                     wall_seconds=time.perf_counter() - t0)

@@ -1,11 +1,17 @@
-"""Parameter groups and freeze masks for ``stax`` networks.
+"""Trainable parameter groups and freeze masks, on the same partition as the per-layer NTK.
 
-A ``stax.serial`` network's params are a sequence with one entry per layer (``()`` for layers
-without parameters). The groups are the parameterised layers in order, named ``"layer1"``,
-``"layer2"``, ... (parameter-free layers are skipped) — the same split as the per-layer NTK
-``Θ = Σ_groups J_g J_gᵀ``. A mask is a pytree of Python bools shaped like the params (``True`` =
-trainable), in the spirit of optax's ``masked``: freezing a group is a mask, not a new optimiser.
-Frozen leaves are restored from the previous params after every step, so they stay bitwise equal.
+The groups are exactly those of :func:`ntk_mlft.empirical.resolve_groups` (and so of
+:func:`ntk_mlft.empirical.empirical_ntk_by_group`): by default one group per parameterised entry
+of a ``stax.serial`` params sequence, named ``"layer_00_Dense"``, ``"layer_03_Dense"``, ... after
+its stax index (parameter-free layers have no group), and any ``groups`` specification accepted
+there (dict of predicates / top-level indices, or a params-shaped tree of labels) is accepted
+here. Training only the groups ``G`` therefore has the NTK ``Θ_G = Σ_{g ∈ G} Θ_g`` with ``Θ_g`` the
+per-group kernels of ``empirical_ntk_by_group`` — the kernel of "re-train only these layers".
+
+A mask is a pytree of Python bools shaped like the params (``True`` = trainable), in the spirit
+of optax's ``masked``: freezing a group is a mask, not a new optimiser. :func:`partition` and
+:func:`combine` split the leaves (``jax.tree.leaves`` order) into the trainable ones, which the
+optimiser sees, and the frozen ones, which are put back unchanged (bitwise) around them.
 """
 
 from __future__ import annotations
@@ -15,48 +21,60 @@ from typing import Any
 
 import jax
 
-__all__ = ["apply_mask", "make_mask", "parameter_groups"]
+from ..empirical import resolve_groups
+
+__all__ = ["apply_mask", "combine", "make_mask", "parameter_groups", "partition"]
 
 PyTree = Any
 
 
-def _layer_entries(params: PyTree) -> list[tuple[int, str]]:
-    if not isinstance(params, (list, tuple)):
-        raise TypeError("params must be a stax.serial params sequence (list/tuple, one entry per "
-                        f"layer); got {type(params).__name__}")
-    out, k = [], 0
-    for i, entry in enumerate(params):
-        if jax.tree.leaves(entry):
-            k += 1
-            out.append((i, f"layer{k}"))
-    return out
+def parameter_groups(params: PyTree, groups: Any = None) -> tuple[str, ...]:
+    """Names of the parameter groups of ``params`` in order, as in
+    :func:`ntk_mlft.empirical.resolve_groups` (e.g. ``("layer_01_Dense", ..., "layer_07_Dense")``
+    for ``mlp-relu-3``, whose stax index 0 is the parameter-free ``Flatten``)."""
+    return tuple(resolve_groups(params, groups))
 
 
-def parameter_groups(params: PyTree) -> tuple[str, ...]:
-    """Names of the parameterised layers, input to output: ``("layer1", ..., "layerK")``."""
-    return tuple(name for _, name in _layer_entries(params))
+def make_mask(params: PyTree, trainable: Sequence[str] | None = None, groups: Any = None) -> PyTree:
+    """Pytree of bools like ``params``: ``True`` on the leaves of the ``trainable`` groups (all
+    groups when ``None``); ``groups`` as in :func:`ntk_mlft.empirical.resolve_groups`.
 
-
-def make_mask(params: PyTree, trainable: Sequence[str] | None = None) -> PyTree:
-    """Pytree of bools like ``params``: ``True`` on the leaves of the ``trainable`` groups
-    (all groups when ``None``). Unknown group names raise ``ValueError``."""
-    entries = _layer_entries(params)
-    names = [n for _, n in entries]
+    Raises ``TypeError`` for a bare string and ``ValueError`` for unknown or no group names."""
+    members = resolve_groups(params, groups)
     if trainable is None:
-        chosen = set(names)
+        chosen = set(members)
     else:
         if isinstance(trainable, str):
             raise TypeError(f"trainable must be a sequence of group names; got the string {trainable!r}")
         chosen = set(trainable)
-        unknown = sorted(chosen - set(names))
+        unknown = sorted(map(str, chosen - set(members)))
         if unknown:
-            raise ValueError(f"trainable has unknown group(s) {unknown}; allowed: {names}")
+            raise ValueError(f"trainable has unknown group(s) {unknown}; allowed: {list(members)}")
         if not chosen:
             raise ValueError("trainable must name at least one group")
-    index_to_name = dict(entries)
-    return type(params)(
-        jax.tree.map(lambda _: index_to_name.get(i) in chosen, entry)
-        for i, entry in enumerate(params))
+    leaves, treedef = jax.tree.flatten(params)
+    flags = [False] * len(leaves)
+    for name in chosen:
+        for j in members[name]:
+            flags[j] = True
+    return jax.tree.unflatten(treedef, flags)
+
+
+def partition(params: PyTree, mask: PyTree) -> tuple[list, list]:
+    """``(trainable leaves, frozen leaves)`` of ``params`` (lists, ``jax.tree.leaves`` order)."""
+    leaves = jax.tree.leaves(params)
+    flags = jax.tree.leaves(mask)
+    if len(flags) != len(leaves):
+        raise ValueError(f"mask must have one bool per parameter leaf; got {len(flags)} for "
+                         f"{len(leaves)} leaves")
+    return ([w for w, m in zip(leaves, flags) if m], [w for w, m in zip(leaves, flags) if not m])
+
+
+def combine(treedef: Any, flags: Sequence[bool], trainable: Sequence, frozen: Sequence) -> PyTree:
+    """Inverse of :func:`partition`: the params pytree with ``treedef`` whose leaf ``j`` is the next
+    trainable leaf where ``flags[j]`` and the next frozen leaf otherwise."""
+    it_t, it_f = iter(trainable), iter(frozen)
+    return jax.tree.unflatten(treedef, [next(it_t) if m else next(it_f) for m in flags])
 
 
 def apply_mask(new_params: PyTree, old_params: PyTree, mask: PyTree) -> PyTree:

@@ -134,10 +134,11 @@ def _steps_per_level(max_steps: Any, n_levels: int) -> list[int]:
 
 def train_mlft(architecture: Any, level_datasets: Any, *, x_test: Any = None, y_test: Any = None,
                optimizer: str = "gd", seed: int = 0, center: bool = True,
-               max_steps: int | Sequence[int] = 2000, rtol: float = 1e-6,
+               max_steps: int | Sequence[int] = 2000, rtol: float = 1e-6, atol: float = 0.0,
                trainable: Sequence[str] | Sequence[Sequence[str] | None] | None = None,
                dtype: str = "float64", learning_rate: float | None = None, lr_factor: float = 0.5,
-               curveball_lambda: float | None = None, chunk: int = 50, ridge: float = 0.0) -> TrainingResult:
+               curveball_lambda: float | None = None, chunk: int = 50, ridge: float = 0.0,
+               groups: Any = None) -> TrainingResult:
     """Train ``architecture`` (an ``Architecture`` from :mod:`ntk_mlft.architectures`, or any
     object with ``init_fn``/``apply_fn``) level by level with MLFT.
 
@@ -149,8 +150,14 @@ def train_mlft(architecture: Any, level_datasets: Any, *, x_test: Any = None, y_
       seed: PRNG seed of the initialisation.
       center: train ``f − f₀`` (zero at initialisation).
       max_steps: per stage, an int or one per level.
-      trainable: groups (``"layer1"``, ...) re-trained in every stage, or a list with one entry
-        per level (None = all groups).
+      rtol, atol: each stage's stopping rule (:func:`ntk_mlft.training.fit`): a chunk changing
+        the loss by at most ``rtol`` relative, or the loss at most ``atol``.
+      trainable: groups re-trained in every stage, or a list with one entry per level (None =
+        all groups). Group names are those of :func:`ntk_mlft.empirical.resolve_groups` for
+        ``groups`` — by default ``"layer_01_Dense"``, ... (stax index and kind), the same split
+        as :func:`ntk_mlft.empirical.empirical_ntk_by_group`, so re-training groups ``G`` is
+        regression with the kernel ``Σ_{g ∈ G} Θ_g`` (see :mod:`.masks`).
+      groups: the parameter partition (``resolve_groups``'s ``groups`` argument; None = per layer).
       dtype: ``"float32"`` or ``"float64"`` for params and data.
       ridge: unnormalised ridge λ of every stage, ``‖w − w_stage start‖²`` penalty (see
         :func:`ntk_mlft.training.fit`); in the NTK regime a centred net then converges to chained
@@ -196,9 +203,9 @@ def train_mlft(architecture: Any, level_datasets: Any, *, x_test: Any = None, y_
         else:
             offset = np.asarray(predict_raw(params0, jnp.asarray(x, dt))) if center else None
             res = fit(apply_fn, params, x, y, offset=offset, optimizer=optimizer, max_steps=int(steps),
-                      learning_rate=learning_rate, lr_factor=lr_factor, rtol=rtol,
+                      learning_rate=learning_rate, lr_factor=lr_factor, rtol=rtol, atol=atol,
                       trainable=train_groups, chunk=chunk, curveball_lambda=curveball_lambda, ridge=ridge,
-                      progress_desc=f"level {level}")
+                      progress_desc=f"level {level}", groups=groups)
             params = res.params
         err = float("nan")
         if x_test is not None:
