@@ -244,7 +244,8 @@ def optimize_allocation(model: Any, costs: Any, budget: float, *, integer: bool 
             optimum rounded down and greedily filled (``method == "rounded"``).
         min_samples: least count of every used level (skipped levels have 0; the finest level is
             always used).
-        max_samples: None, or an int / (L,) ints capping each level.
+        max_samples: None, or an int / (L,) ints capping each level; a cap that binds leaves budget
+            unspent, which the result reports (``unspent``, ``unspent_reason``).
 
     Raises:
         ValueError: invalid costs / lengths, or ``budget`` below the minimum (stated).
@@ -269,7 +270,7 @@ def optimize_allocation(model: Any, costs: Any, budget: float, *, integer: bool 
         candidates.append((bound, idx, terms, hi_a, x))
     candidates.sort(key=lambda t: t[0])
 
-    _, idx, terms, hi_a, x_dual = candidates[0]
+    _, idx, terms, hi_a, _ = candidates[0]
     x_cvx, _, lam, status = solve_continuous_cvxpy(terms, c[idx], budget, lo[idx], hi_a)
     if not np.all(np.isfinite(x_cvx)):
         x_cvx, _, lam = solve_continuous_dual(terms, c[idx], budget, lo[idx], hi_a)
