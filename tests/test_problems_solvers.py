@@ -6,8 +6,9 @@ import pytest
 from scipy.special import i0
 
 from ntk_mlft.problems import get_problem
-from ntk_mlft.problems._base import linear_interp_matrix
-from ntk_mlft.problems.burgers import fourier_eval, solve_burgers_fv
+from ntk_mlft.problems._base import LinearInterp, solve_tridiagonal
+from ntk_mlft.problems import burgers
+from ntk_mlft.problems.burgers import burgers_steps, fourier_eval, godunov_step, solve_burgers_fv
 from ntk_mlft.problems.darcy import restrict_cells, solve_darcy_fv
 from ntk_mlft.problems.elliptic import solve_diffusion_fv
 from ntk_mlft.problems.helmholtz import solve_helmholtz_fd
@@ -146,17 +147,42 @@ def test_darcy_fv_second_order():
     assert_order(grids, errs, 2.0)
 
 
-def test_restrict_cells_and_interp_matrix(rng):
+def test_restrict_cells(rng):
     a = rng.uniform(1, 2, (8, 8))
     np.testing.assert_allclose(restrict_cells(a, 4)[1, 2], a[2:4, 4:6].mean())
     np.testing.assert_array_equal(restrict_cells(a, 16)[::2, ::2], a)
     with pytest.raises(ValueError, match="divide"):
         restrict_cells(a, 6)
+
+
+def test_linear_interp_matches_numpy_and_is_rowwise(rng):
     src = np.sort(rng.uniform(0, 1, 10))
     src[0], src[-1] = 0.0, 1.0
-    out = rng.uniform(0, 1, 7)
-    v = rng.standard_normal(10)
-    np.testing.assert_allclose(linear_interp_matrix(src, out) @ v, np.interp(out, src, v), atol=1e-14)
+    out = np.concatenate([rng.uniform(0, 1, 7), [0.0, 1.0]])
+    v = rng.standard_normal((5, 10))
+    f = LinearInterp.between(src, out)
+    np.testing.assert_allclose(f(v), np.stack([np.interp(out, src, vi) for vi in v]), atol=1e-14)
+    np.testing.assert_array_equal(f(v)[2], f(v[2]))  # a row of a batch is bitwise the row alone
+    nodes = np.sort(rng.uniform(0, 1, 9))  # periodic: points outside [nodes[0], nodes[-1]] wrap around
+    pts = rng.uniform(-1, 2, 11)
+    np.testing.assert_allclose(LinearInterp.between(nodes, pts, period=1.0)(v[:, :9]),
+                               np.stack([np.interp(pts, nodes, vi, period=1.0) for vi in v[:, :9]]), atol=1e-14)
+    with pytest.raises(ValueError, match=r"x_out must lie in \[0.0, 1.0\]"):
+        LinearInterp.between(src, [1.5])
+
+
+def test_solve_tridiagonal_batch_and_singular(rng):
+    n = 6
+    lower, upper = rng.standard_normal((3, n - 1)), rng.standard_normal((3, n - 1))
+    diag, rhs = 4.0 + rng.standard_normal((3, n)), rng.standard_normal((3, n))
+    x = solve_tridiagonal(lower, diag, upper, rhs)
+    for i in range(3):
+        dense = np.diag(diag[i]) + np.diag(lower[i], -1) + np.diag(upper[i], 1)
+        np.testing.assert_allclose(dense @ x[i], rhs[i], atol=1e-12)
+    diag[1] = 0.0
+    lower[1] = upper[1] = 0.0  # row 1: the zero matrix -> NaN for that system only
+    x = solve_tridiagonal(lower, diag, upper, rhs)
+    assert np.all(np.isnan(x[1])) and np.all(np.isfinite(x[[0, 2]]))
 
 
 @pytest.mark.parametrize("name", ["elliptic-rough", "helmholtz-oscillatory", "schrodinger-ground-state"])
@@ -174,3 +200,47 @@ def test_problem_level_solutions_converge_at_documented_order(name):
     ys = {level: p.solve(x, level) for level in (2, 3, 4, 5, 7)}
     errs = [np.sqrt(np.mean((ys[level] - ys[7]) ** 2)) for level in (2, 3, 4, 5)]  # vs level 7
     assert_order([p.grid(level) for level in (2, 3, 4, 5)], errs, p.order)
+
+
+def test_burgers_batch_rows_with_different_step_counts_are_exact(rng):
+    u0 = rng.standard_normal((5, 32)) * np.array([[0.1], [2.0], [0.5], [1.0], [0.3]])  # 5 step counts
+    batch = solve_burgers_fv(u0, nu=1e-3, final_time=0.2)
+    for i in range(5):
+        np.testing.assert_array_equal(batch[i], solve_burgers_fv(u0[i], nu=1e-3, final_time=0.2))
+
+
+def test_burgers_work_model_steps_linear_cell_updates_quadratic(monkeypatch):
+    """Count the cell updates the solver really performs (every godunov_step call) at the default
+    grids: the CFL step count of each sample grows like n and the cell updates like n^2."""
+    p = get_problem("burgers-shock")
+    x = p.sample_inputs(np.random.default_rng(0), 8)
+    calls = []
+
+    def counting(u, coef, nu, h):
+        calls.append(u.shape)
+        return godunov_step(u, coef, nu, h)
+    monkeypatch.setattr(burgers, "godunov_step", counting)
+    grids = [p.grid(level) for level in range(1, p.n_levels + 1)]
+    steps, updates = [], []
+    for level, n in enumerate(grids, start=1):
+        calls.clear()
+        p.solve(x, level)
+        assert all(cols == n for _, cols in calls)
+        centres = (np.arange(n) + 0.5) / n
+        max_u0 = np.array([np.max(np.abs(fourier_eval(xi, centres))) for xi in x])
+        per_sample = burgers_steps(max_u0, n, p.viscosity, p.final_time)
+        np.testing.assert_array_equal(per_sample, np.ceil(p.final_time * (max_u0 * n + 2 * p.viscosity * n * n) / 0.9))
+        assert len(calls) == per_sample.max() and sum(r * c for r, c in calls) == n * per_sample.sum()
+        steps.append(per_sample)
+        updates.append(sum(r * c for r, c in calls))
+    # per doubling of n: steps x ~2 and cell updates x ~4 (n^2); the diffusive part 2 nu n^2 of the
+    # step count adds a few % at 1024 cells (more for the samples with the smallest max|u_0|)
+    step_ratio = np.sum(steps[1:], axis=1) / np.sum(steps[:-1], axis=1)
+    assert np.all((step_ratio > 1.95) & (step_ratio < 2.25)), step_ratio
+    update_ratio = np.array(updates[1:]) / np.array(updates[:-1])
+    assert np.all((update_ratio > 3.9) & (update_ratio < 4.5)), update_ratio
+
+
+def test_schrodinger_non_finite_potential_gives_nan():
+    energy, psi = ground_state_fd(np.array([0.0, np.nan, 1.0, 2.0]))
+    assert np.isnan(energy) and np.all(np.isnan(psi))

@@ -18,7 +18,7 @@ import numpy as np
 
 from ntk_mlft._validation import check_positive_int, check_positive_scalar
 
-__all__ = ["Problem", "SolverError", "linear_interp_matrix", "solve_tridiagonal"]
+__all__ = ["LinearInterp", "Problem", "SolverError", "solve_tridiagonal"]
 
 
 class SolverError(ValueError):
@@ -33,13 +33,29 @@ class SolverError(ValueError):
 class Problem(ABC):
     """Base of every problem: parameters are dataclass fields (all with defaults), results are arrays.
 
-    Subclasses set the class attributes ``name`` (registry name), ``order`` (discretisation
-    order of the level solution in the mesh width h) and implement ``input_shape``,
-    ``output_shape``, ``_sample(rng, n)`` and ``_solve_one(x, n_cells)``.
+    Subclasses set the class attributes
+
+    - ``name``: registry name;
+    - ``order``: discretisation order p of the level solution in the mesh width h for smooth
+      data, ``|u_h - u| = O(h^p)`` (what the manufactured-solution tests check);
+    - ``difference_rate``: the rate q of the level differences for the DEFAULT input
+      distribution, ``RMS(u_l - u_{l-1}) ~ h_l^q`` at the finest default levels (rough or
+      discontinuous inputs legitimately make q < p; each module docstring explains its q and
+      lists the pre-asymptotic rates of the coarse default levels);
+    - ``solver_version``: an integer to bump by hand when a solver's output changes in a way the
+      source fingerprint of the cache key cannot see (see :mod:`ntk_mlft.problems.datasets`);
+
+    and implement ``input_shape``, ``output_shape``, ``_sample(rng, n)`` and either
+    ``_solve_one(x, n_cells)`` (one sample) or, when samples can be stepped together,
+    ``_solve_batch(x, n_cells)``. Either way row ``i`` of a batch must be bitwise the solution of
+    sample ``i`` alone (elementwise array operations, no BLAS reductions across a batch), so that
+    datasets do not depend on how samples are chunked.
     """
 
     name: ClassVar[str] = ""
     order: ClassVar[float] = 0.0
+    difference_rate: ClassVar[float] = 0.0
+    solver_version: ClassVar[int] = 1
 
     levels: int = 4
     n_coarse: int = 32
@@ -117,10 +133,9 @@ class Problem(ABC):
             raise ValueError(f"inputs must have shape (n, {', '.join(map(str, self.input_shape))}) "
                              f"for {self.name!r}; got {x.shape}")
         n_cells = self.grid(level)
-        out = np.empty((x.shape[0], *self.output_shape))
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # NaN/inf checked below
-            for i, xi in enumerate(x):
-                out[i] = self._solve_one(xi, n_cells)
+            out = np.asarray(self._solve_batch(x, n_cells), dtype=np.float64)
+        assert out.shape == (x.shape[0], *self.output_shape)
         bad = ~np.isfinite(out.reshape(out.shape[0], -1)).all(axis=1)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
@@ -137,33 +152,69 @@ class Problem(ABC):
     def _solve_one(self, x: np.ndarray, n_cells: int) -> np.ndarray:
         """One input (input_shape) -> its solution on a grid of ``n_cells``, on the output grid."""
 
+    def _solve_batch(self, x: np.ndarray, n_cells: int) -> np.ndarray:
+        """(n, *input_shape) -> (n, *output_shape); the default solves the samples one by one."""
+        out = np.empty((x.shape[0], *self.output_shape))
+        for i, xi in enumerate(x):
+            out[i] = self._solve_one(xi, n_cells)
+        return out
 
-def linear_interp_matrix(x_src: np.ndarray, x_out: np.ndarray) -> np.ndarray:
-    """Dense (len(x_out), len(x_src)) matrix of piecewise-linear interpolation weights.
 
-    ``x_src`` must be strictly increasing and cover ``x_out``; ``M @ v`` equals
-    ``np.interp(x_out, x_src, v)``.
+@dataclass(frozen=True)
+class LinearInterp:
+    """Piecewise-linear interpolation from nodes ``x_src`` (m,) to points ``x_out`` (k,).
+
+    ``LinearInterp.between(x_src, x_out)(v)`` maps values ``v`` (..., m) on the nodes to (..., k),
+    ``v[..., j] * (1 - t) + v[..., j + 1] * t`` with x_out in [x_src[j], x_src[j+1]]: elementwise,
+    so every row of a batch is interpolated bitwise as it would be alone. ``x_src`` must be
+    strictly increasing; without ``period`` it must cover ``x_out``; with ``period`` the nodes are
+    periodic (``x_src[0] + period`` follows ``x_src[-1]``) and ``x_out`` may be anywhere.
     """
-    x_src = np.asarray(x_src, dtype=np.float64)
-    x_out = np.asarray(x_out, dtype=np.float64)
-    j = np.clip(np.searchsorted(x_src, x_out, side="right") - 1, 0, x_src.size - 2)
-    t = (x_out - x_src[j]) / (x_src[j + 1] - x_src[j])
-    m = np.zeros((x_out.size, x_src.size))
-    rows = np.arange(x_out.size)
-    m[rows, j] = 1.0 - t
-    m[rows, j + 1] += t
-    return m
+
+    index: np.ndarray
+    weight: np.ndarray
+    periodic: bool
+
+    @classmethod
+    def between(cls, x_src: np.ndarray, x_out: np.ndarray, period: float | None = None) -> LinearInterp:
+        x_src = np.asarray(x_src, dtype=np.float64)
+        x_out = np.asarray(x_out, dtype=np.float64)
+        if period is not None:
+            x_out = x_src[0] + np.mod(x_out - x_src[0], period)
+            x_src = np.concatenate([x_src, [x_src[0] + period]])
+        elif x_out.min() < x_src[0] or x_out.max() > x_src[-1]:
+            raise ValueError(f"x_out must lie in [{x_src[0]}, {x_src[-1]}] (the nodes' range); "
+                             f"got [{x_out.min()}, {x_out.max()}]")
+        j = np.clip(np.searchsorted(x_src, x_out, side="right") - 1, 0, x_src.size - 2)
+        t = (x_out - x_src[j]) / (x_src[j + 1] - x_src[j])
+        return cls(index=j, weight=t, periodic=period is not None)
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        v = np.asarray(values)
+        if self.periodic:
+            v = np.concatenate([v, v[..., :1]], axis=-1)
+        return v[..., self.index] * (1.0 - self.weight) + v[..., self.index + 1] * self.weight
 
 
 def solve_tridiagonal(lower: np.ndarray, diag: np.ndarray, upper: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Solve a tridiagonal system (LAPACK ``?gtsv``, partial pivoting; real or complex).
+    """Solve tridiagonal systems (LAPACK ``?gtsv``, partial pivoting; real or complex).
 
-    lower, upper: (n-1,) sub-/super-diagonals; diag, rhs: (n,). Returns x (n,). A singular matrix
-    or NaN input gives NaN output (caught by :meth:`Problem.solve`), never an exception here.
+    lower, upper: (..., n-1) sub-/super-diagonals; diag, rhs: (..., n), one system per leading
+    index (a batch is solved row by row with one LAPACK call each). Returns x (..., n). A singular
+    matrix or NaN input gives NaN in that system's output (caught by :meth:`Problem.solve`), never
+    an exception here.
     """
     from scipy.linalg.lapack import get_lapack_funcs
 
-    arrays = [np.array(a) for a in (lower, diag, upper, rhs)]
+    arrays = [np.asarray(a) for a in (lower, diag, upper, rhs)]
     (gtsv,) = get_lapack_funcs(("gtsv",), arrays)
-    *_, x, info = gtsv(*arrays, overwrite_dl=True, overwrite_d=True, overwrite_du=True, overwrite_b=True)
-    return x if info == 0 else np.full(diag.shape, np.nan, dtype=x.dtype)
+    dtype = np.result_type(*arrays)
+    shape = np.broadcast_shapes(arrays[1].shape, arrays[3].shape)
+    lower, diag, upper, rhs = (np.broadcast_to(a, (*shape[:-1], a.shape[-1])).reshape(-1, a.shape[-1])
+                               for a in arrays)
+    out = np.empty((lower.shape[0], shape[-1]), dtype=dtype)
+    for i in range(out.shape[0]):
+        *_, x, info = gtsv(*(np.array(a[i], dtype=dtype) for a in (lower, diag, upper, rhs)),
+                           overwrite_dl=True, overwrite_d=True, overwrite_du=True, overwrite_b=True)
+        out[i] = x if info == 0 else np.nan
+    return out.reshape(shape)

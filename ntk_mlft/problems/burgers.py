@@ -7,15 +7,25 @@ Input:      u(x, 0) on ``n_input`` periodic nodes j/n_input: a random trigonomet
             Fourier series (n_modes < n_input / 2 is required).
 Map:        u_0 -> u(., T) on ``n_output`` periodic nodes j/n_output.
 Levels:     conservative finite volumes on ``grid(l)`` cells: exact Godunov flux for u^2/2, central
-            differences for nu u_xx, forward Euler with the step
-            dt <= CFL / (max|u_0| / h + 2 nu / h^2) (max|u| never grows), so the number of steps and
-            hence the cost grow like n^2 (n^3 once 2 nu/h^2 dominates, i.e. h < ~2 nu / max|u|).
-            First order in h and dt for smooth solutions; cell values are interpolated linearly
+            differences for nu u_xx, forward Euler with each sample's own CFL step
+            dt <= CFL / (max|u_0| / h + 2 nu / h^2) (max|u| never grows). First order in h and dt
+            for smooth solutions (``order = 1``); cell values are interpolated linearly
             (periodically) to the output nodes.
+Work:       ``burgers_steps``: ~ T max|u_0| n / CFL steps (proportional to n while 2 nu n < max|u_0|,
+            i.e. n < ~6000 at the defaults), each updating n cells, so the work per sample grows
+            like n^2 (like n^3 once diffusion sets the step). A batch is stepped together
+            (``solve_burgers_fv`` on (b, n) rows), so numpy's per-step overhead (~20 us) is shared
+            by the batch: at 32 samples per batch (``generate``'s chunk) the measured cost per
+            sample follows n^2 from 128 cells up (see the problems README for the cost table).
 Why hard:   for nu much smaller than h the shocks are thinner than every grid, so coarse levels
-            smear and misplace them: level differences are concentrated at the shocks and decay
-            between h^(1/2) (shock thinner than h) and h (shock resolved) in L2.
-Defaults:   4 levels of 64, 128, 256, 512 cells, nu = 1e-3, T = 0.5: about 2, 5, 20, 60 ms per sample.
+            smear and misplace them.
+Level differences (``difference_rate = 0.6``): RMS(u_l - u_{l-1}) over the default inputs decays
+            like h^0.6 (least-squares slope over the default levels, 256 samples: 0.63 and 0.65 for
+            two seeds; single pairs 0.5-0.76): between the h^(1/2) of an unresolved shock (an O(1)
+            difference on a set of width O(h)) and the h of the smooth parts. The RMS is
+            dominated by the few samples and points near a shock, so it is noisy: with 64
+            samples the slope ranges over 0.45-0.76 between seeds.
+Defaults:   4 levels of 128, 256, 512, 1024 cells, nu = 1e-4, T = 0.5.
 """
 
 from __future__ import annotations
@@ -26,9 +36,9 @@ from typing import ClassVar
 import numpy as np
 
 from ntk_mlft._validation import check_positive_int, check_positive_scalar
-from ntk_mlft.problems._base import Problem
+from ntk_mlft.problems._base import LinearInterp, Problem
 
-__all__ = ["BurgersShock", "fourier_eval", "solve_burgers_fv"]
+__all__ = ["BurgersShock", "burgers_steps", "fourier_eval", "godunov_step", "solve_burgers_fv"]
 
 
 def fourier_eval(values: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -46,21 +56,54 @@ def fourier_eval(values: np.ndarray, x: np.ndarray) -> np.ndarray:
     return c[0].real + 2.0 * (phase @ c[1:]).real
 
 
+def burgers_steps(max_speed: np.ndarray, n_cells: int, nu: float, final_time: float,
+                  cfl: float = 0.9) -> np.ndarray:
+    """Forward-Euler steps of :func:`solve_burgers_fv`: ``ceil(T (max|u_0| / h + 2 nu / h^2) / CFL)``, >= 1.
+
+    max_speed: (b,) max|u_0| per sample (a NaN gives one step: the NaN then reaches the output).
+    With h = 1/n the count is ~ T max|u_0| n / CFL (proportional to n) while
+    2 nu n < max|u_0|, so the cell updates n * steps grow like n^2; like n^3 beyond.
+    """
+    h = 1.0 / n_cells
+    rate = np.asarray(max_speed, dtype=np.float64) / h + 2.0 * nu / (h * h)
+    steps = np.ceil(final_time * rate / cfl)
+    return np.where(np.isfinite(steps), np.maximum(steps, 1.0), 1.0).astype(np.int64)
+
+
+def godunov_step(u: np.ndarray, coef: np.ndarray, nu: float, h: float) -> np.ndarray:
+    """One forward-Euler FV step of rows ``u`` (b, n), periodic: ``u - dt/h (F_{i+1/2} - F_{i-1/2})``.
+
+    coef: (b, 1) dt / h per row. F is the exact Godunov flux of u^2/2 between a cell and its
+    right neighbour minus nu (u_{i+1} - u_i) / h. Elementwise in the rows (b * n cell updates).
+    """
+    right = np.roll(u, -1, axis=1)
+    flux = np.maximum(np.maximum(u, 0.0) ** 2, np.minimum(right, 0.0) ** 2) * 0.5
+    flux = flux - nu * (right - u) / h
+    return u - coef * (flux - np.roll(flux, 1, axis=1))
+
+
 def solve_burgers_fv(u0_cells: np.ndarray, nu: float, final_time: float, cfl: float = 0.9) -> np.ndarray:
-    """Godunov/central-diffusion FV for u_t + (u^2/2)_x = nu u_xx, periodic [0,1), n cells -> u(T) (n,)."""
-    u = np.array(u0_cells, dtype=np.float64)
-    n = u.size
+    """Godunov/central-diffusion FV for u_t + (u^2/2)_x = nu u_xx, periodic [0,1): u(0) -> u(T).
+
+    u0_cells: (n,) or a batch (b, n) of cell averages on n uniform cells; returns the same shape.
+    Sample i takes ``burgers_steps`` steps of dt_i = T / steps_i (its own CFL step); the batch is
+    stepped together (rows sorted by step count, a finished row drops out), so row i is bitwise
+    what sample i gives alone and the work is n * sum_i steps_i cell updates.
+    """
+    u0 = np.asarray(u0_cells, dtype=np.float64)
+    u = np.atleast_2d(u0).copy()
+    n = u.shape[1]
     h = 1.0 / n
-    rate = np.max(np.abs(u)) / h + 2.0 * nu / (h * h)
-    n_steps = max(1, int(np.ceil(final_time * rate / cfl)))
-    dt = final_time / n_steps
-    for _ in range(n_steps):
-        right = np.roll(u, -1)
-        # exact Godunov flux for the convex flux u^2/2 at face i+1/2 between u (left) and right
-        flux = np.maximum(np.maximum(u, 0.0) ** 2, np.minimum(right, 0.0) ** 2) * 0.5
-        flux = flux - nu * (right - u) / h
-        u = u - dt / h * (flux - np.roll(flux, 1))
-    return u
+    steps = burgers_steps(np.max(np.abs(u), axis=1), n, nu, final_time, cfl)
+    order = np.argsort(-steps, kind="stable")
+    u, steps = u[order], steps[order]
+    coef = (final_time / steps / h)[:, None]
+    active = np.searchsorted(-steps, -np.arange(int(steps.max(initial=0))), side="left")
+    for m in active:  # rows still stepping: the first m (steps sorted in decreasing order)
+        u[:m] = godunov_step(u[:m], coef[:m], nu, h)
+    out = np.empty_like(u)
+    out[order] = u
+    return out.reshape(u0.shape)
 
 
 @dataclass(frozen=True)
@@ -69,15 +112,16 @@ class BurgersShock(Problem):
 
     name: ClassVar[str] = "burgers-shock"
     order: ClassVar[float] = 1.0
+    difference_rate: ClassVar[float] = 0.6
 
     levels: int = 4
-    n_coarse: int = 64
+    n_coarse: int = 128
     refinement: int = 2
     n_input: int = 64
     n_output: int = 64
     n_modes: int = 4
     amplitude: float = 0.5
-    viscosity: float = 1e-3
+    viscosity: float = 1e-4
     final_time: float = 0.5
 
     def __post_init__(self) -> None:
@@ -105,7 +149,11 @@ class BurgersShock(Problem):
         arg = 2.0 * np.pi * np.outer(k, x)
         return self.amplitude * (a @ np.cos(arg) + b @ np.sin(arg))
 
-    def _solve_one(self, x: np.ndarray, n_cells: int) -> np.ndarray:
+    def _solve_batch(self, x: np.ndarray, n_cells: int) -> np.ndarray:
         centres = (np.arange(n_cells) + 0.5) / n_cells
-        u = solve_burgers_fv(fourier_eval(x, centres), self.viscosity, self.final_time)
-        return np.interp(np.arange(self.n_output) / self.n_output, centres, u, period=1.0)
+        u0 = np.stack([fourier_eval(xi, centres) for xi in x]) if len(x) else np.empty((0, n_cells))
+        u = solve_burgers_fv(u0, self.viscosity, self.final_time)
+        return LinearInterp.between(centres, np.arange(self.n_output) / self.n_output, period=1.0)(u)
+
+    def _solve_one(self, x: np.ndarray, n_cells: int) -> np.ndarray:
+        return self._solve_batch(x[None], n_cells)[0]

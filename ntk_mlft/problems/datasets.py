@@ -5,24 +5,33 @@ independent streams per level and per sample (the children of ``SeedSequence(see
 indexed explicitly), so a dataset does not depend on the chunking or the number of workers and
 a smaller count is a prefix of a larger one. ``paired=True`` draws all levels' inputs from the
 one stream ``spawn_key=(0, i)``: level ``l`` gets the first ``counts[l]`` of the same inputs
-(equal counts -> the same inputs at every level, as pilot studies need).
+(equal counts -> the same inputs at every level, as pilot studies need; unequal counts ->
+nested prefixes, the samples of a smaller level are the first ones of every larger level).
 
 Caching: each chunk of ``chunk_size`` samples of one level is an ``.npz`` under ``cache_dir``
 named by a content key of (problem parameters, level, seed, paired, sample range, format
-version), written atomically. An interrupted run resumes from the finished chunks; a corrupt
-or mis-shaped chunk is detected (``load_npz_checked``) and regenerated, never used.
+version, solver fingerprint), written atomically. The fingerprint (:func:`solver_fingerprint`)
+holds the ntk_mlft, numpy and scipy versions, the problem's ``solver_version`` and a hash of the
+loaded code of the problem class, its solver module and ``_base`` and of the functions here that
+draw the inputs (:mod:`ntk_mlft.problems.fingerprint`), so changing a solver invalidates its
+cached labels without anyone bumping a number; ``solver_version`` is for changes the hash cannot
+see (a third-party solver's behaviour at the same version). An interrupted run resumes from the finished chunks; a corrupt, truncated, mis-shaped or
+non-finite chunk is detected (``_load_chunk``) and regenerated, never used.
 
-Parallelism: chunks are mapped with ``executor.map`` where ``executor`` is anything with a
-``concurrent.futures``-style ``map`` (a ``ProcessPoolExecutor``, a Dask ``client.get_executor()``,
-Ray's ``RayExecutor``...). ``workers=K > 1`` makes a local process pool; the default is serial.
+Parallelism: chunks are submitted to ``executor`` (any ``concurrent.futures.Executor``:
+``submit(fn, *args)`` returning a ``concurrent.futures.Future`` -- a ``ProcessPoolExecutor``,
+Dask's ``client.get_executor()``, ...) and each is written to the cache the moment it
+completes, in completion order, so an interruption loses only the chunks still running.
+``workers=K > 1`` makes a local process pool; the default is serial in this process.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import platform
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,10 +42,11 @@ from ntk_mlft._io import content_key, load_npz_checked, save_npz_atomic
 from ntk_mlft._progress import progress
 from ntk_mlft._validation import check_positive_int
 from ntk_mlft.problems._base import Problem, SolverError
+from ntk_mlft.problems.fingerprint import code_digest
 
-__all__ = ["MultiLevelDataset", "generate", "sample_seed"]
+__all__ = ["MultiLevelDataset", "generate", "sample_seed", "solver_fingerprint"]
 
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -68,14 +78,22 @@ def sample_seed(seed: int, level: int, index: int, paired: bool) -> np.random.Se
 def _versions() -> dict[str, str]:
     import scipy
 
-    try:
-        from importlib.metadata import version
+    import ntk_mlft
 
-        pkg = version("ntk_mlft")
-    except Exception:  # not installed (source checkout)
-        pkg = "unknown"
     return {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
-            "ntk_mlft": pkg}
+            "ntk_mlft": ntk_mlft.__version__}
+
+
+def solver_fingerprint(problem: Problem) -> dict[str, Any]:
+    """What a problem's labels depend on besides its parameters (part of every cache key).
+
+    ``{"versions": ntk_mlft/numpy/scipy versions, "solver_version": problem.solver_version,
+    "code": fingerprint.code_digest of the problem's class (its MRO's modules: the solver, the
+    ``_base`` helpers) and of this module's input-drawing functions}``.
+    """
+    versions = {k: v for k, v in _versions().items() if k != "python"}
+    return {"versions": versions, "solver_version": int(problem.solver_version),
+            "code": code_digest(type(problem), sample_seed, _generate_chunk)}
 
 
 def _check_counts(counts_per_level: Any, n_levels: int) -> tuple[int, ...]:
@@ -100,26 +118,58 @@ def _generate_chunk(problem: Problem, level: int, seed: int, paired: bool,
     return x, y
 
 
-def _run_chunk(job: tuple) -> tuple[np.ndarray, np.ndarray]:
-    return _generate_chunk(*job)
-
-
-def _chunk_path(cache_dir: Path, problem: Problem, level: int, seed: int, paired: bool,
-                start: int, stop: int) -> Path:
+def _chunk_path(cache_dir: Path, problem: Problem, fingerprint: dict[str, Any], level: int, seed: int,
+                paired: bool, start: int, stop: int) -> Path:
     key = content_key({"problem": problem.params, "level": level, "seed": seed, "paired": paired,
-                       "start": start, "stop": stop, "format": _FORMAT_VERSION})
+                       "start": start, "stop": stop, "format": _FORMAT_VERSION, "solver": fingerprint})
     return cache_dir / f"{problem.name}-level{level}-{start}-{stop}-{key}.npz"
 
 
 def _load_chunk(path: Path, problem: Problem, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """A cached chunk, or None (regenerate) unless it loads fully with finite (n, ...) x and y."""
     data = load_npz_checked(path, required=("x", "y"))
     if data is None:
         return None
     x, y = data["x"], data["y"]
     if x.shape != (n, *problem.input_shape) or y.shape != (n, *problem.output_shape) \
+            or x.dtype.kind != "f" or y.dtype.kind != "f" \
             or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         return None
     return x, y
+
+
+Job = tuple[Problem, int, int, bool, int, int]  # (problem, level, seed, paired, start, stop)
+
+
+def _completed(jobs: list[Job], executor: Any) -> Iterator[tuple[Job, tuple[np.ndarray, np.ndarray]]]:
+    """(job, result) for every job, in completion order.
+
+    If a job fails or the wait is interrupted (KeyboardInterrupt), the pending jobs are cancelled,
+    the ones that had already finished are still yielded (so the caller caches them), and then
+    the error is raised.
+    """
+    if executor is None:
+        for job in jobs:
+            yield job, _generate_chunk(*job)
+        return
+    futures = {executor.submit(_generate_chunk, *job): job for job in jobs}
+    handed = set()
+    try:
+        for fut in as_completed(futures):
+            result = fut.result()
+            handed.add(fut)
+            yield futures[fut], result
+    except GeneratorExit:  # the caller stopped (its own error): nothing more can be handed over
+        for fut in futures:
+            fut.cancel()
+        raise
+    except BaseException:
+        for fut in futures:
+            fut.cancel()
+        for fut, job in futures.items():
+            if fut not in handed and fut.done() and not fut.cancelled() and fut.exception() is None:
+                yield job, fut.result()
+        raise
 
 
 def generate(problem: Problem, counts_per_level: Any, seed: int, paired: bool = False,
@@ -131,11 +181,14 @@ def generate(problem: Problem, counts_per_level: Any, seed: int, paired: bool = 
         problem: a :class:`~ntk_mlft.problems.Problem`.
         counts_per_level: (L,) positive ints, samples per level (index 0 = level 1).
         seed: non-negative int; all randomness derives from it.
-        paired: same inputs at every level (level l uses the first counts[l] of them).
+        paired: inputs from one stream for all levels: level l uses the first counts[l] of them
+            (equal counts: the same inputs at every level; unequal: nested prefixes).
         cache_dir: folder for chunk caches (None: no caching).
         workers: local processes (None or 1: serial in this process).
-        executor: anything with ``map(fn, iterable)``; overrides ``workers``.
-        chunk_size: samples per cached chunk / per task.
+        executor: a ``concurrent.futures.Executor`` (``submit``); overrides ``workers``.
+        chunk_size: samples per cached chunk / per task (one ``problem.solve`` batch).
+
+    A progress bar per level counts solved samples (``unit="sample"``, advancing as chunks finish).
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a Problem (see get_problem); got {type(problem).__name__}")
@@ -144,11 +197,13 @@ def generate(problem: Problem, counts_per_level: Any, seed: int, paired: bool = 
     chunk_size = check_positive_int("chunk_size", chunk_size)
     if workers is not None:
         workers = check_positive_int("workers", workers)
-    if executor is not None and not callable(getattr(executor, "map", None)):
-        raise TypeError(f"executor must have a concurrent.futures-style map(fn, iterable); "
-                        f"got {type(executor).__name__}")
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise TypeError(f"executor must be a concurrent.futures.Executor (submit(fn, *args) returning a "
+                        f"Future: ProcessPoolExecutor, Dask's client.get_executor(), ...); got "
+                        f"{type(executor).__name__}")
     cache = Path(cache_dir) if cache_dir is not None else None
     paired = bool(paired)
+    fingerprint = solver_fingerprint(problem)
 
     own_pool = None
     if executor is None and workers is not None and workers > 1:
@@ -162,26 +217,34 @@ def generate(problem: Problem, counts_per_level: Any, seed: int, paired: bool = 
             spans = [(s, min(s + chunk_size, count)) for s in range(0, count, chunk_size)]
             done: dict[int, tuple[np.ndarray, np.ndarray]] = {}
             if cache is not None:
-                for j, (s, e) in enumerate(spans):
-                    hit = _load_chunk(_chunk_path(cache, problem, level, seed, paired, s, e), problem, e - s)
+                for s, e in spans:
+                    hit = _load_chunk(_chunk_path(cache, problem, fingerprint, level, seed, paired, s, e),
+                                      problem, e - s)
                     if hit is not None:
-                        done[j] = hit
-            todo = [j for j in range(len(spans)) if j not in done]
-            jobs = [(problem, level, seed, paired, *spans[j]) for j in todo]
-            results = map(_run_chunk, jobs) if executor is None else executor.map(_run_chunk, jobs)
-            bar = progress(zip(todo, results), total=len(todo),
-                           desc=f"{problem.name} level {level} ({count} samples)", unit="chunk")
-            for j, (x, y) in bar:
-                if cache is not None:
-                    save_npz_atomic(_chunk_path(cache, problem, level, seed, paired, *spans[j]), x=x, y=y)
-                done[j] = (x, y)
-            inputs.append(np.concatenate([done[j][0] for j in range(len(spans))]))
-            outputs.append(np.concatenate([done[j][1] for j in range(len(spans))]))
+                        done[s] = hit
+            jobs = [(problem, level, seed, paired, s, e) for s, e in spans if s not in done]
+            n_todo = sum(e - s for *_, s, e in jobs)
+
+            def finished_samples(jobs=jobs, done=done, level=level) -> Iterator[None]:
+                for (*_, s, e), (x, y) in _completed(jobs, executor):
+                    if cache is not None:
+                        save_npz_atomic(_chunk_path(cache, problem, fingerprint, level, seed, paired, s, e),
+                                        x=x, y=y)
+                    done[s] = (x, y)
+                    yield from (None for _ in range(e - s))  # one tick per sample
+
+            desc = f"{problem.name} level {level}/{problem.n_levels} (grid {problem.grid(level)}" + \
+                   (f", {count - n_todo} of {count} cached)" if n_todo < count else ")")
+            for _ in progress(finished_samples(), total=n_todo, desc=desc, unit="sample"):
+                pass
+            inputs.append(np.concatenate([done[s][0] for s, _ in spans]))
+            outputs.append(np.concatenate([done[s][1] for s, _ in spans]))
     finally:
         if own_pool is not None:
-            own_pool.shutdown()
+            own_pool.shutdown(cancel_futures=True)
     provenance = {"problem": problem.params, "seed": seed, "paired": paired, "counts": list(counts),
                   "grids": [problem.grid(level) for level in range(1, problem.n_levels + 1)],
-                  "order": problem.order, "chunk_size": chunk_size, "format": _FORMAT_VERSION,
+                  "order": problem.order, "difference_rate": problem.difference_rate,
+                  "chunk_size": chunk_size, "format": _FORMAT_VERSION, "solver": fingerprint,
                   "versions": _versions()}
     return MultiLevelDataset(inputs=tuple(inputs), outputs=tuple(outputs), provenance=provenance)
