@@ -18,7 +18,7 @@ which would make every level cost nearly the same and MLFT pointless. The budget
 ``--budget-samples`` finest-level samples.
 
 Writes ``validation.json`` (every trained network and the aggregates), ``validation.md`` (tables)
-and ``validation.png`` (overview figure) to ``--out`` (default ``analysis/results``), the JSON
+and ``validation.png``/``.pdf`` (overview figure) to ``--out`` (default ``analysis/results``), the JSON
 after each problem so that an interrupted run keeps what finished. ``--quick`` is a smoke run.
 
 Usage: ``python analysis/validation.py [--out DIR] [--seed S] [--quick] [--json]
@@ -154,9 +154,10 @@ def markdown(results, heads, settings, seconds) -> str:
 
 
 def write_outputs(results, settings: dict, seed: int, seconds: float, out: str) -> str:
-    """``validation.json``, ``validation.md`` and ``validation.png`` for these results; returns the markdown."""
+    """``validation.json``, ``validation.md`` and ``validation.{png,pdf}`` for these results; returns the
+    markdown."""
     from ntk_mlft._io import write_json_atomic, write_text_atomic
-    from ntk_mlft.plotting import plot_validation_overview
+    from ntk_mlft.plotting import plot_validation_overview, save_figure
 
     heads = headline(results)
     write_json_atomic(os.path.join(out, "validation.json"),
@@ -164,7 +165,7 @@ def write_outputs(results, settings: dict, seed: int, seconds: float, out: str) 
                        "results": [r.to_dict() for r in results], "runtime_seconds": seconds})
     text = markdown(results, heads, settings, seconds)
     write_text_atomic(os.path.join(out, "validation.md"), text)
-    plot_validation_overview(results).savefig(os.path.join(out, "validation.png"), dpi=110)
+    save_figure(plot_validation_overview(results), os.path.join(out, "validation"), dpi=110)
     return text
 
 

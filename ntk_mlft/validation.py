@@ -180,16 +180,17 @@ class ValidationResult:
 
 def allocation_counts(rule: str, model: Any, costs: np.ndarray, budget: float,
                       max_samples: int | None = None):
-    """``Allocation`` for ``rule`` in ``ALLOCATIONS`` (the optimiser and its two baselines);
-    ``max_samples`` caps the optimiser only (the baselines are fixed rules)."""
+    """``Allocation`` for ``rule`` in ``ALLOCATIONS`` (the optimiser and its two baselines), all
+    three with the same cap ``max_samples`` per level, so they are compared on equal terms (budget a
+    capped rule cannot spend is reported as unspent by the ``Allocation``)."""
     from .allocation import equal_split_allocation, optimize_allocation, single_level_allocation
 
     check_choice("allocation", rule, ALLOCATIONS)
     if rule == "optimal":
         return optimize_allocation(model, costs, budget, max_samples=max_samples)
     if rule == "single":
-        return single_level_allocation(model, costs, budget)
-    return equal_split_allocation(model, costs, budget)
+        return single_level_allocation(model, costs, budget, max_samples=max_samples)
+    return equal_split_allocation(model, costs, budget, max_samples=max_samples)
 
 
 def level_data(problem: Any, counts: Sequence[int], seed: int, cache_dir: Any = None

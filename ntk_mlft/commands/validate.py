@@ -79,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out or f"results/validate-{problem.name}")
     write_json_atomic(out / "validation.json", result.to_dict())
     write_text_atomic(out / "validation.md", result.table() + "\n")
-    figs = [save_figure(plot_measured_vs_predicted(result), out / "measured_vs_predicted")[0],
-            save_figure(plot_measured_error_vs_budget(result), out / "error_vs_budget")[0]]
+    figs = [*save_figure(plot_measured_vs_predicted(result), out / "measured_vs_predicted"),
+            *save_figure(plot_measured_error_vs_budget(result), out / "error_vs_budget")]
     if args.json:
         print(json.dumps({"out": str(out), "summary": result.summary(), "gains": result.gains(),
                           "gaps": result.gaps(), "error_model": result.error_model,
