@@ -13,8 +13,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ntk_mlft.problems.cli_support import add_problem_arguments
 
     add_problem_arguments(parser)
-    parser.add_argument("--repeats", type=int, default=3, help="timed repeats per level (median is kept)")
-    parser.add_argument("--samples", type=int, default=4, help="samples solved per timed repeat")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="timed repeats per level, interleaved across levels (the minimum is kept)")
+    parser.add_argument("--samples", type=int, default=32,
+                        help="batch size: samples per solve call (default: generate's chunk size)")
+    parser.add_argument("--max-batch-time", type=float, default=1.0,
+                        help="seconds: levels slower than this per batch are timed on fewer samples")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,7 +26,8 @@ def run(args: argparse.Namespace) -> int:
     from ntk_mlft.problems.cli_support import problem_from_args
 
     problem = problem_from_args(args)
-    table = measure_costs(problem, repeats=args.repeats, n_samples=args.samples, seed=args.seed)
+    table = measure_costs(problem, repeats=args.repeats, n_samples=args.samples, seed=args.seed,
+                          max_batch_time=args.max_batch_time)
     out = Path(args.out or f"results/costs-{problem.name}.csv")
     table.to_csv(out)
     if args.json:

@@ -1,4 +1,9 @@
-"""``ntk-mlft generate``: multi-level training data (and, with --paired, a pilot file) for a problem."""
+"""``ntk-mlft generate``: multi-level training data (and, with --paired, a pilot file) for a problem.
+
+``--paired`` means what ``generate(..., paired=True)`` means: one input stream for all levels, level
+l taking its first counts[l] inputs, so unequal counts are nested prefixes; the pilot file holds
+the min(counts) inputs that have labels on every level.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="samples per level, coarsest first, comma-separated (e.g. 400,100,25); "
                              "without --levels, the number of entries sets L")
     parser.add_argument("--paired", action="store_true",
-                        help="same inputs at every level; with equal counts also writes DIR/pilot.npz")
+                        help="inputs from one stream for all levels: level l gets the first counts[l] of "
+                             "them (equal counts: the same inputs everywhere; unequal: nested prefixes); "
+                             "also writes DIR/pilot.npz with the min(counts) inputs common to every level")
     parser.add_argument("--workers", type=int, default=None, help="local worker processes (default: serial)")
     parser.add_argument("--chunk-size", type=int, default=32, help="samples per cached chunk")
     parser.add_argument("--cache", default=None, help="chunk cache folder (default: DIR/cache)")
@@ -43,8 +50,6 @@ def run(args: argparse.Namespace) -> int:
     if args.levels is None and len(counts) != problem.n_levels:
         problem = problem_from_args(argparse.Namespace(**{**vars(args), "levels": len(counts)}))
     out = Path(args.out or "results/data")
-    if args.paired and len(set(counts)) != 1:
-        raise ValueError(f"--paired writes a pilot file and needs equal counts per level; got {counts}")
     cache = Path(args.cache) if args.cache else out / "cache"
     data = generate(problem, counts, seed=args.seed, paired=args.paired, cache_dir=cache,
                     workers=args.workers, chunk_size=args.chunk_size)
@@ -54,9 +59,12 @@ def run(args: argparse.Namespace) -> int:
         arrays[f"y_level{level}"] = y
     files = {"dataset": str(save_npz_atomic(out / "dataset.npz", **arrays)),
              "provenance": str(write_json_atomic(out / "provenance.json", data.provenance))}
-    if args.paired:
-        files["pilot"] = str(write_pilot(out / "pilot.npz", data.inputs[0], list(data.outputs)))
+    if args.paired:  # nested prefixes: the first min(counts) inputs have labels on every level
+        common = min(data.counts)
+        files["pilot"] = str(write_pilot(out / "pilot.npz", data.inputs[0][:common],
+                                         [y[:common] for y in data.outputs]))
     summary = {"problem": problem.name, "levels": problem.n_levels, "counts": list(data.counts),
+               "pilot_samples": min(data.counts) if args.paired else 0,
                "grids": data.provenance["grids"], "paired": args.paired, "seed": args.seed, "files": files,
                "input_shape": list(problem.input_shape), "output_shape": list(problem.output_shape)}
     if args.json:

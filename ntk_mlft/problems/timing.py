@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from time import perf_counter
 
 import numpy as np
 
@@ -15,11 +15,11 @@ __all__ = ["measure_costs"]
 
 def _per_sample(problem: Problem, x: np.ndarray, level: int, min_time: float) -> float:
     """Seconds per sample of ``problem.solve(x, level)``, repeated for at least ``min_time`` seconds."""
-    solved, t0 = 0, time.perf_counter()
+    solved, t0 = 0, perf_counter()
     while True:
         problem.solve(x, level)
         solved += len(x)
-        elapsed = time.perf_counter() - t0
+        elapsed = perf_counter() - t0
         if elapsed >= min_time:
             return elapsed / solved
 
@@ -58,9 +58,9 @@ def measure_costs(problem: Problem, repeats: int = 5, n_samples: int = 32, seed:
     levels = range(1, problem.n_levels + 1)
     batches = {}
     for level in levels:
-        t0 = time.perf_counter()
+        t0 = perf_counter()
         problem.solve(x[:1], level)
-        t_one = time.perf_counter() - t0
+        t_one = perf_counter() - t0
         batches[level] = x[:max(1, min(n_samples, int(max_batch_time / max(t_one, 1e-12))))]
         problem.solve(batches[level], level)  # warm-up on the timed batch
     times: dict[int, list[float]] = {level: [] for level in levels}
