@@ -64,6 +64,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from . import _structured
+from ._ntk_axes import axes_for, check_paired_shapes, contract, reduce_full, symmetric_contract
+
 __all__ = [
     "NtkImplementation",
     "empirical_kernel_fn",
@@ -86,108 +89,6 @@ class NtkImplementation(enum.IntEnum):
 
 
 EmpiricalKernel = collections.namedtuple("EmpiricalKernel", ["nngp", "ntk"])
-
-# ----------------------------------------------------------------------------------------------
-# axes and the output contraction
-
-
-def _canonical_axes(name: str, axes: Any, ndim: int) -> tuple[int, ...]:
-    if axes is None:
-        axes = ()
-    if isinstance(axes, int):
-        axes = (axes,)
-    try:
-        axes = tuple(int(a) for a in axes)
-    except TypeError as err:
-        raise TypeError(f"{name} must be an int or a sequence of ints; got {axes!r}") from err
-    out = []
-    for a in axes:
-        if not -ndim <= a < ndim:
-            raise ValueError(f"{name}: axis {a} is out of range for outputs with {ndim} axes")
-        out.append(a % ndim)
-    if len(set(out)) != len(out):
-        raise ValueError(f"{name} contains the same axis twice: {axes}")
-    return tuple(sorted(out))
-
-
-def _axes_for(trace_axes, diagonal_axes, ndim: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    trace = _canonical_axes("trace_axes", trace_axes, ndim)
-    diag = _canonical_axes("diagonal_axes", diagonal_axes, ndim)
-    both = set(trace) & set(diag)
-    if both:
-        raise ValueError(f"trace_axes and diagonal_axes share output axes {sorted(both)}; an "
-                         "axis is either traced or diagonal")
-    return trace, diag
-
-
-def _check_paired_shapes(shape1, shape2, trace, diag) -> None:
-    if len(shape1) != len(shape2):
-        raise ValueError(f"f(x1) and f(x2) have different ranks: {tuple(shape1)} vs "
-                         f"{tuple(shape2)}")
-    for a in trace + diag:
-        if shape1[a] != shape2[a]:
-            kind = "trace_axes" if a in trace else "diagonal_axes"
-            raise ValueError(f"x1, x2: f(x1) {tuple(shape1)} and f(x2) {tuple(shape2)} differ "
-                             f"on axis {a}, which is in {kind} (needs equal sizes)")
-
-
-def _contract(a, b, n_out: int, trace, diag):
-    """``sum_p a[o1, p] b[o2, p]`` over trailing axes, traced/diagonal pairs as in the docstring.
-
-    ``a``: ``(*O1, *R)``, ``b``: ``(*O2, *R)`` with ``len(O1) == len(O2) == n_out``; returns the
-    zipped kernel divided by the product of the traced sizes.
-    """
-    rest = list(range(2 * n_out, 2 * n_out + a.ndim - n_out))
-    lab1 = list(range(n_out))
-    lab2 = [i if (i in trace or i in diag) else n_out + i for i in range(n_out)]
-    out = []
-    for i in range(n_out):
-        if i in trace:
-            continue
-        out += [i] if i in diag else [i, n_out + i]
-    k = jnp.einsum(a, lab1 + rest, b, lab2 + rest, out)
-    size = math.prod(a.shape[i] for i in trace)
-    return k / size if size != 1 else k
-
-
-def _symmetric_contract(a, n_out: int, trace, diag, axis: int, block: int = 256):
-    """``_contract(a, a, ...)`` when ``axis`` is the only paired output axis, so the result is
-    symmetric in that pair: compute the blocks on and above the block diagonal and mirror the
-    rest (``k (k + 1) / 2`` of ``k^2`` products for ``k`` blocks of ``block`` rows, at most 4)."""
-    size = a.shape[axis]
-    k = min(4, size // block)
-    if k < 2:
-        return _contract(a, a, n_out, trace, diag)
-    pos = sum(1 for i in diag if i < axis)          # where the pair sits in the result
-    edges = [round(i * size / k) for i in range(k + 1)]
-    parts = [jax.lax.slice_in_dim(a, lo, hi, axis=axis) for lo, hi in zip(edges, edges[1:])]
-    blocks: dict[tuple[int, int], Any] = {}
-    rows = []
-    for i in range(k):
-        row = []
-        for j in range(k):
-            if i <= j:
-                blocks[i, j] = _contract(parts[i], parts[j], n_out, trace, diag)
-                row.append(blocks[i, j])
-            else:
-                row.append(jnp.swapaxes(blocks[j, i], pos, pos + 1))
-        rows.append(jnp.concatenate(row, axis=pos + 1))
-    return jnp.concatenate(rows, axis=pos)
-
-
-def _reduce_full(full, n_out: int, trace, diag):
-    """Trace/diagonalise a full ``(*O1, *O2)`` kernel into the zipped layout."""
-    lab1 = list(range(n_out))
-    lab2 = [i if (i in trace or i in diag) else n_out + i for i in range(n_out)]
-    out = []
-    for i in range(n_out):
-        if i in trace:
-            continue
-        out += [i] if i in diag else [i, n_out + i]
-    k = jnp.einsum(full, lab1 + lab2, out)
-    size = math.prod(full.shape[i] for i in trace)
-    return k / size if size != 1 else k
-
 
 # ----------------------------------------------------------------------------------------------
 # inputs, keyword arguments, vmap axes
@@ -294,16 +195,16 @@ def _jc_per_leaf(problem: _Problem, params, trace_axes, diagonal_axes) -> list:
     result = []
     for s1, s2, ja, jb in zip(out1, out2, j1s, j2s):
         n = len(s1.shape)
-        trace, diag = _axes_for(trace_axes, diagonal_axes, n)
-        _check_paired_shapes(s1.shape, s2.shape, trace, diag)
+        trace, diag = axes_for(trace_axes, diagonal_axes, n)
+        check_paired_shapes(s1.shape, s2.shape, trace, diag)
         paired = [i for i in range(n) if i not in trace and i not in diag]
         terms = []
         for la, lb in zip(jax.tree.leaves(ja), jax.tree.leaves(jb)):
             la = la.reshape(s1.shape + (-1,))
             if problem.same and len(paired) == 1:
-                terms.append(_symmetric_contract(la, n, trace, diag, paired[0]))
+                terms.append(symmetric_contract(la, n, trace, diag, paired[0]))
             else:
-                terms.append(_contract(la, lb.reshape(s2.shape + (-1,)), n, trace, diag))
+                terms.append(contract(la, lb.reshape(s2.shape + (-1,)), n, trace, diag))
         result.append(terms)
     return result, o_def
 
@@ -311,6 +212,19 @@ def _jc_per_leaf(problem: _Problem, params, trace_axes, diagonal_axes) -> list:
 def _ntk_jc(problem: _Problem, params, trace_axes, diagonal_axes):
     per_leaf, o_def = _jc_per_leaf(problem, params, trace_axes, diagonal_axes)
     return o_def.unflatten([sum(terms[1:], terms[0]) for terms in per_leaf])
+
+
+def _sd_per_leaf(problem: _Problem, params, trace_axes, diagonal_axes):
+    """Structured derivatives (``ntk_mlft._structured``): per output leaf ``(terms, zero)``."""
+    return _structured.structured_ntk_terms(
+        problem.f, params, problem.x1, None if problem.same else problem.x2, problem.kw1,
+        problem.kw2, trace_axes, diagonal_axes)
+
+
+def _ntk_sd(problem: _Problem, params, trace_axes, diagonal_axes):
+    per_leaf, o_def = _sd_per_leaf(problem, params, trace_axes, diagonal_axes)
+    return o_def.unflatten([sum(terms.values(), zero) if terms else zero
+                            for terms, zero in per_leaf])
 
 
 def _ntk_nvp_full(f1, f2, params):
@@ -369,9 +283,9 @@ def _ntk_nvp(problem: _Problem, params, trace_axes, diagonal_axes):
     out = []
     for full in fulls:
         n = full.ndim // 2
-        trace, diag = _axes_for(trace_axes, diagonal_axes, n)
-        _check_paired_shapes(full.shape[:n], full.shape[n:], trace, diag)
-        out.append(_reduce_full(full, n, trace, diag))
+        trace, diag = axes_for(trace_axes, diagonal_axes, n)
+        check_paired_shapes(full.shape[:n], full.shape[n:], trace, diag)
+        out.append(reduce_full(full, n, trace, diag))
     return o_def.unflatten(out)
 
 
@@ -390,12 +304,15 @@ def _check_implementation(implementation) -> NtkImplementation:
         raise ValueError(f"implementation must be one of "
                          f"{[f'{m.name}={m.value}' for m in NtkImplementation]}; "
                          f"got {implementation!r}") from err
-    if impl is NtkImplementation.STRUCTURED_DERIVATIVES:
-        raise NotImplementedError(
-            "implementation=STRUCTURED_DERIVATIVES is not provided: neural-tangents builds it "
-            "by rewriting jaxprs with JAX internals, which ntk_mlft does not use. Use "
-            "JACOBIAN_CONTRACTION (default), NTK_VECTOR_PRODUCTS or AUTO.")
     return impl
+
+
+def _structured_available(f, vmap_axes) -> bool:
+    try:
+        _structured.check_supported(f, vmap_axes)
+    except ValueError:
+        return False
+    return True
 
 
 # ----------------------------------------------------------------------------------------------
@@ -423,19 +340,29 @@ def empirical_ntk_fn(f: Callable, trace_axes=(-1,), diagonal_axes=(), vmap_axes=
     """
     impl = _check_implementation(implementation)
     _parse_vmap_axes(vmap_axes)
+    if impl is NtkImplementation.STRUCTURED_DERIVATIVES:
+        _structured.check_supported(f, vmap_axes)
+    try_structured = impl is NtkImplementation.AUTO and _structured_available(f, vmap_axes)
     fns = {NtkImplementation.JACOBIAN_CONTRACTION: _ntk_jc,
-           NtkImplementation.NTK_VECTOR_PRODUCTS: _ntk_nvp}
+           NtkImplementation.NTK_VECTOR_PRODUCTS: _ntk_nvp,
+           NtkImplementation.STRUCTURED_DERIVATIVES: _ntk_sd}
 
     def ntk_fn(x1, x2, params, **apply_fn_kwargs):
+        problem = _Problem(f, x1, x2, apply_fn_kwargs, vmap_axes)
         choice = impl
-        if impl is NtkImplementation.AUTO:
+        if try_structured:
+            try:
+                return _ntk_sd(problem, params, trace_axes, diagonal_axes)
+            except _structured.UnsupportedStructure:
+                pass  # a layer configuration that is not batch-first: the cheaper of JC / NVP
+        if choice is NtkImplementation.AUTO:
             costs = {}
-            for k, g in fns.items():
-                def run(a, b, p, kw, g=g):
+            for k in (NtkImplementation.JACOBIAN_CONTRACTION,
+                      NtkImplementation.NTK_VECTOR_PRODUCTS):
+                def run(a, b, p, kw, g=fns[k]):
                     return g(_Problem(f, a, b, kw, vmap_axes), p, trace_axes, diagonal_axes)
                 costs[k] = _flops(run, x1, x2, params, apply_fn_kwargs)
             choice = min(costs, key=lambda k: (costs[k], k.value))
-        problem = _Problem(f, x1, x2, apply_fn_kwargs, vmap_axes)
         return fns[choice](problem, params, trace_axes, diagonal_axes)
 
     return ntk_fn
@@ -453,9 +380,9 @@ def empirical_nngp_fn(f: Callable, trace_axes=(-1,), diagonal_axes=()) -> Callab
         o_def = jax.tree.structure(y1)
         out = []
         for a, b in zip(jax.tree.leaves(y1), o_def.flatten_up_to(y2)):
-            trace, diag = _axes_for(trace_axes, diagonal_axes, a.ndim)
-            _check_paired_shapes(a.shape, b.shape, trace, diag)
-            out.append(_contract(a, b, a.ndim, trace, diag))
+            trace, diag = axes_for(trace_axes, diagonal_axes, a.ndim)
+            check_paired_shapes(a.shape, b.shape, trace, diag)
+            out.append(contract(a, b, a.ndim, trace, diag))
         return o_def.unflatten(out)
 
     return nngp_fn
@@ -583,20 +510,46 @@ def resolve_groups(params: PyTree, groups=None) -> dict[str, tuple[int, ...]]:
 
 def empirical_ntk_by_group(f: Callable, params: PyTree, x1, x2=None, groups=None,
                            trace_axes=(-1,), diagonal_axes=(), vmap_axes=None,
+                           implementation: NtkImplementation | int = NtkImplementation.AUTO,
                            **apply_fn_kwargs) -> dict[str, Any]:
     """``{group: Theta_g}`` with ``Theta_g = J_g(x1) J_g(x2)^T`` and ``sum_g Theta_g = Theta``.
 
     ``J_g`` is the Jacobian with respect to the parameter leaves of group ``g`` only (see
     :func:`resolve_groups` for ``groups``), so ``Theta_g`` is the NTK of the network with every
     other parameter frozen. Each value has the shape of :func:`empirical_ntk_fn`'s output for
-    the same ``trace_axes``/``diagonal_axes`` (``(N1, N2)`` by default). Computed by Jacobian
-    contraction, one einsum per parameter leaf, summed within groups.
+    the same ``trace_axes``/``diagonal_axes`` (``(N1, N2)`` by default).
+
+    ``implementation``: ``STRUCTURED_DERIVATIVES`` (per linear layer ``Theta_W`` and ``Theta_b``
+    from the layer structure, ``ntk_mlft.stax`` networks only), ``JACOBIAN_CONTRACTION`` (one
+    einsum per parameter leaf, any ``f``) or ``AUTO`` (the default: structured when ``f`` is a
+    ``stax`` ``apply_fn`` whose layers allow it, Jacobian contraction otherwise). The
+    keyword ``implementation`` is therefore not passed on to ``f``.
     """
+    impl = _check_implementation(implementation)
+    if impl is NtkImplementation.NTK_VECTOR_PRODUCTS:
+        raise ValueError("empirical_ntk_by_group: implementation must be JACOBIAN_CONTRACTION, "
+                         "STRUCTURED_DERIVATIVES or AUTO (NTK-vector products do not split by "
+                         "parameter group)")
+    if impl is NtkImplementation.STRUCTURED_DERIVATIVES:
+        _structured.check_supported(f, vmap_axes)
     members = resolve_groups(params, groups)
     problem = _Problem(f, x1, x2, apply_fn_kwargs, vmap_axes)
-    per_leaf, o_def = _jc_per_leaf(problem, params, trace_axes, diagonal_axes)
+    per_leaf = None
+    if impl is NtkImplementation.STRUCTURED_DERIVATIVES or (
+            impl is NtkImplementation.AUTO and _structured_available(f, vmap_axes)):
+        try:
+            per_leaf, o_def = _sd_per_leaf(problem, params, trace_axes, diagonal_axes)
+        except _structured.UnsupportedStructure:
+            if impl is NtkImplementation.STRUCTURED_DERIVATIVES:
+                raise
+    if per_leaf is None:
+        terms_lists, o_def = _jc_per_leaf(problem, params, trace_axes, diagonal_axes)
+        per_leaf = [(dict(enumerate(terms)), None) for terms in terms_lists]
     out = {}
     for name, idx in members.items():
-        parts = [[terms[j] for j in idx] for terms in per_leaf]
-        out[name] = o_def.unflatten([sum(p[1:], p[0]) for p in parts])
+        totals = []
+        for terms, zero in per_leaf:
+            parts = [terms[j] for j in idx if j in terms]
+            totals.append(sum(parts[1:], parts[0]) if parts else zero)
+        out[name] = o_def.unflatten(totals)
     return out

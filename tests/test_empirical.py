@@ -1,9 +1,10 @@
 """Empirical NTK/NNGP: brute-force Jacobians, frozen-parameter sub-networks, wide-net limit.
 
-Oracles: ``jax.jacobian`` of the flattened parameters + ``numpy`` contraction and an
-independent trace/diagonal reduction (``_reference_reduce``); the NTK of the network with all
-other parameters frozen (per-group split); the analytic ``stax`` kernel (width -> infinity, error
-~ width^-1/2).
+Oracles (``tests/empirical_oracles.py``): ``jax.jacobian`` of the parameter leaves + ``numpy``
+contraction and an independent trace/diagonal reduction; the NTK of the network with all other
+parameters frozen (per-group split); the analytic ``stax`` kernel (width -> infinity, error
+~ width^-1/2). The structured-derivative implementation has its own file,
+``tests/test_empirical_structured.py``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import tol
+from empirical_oracles import brute_ntk, canon, reference_reduce
 
 from ntk_mlft import stax
 from ntk_mlft.empirical import (
@@ -46,48 +48,6 @@ def _cnn():
 NETS = {"mlp": _mlp, "cnn": _cnn}
 
 
-def _reference_reduce(full, n_out, trace, diag):
-    """Zip ``(*O1, *O2)`` into ``(o1_0, o2_0, o1_1, o2_1, ...)``, then reduce axis pairs from the
-    last output axis to the first: traced pairs -> mean of the diagonal, diagonal pairs -> one
-    axis kept in place."""
-    order = [a for i in range(n_out) for a in (i, n_out + i)]
-    k = np.transpose(full, order)
-    for i in reversed(range(n_out)):
-        if i in trace:
-            k = np.trace(k, axis1=2 * i, axis2=2 * i + 1) / full.shape[i]
-        elif i in diag:
-            k = np.moveaxis(np.diagonal(k, axis1=2 * i, axis2=2 * i + 1), -1, 2 * i)
-    return k
-
-
-def _canon(axes, n):
-    return tuple(sorted(a % n for a in axes))
-
-
-def _brute_ntk(f, params, x1, x2, trace_axes, diagonal_axes, leaves=None):
-    """``J(x1) J(x2)^T`` from ``jax.jacobian`` of the flat parameter vector (or of the leaves
-    with indices ``leaves`` only, the others frozen)."""
-    flat, treedef = jax.tree.flatten(params)
-    idx = list(range(len(flat))) if leaves is None else list(leaves)
-
-    def g(sub, x):
-        full = list(flat)
-        for j, v in zip(idx, sub):
-            full[j] = v
-        return f(jax.tree.unflatten(treedef, full), x)
-
-    def jac(x):
-        js = jax.jit(jax.jacobian(g))([flat[j] for j in idx], x)
-        out = np.asarray(jax.eval_shape(g, [flat[j] for j in idx], x).shape)
-        return np.concatenate([np.asarray(j).reshape(tuple(out) + (-1,)) for j in js], -1)
-
-    j1 = jac(x1)
-    j2 = j1 if x2 is None else jac(x2)
-    n = j1.ndim - 1
-    full = np.tensordot(j1, j2, axes=([n], [n]))
-    return _reference_reduce(full, n, _canon(trace_axes, n), _canon(diagonal_axes, n))
-
-
 AXES = {
     "mlp": [((-1,), ()), ((), ()), ((), (0,))],
     "cnn": [((-1,), ()), ((-1,), (1,)), ((1, 2), ()), ((), (0, -1))],
@@ -98,13 +58,13 @@ CASES = [(net, tr, dg) for net, axes in AXES.items() for tr, dg in axes]
 @pytest.mark.parametrize("net,trace_axes,diagonal_axes", CASES)
 def test_implementations_match_brute_force(net, trace_axes, diagonal_axes):
     f, params, x1, x2 = NETS[net]()
-    pairs = [(x1, None)] + ([] if 0 in _canon(diagonal_axes, 2) else [(x1, x2)])
+    pairs = [(x1, None)] + ([] if 0 in canon(diagonal_axes, 2) else [(x1, x2)])
     # every implementation x vmap_axes combination, spread over x2=None / x2 given
     combos = [[(JC, 0), (NVP, None)], [(JC, None), (NVP, 0)]]
     if len(pairs) == 1:
         combos = [combos[0] + combos[1]]
     for (a, b), todo in zip(pairs, combos):
-        ref = _brute_ntk(f, params, a, b, trace_axes, diagonal_axes)
+        ref = brute_ntk(f, params, a, b, trace_axes, diagonal_axes)
         scale = np.max(np.abs(ref))
         for impl, vmap_axes in todo:
             ntk_fn = empirical_ntk_fn(f, trace_axes, diagonal_axes, vmap_axes, impl)
@@ -116,12 +76,12 @@ def test_implementations_match_brute_force(net, trace_axes, diagonal_axes):
 
 def test_auto_jit_and_kernel_fn_agree():
     f, params, x1, x2 = _cnn()
-    ref = _brute_ntk(f, params, x1, x2, (-1,), ())
+    ref = brute_ntk(f, params, x1, x2, (-1,), ())
     auto = jax.jit(empirical_ntk_fn(f, implementation=AUTO))(x1, x2, params)
     np.testing.assert_allclose(auto, ref, atol=tol(np.float64) * np.max(np.abs(ref)), rtol=0)
     kernel_fn = empirical_kernel_fn(f, vmap_axes=0)
     both = kernel_fn(x1, x2, None, params)
-    nngp_ref = _reference_reduce(np.tensordot(np.asarray(f(params, x1)),
+    nngp_ref = reference_reduce(np.tensordot(np.asarray(f(params, x1)),
                                               np.asarray(f(params, x2)), 0), 3, (2,), ())
     np.testing.assert_allclose(both.ntk, ref, atol=tol(np.float64) * np.max(np.abs(ref)), rtol=0)
     np.testing.assert_allclose(both.nngp, nngp_ref, rtol=tol(np.float64))
@@ -134,8 +94,8 @@ def test_auto_jit_and_kernel_fn_agree():
 def test_nngp_matches_outer_product(trace_axes, diagonal_axes):
     f, params, x1, x2 = _mlp()
     y1, y2 = np.asarray(f(params, x1)), np.asarray(f(params, x2))
-    ref = _reference_reduce(np.tensordot(y1, y2, 0), 2, _canon(trace_axes, 2),
-                            _canon(diagonal_axes, 2))
+    ref = reference_reduce(np.tensordot(y1, y2, 0), 2, canon(trace_axes, 2),
+                            canon(diagonal_axes, 2))
     got = empirical_nngp_fn(f, trace_axes, diagonal_axes)(x1, x2, params)
     np.testing.assert_allclose(got, ref, rtol=tol(np.float64))
 
@@ -144,7 +104,7 @@ def test_float32_matches_float64_brute_force():
     f, params, x1, x2 = _mlp()
     p32 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
     x1_32, x2_32 = np.float32(x1), np.float32(x2)
-    ref = _brute_ntk(f, params, x1, x2, (-1,), ())
+    ref = brute_ntk(f, params, x1, x2, (-1,), ())
     for impl in (JC, NVP):
         got = empirical_ntk_fn(f, vmap_axes=0, implementation=impl)(x1_32, x2_32, p32)
         assert got.dtype == jnp.float32
@@ -177,7 +137,7 @@ def test_groups_sum_to_full_and_equal_frozen_subnetwork_ntk(net):
                                atol=tol(np.float64) * np.max(np.abs(full)))
     members = resolve_groups(params)
     for name, idx in members.items():
-        ref = _brute_ntk(f, params, x1, x2, (), (), leaves=idx)
+        ref = brute_ntk(f, params, x1, x2, (), (), leaves=idx)
         np.testing.assert_allclose(parts[name], ref, rtol=0,
                                    atol=tol(np.float64) * np.max(np.abs(ref)))
         assert np.max(np.abs(ref)) > 1e-3 * np.max(np.abs(full))   # every layer contributes
@@ -196,7 +156,7 @@ def test_group_specifications_agree():
     default = empirical_ntk_by_group(f, params, x1)
     np.testing.assert_allclose(by_list["first"], default["layer_00_Dense"], rtol=tol(np.float64))
     np.testing.assert_allclose(by_list["last"], default["layer_02_Dense"], rtol=tol(np.float64))
-    bias_ref = _brute_ntk(f, params, x1, None, (-1,), (), leaves=(1, 3))
+    bias_ref = brute_ntk(f, params, x1, None, (-1,), (), leaves=(1, 3))
     np.testing.assert_allclose(by_pred["biases"], bias_ref, rtol=tol(np.float64))
     assert resolve_groups({"enc": {"w": np.ones(2)}, "dec": np.ones(3)}) == {"enc": (1,),
                                                                              "dec": (0,)}
@@ -228,8 +188,12 @@ def test_bad_input():
         empirical_ntk_fn(f, implementation=7)
     with pytest.raises(ValueError, match="implementation"):
         empirical_ntk_fn(f, implementation="fast")
-    with pytest.raises(NotImplementedError, match="STRUCTURED_DERIVATIVES"):
-        empirical_ntk_fn(f, implementation=NtkImplementation.STRUCTURED_DERIVATIVES)
+    with pytest.raises(ValueError, match=r"STRUCTURED_DERIVATIVES needs an apply_fn built by "
+                                         r"ntk_mlft.stax.*JACOBIAN_CONTRACTION"):
+        empirical_ntk_fn(lambda p, x: f(p, x),
+                         implementation=NtkImplementation.STRUCTURED_DERIVATIVES)
+    with pytest.raises(ValueError, match="NTK-vector products do not split"):
+        empirical_ntk_by_group(f, params, x1, implementation=NVP)
     with pytest.raises(ValueError, match="trace_axes and diagonal_axes"):
         empirical_ntk_fn(f, trace_axes=(-1,), diagonal_axes=(1,))(x1, None, params)
     with pytest.raises(ValueError, match="trace_axes: axis 2"):
@@ -280,6 +244,6 @@ def test_large_batch_symmetric_blocks_match_brute_force(trace_axes, diagonal_axe
     init, apply, _ = stax.serial(stax.Dense(4, b_std=0.1), stax.Relu(), stax.Dense(2))
     _, params = init(jax.random.PRNGKey(0), (1, 3))
     x = np.random.default_rng(1).normal(size=(530, 3))
-    ref = _brute_ntk(apply, params, x, None, trace_axes, diagonal_axes)
+    ref = brute_ntk(apply, params, x, None, trace_axes, diagonal_axes)
     got = empirical_ntk_fn(apply, trace_axes, diagonal_axes, vmap_axes=0)(x, None, params)
     np.testing.assert_allclose(got, ref, rtol=0, atol=tol(np.float64) * np.max(np.abs(ref)))

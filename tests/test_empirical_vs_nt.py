@@ -6,10 +6,10 @@ leaves, unflattened with our treedef after checking it equals NT's). The referen
 ``nt.empirical_ntk_fn(..., vmap_axes=0)`` (NT's JACOBIAN_CONTRACTION, NTK_VECTOR_PRODUCTS and
 STRUCTURED_DERIVATIVES agreed to 1e-12 when the fixtures were made) and
 ``nt.empirical_nngp_fn``, for ``trace_axes=(-1,)``, ``trace_axes=()`` (full output-output
-blocks) and ``diagonal_axes=(-1,)``, with ``x2`` given and ``x2=None``. Every implementation our
-module offers is compared at relative error 1e-10 (under ``jax.jit``: one XLA
-compilation per combination instead of op-by-op dispatch) (a fast tier of combinations by default, the
-full product under ``-m slow``: each combination is one XLA compilation).
+blocks) and ``diagonal_axes=(-1,)``, with ``x2`` given and ``x2=None``. Every implementation
+(JACOBIAN_CONTRACTION, NTK_VECTOR_PRODUCTS, AUTO, STRUCTURED_DERIVATIVES) is compared at
+relative error 1e-10 under ``jax.jit`` (one XLA compilation per combination): a fast tier of
+combinations by default, the full product under ``-m slow``.
 """
 
 from __future__ import annotations
@@ -28,10 +28,13 @@ DATA = load("nt_empirical.npz")
 AXES = {k: tuple(tuple(a) for a in v) for k, v in json.loads(DATA["axes"].item()).items()}
 NETS = ("mlp", "cnn")
 IMPLS = (empirical.NtkImplementation.JACOBIAN_CONTRACTION,
-         empirical.NtkImplementation.NTK_VECTOR_PRODUCTS, empirical.NtkImplementation.AUTO)
+         empirical.NtkImplementation.NTK_VECTOR_PRODUCTS, empirical.NtkImplementation.AUTO,
+         empirical.NtkImplementation.STRUCTURED_DERIVATIVES)
 FAST = {("mlp", "tr", "12", IMPLS[0], 0), ("cnn", "tr", "12", IMPLS[1], 0),
         ("mlp", "tr", "12", IMPLS[2], 0), ("cnn", "full", "11", IMPLS[0], 0),
-        ("cnn", "diag", "11", IMPLS[0], 0), ("cnn", "full", "12", IMPLS[1], None)}
+        ("cnn", "diag", "11", IMPLS[0], 0), ("cnn", "full", "12", IMPLS[1], None),
+        ("mlp", "full", "11", IMPLS[3], None), ("cnn", "tr", "12", IMPLS[3], 0),
+        ("cnn", "diag", "11", IMPLS[3], None)}
 ALL = [(net, tag, second, impl, vmap) for net, tag, second, impl, vmap in
        itertools.product(NETS, AXES, ("12", "11"), IMPLS, (0, None))]
 
@@ -72,16 +75,11 @@ def test_empirical_nngp_matches_nt(net):
             assert rel_err(nngp_fn(x1, x2_, params), DATA[f"{net}__nngp_{tag}_{second}"]) <= TOL
 
 
-def test_per_layer_split_sums_to_nts_ntk():
+@pytest.mark.parametrize("impl", [IMPLS[0], IMPLS[3]])
+def test_per_layer_split_sums_to_nts_ntk(impl):
     apply_fn, params, x1, x2 = _net("mlp")
-    parts = jax.jit(lambda p: empirical.empirical_ntk_by_group(apply_fn, p, x1, x2))(params)
+    parts = jax.jit(lambda p: empirical.empirical_ntk_by_group(apply_fn, p, x1, x2,
+                                                               implementation=impl))(params)
     assert len(parts) == 3  # one group per Dense layer
     total = sum(parts.values())
     assert rel_err(total, DATA["mlp__ntk_tr_12"]) <= TOL
-
-
-def test_structured_derivatives_not_offered():
-    apply_fn, _, _, _ = _net("mlp")
-    with pytest.raises(NotImplementedError):
-        empirical.empirical_ntk_fn(
-            apply_fn, implementation=empirical.NtkImplementation.STRUCTURED_DERIVATIVES)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 
 from ._kernel import Kernel
-from ._layer import KernelFn, Layer, layer_of, make_layer
+from ._layer import ApplyFn, KernelFn, Layer, layer_of, make_layer
 
 __all__ = ["serial", "parallel", "FanOut", "FanInSum", "Identity"]
 
@@ -38,6 +38,14 @@ def serial(*layers):
             out = p.apply_fn(param, out, **kwargs)
         return out
 
+    def tapped_apply(params, inputs, tap, path, **kwargs):
+        if len(params) != len(parts):
+            raise ValueError(f"{name}: expected params for {len(parts)} layers, got {len(params)}")
+        out = inputs
+        for i, (p, param) in enumerate(zip(parts, params)):
+            out = p.tapped(param, out, tap, path + (i,), **kwargs)
+        return out
+
     def shape_fn(input_shape):
         shape = input_shape
         for p in parts:
@@ -55,8 +63,8 @@ def serial(*layers):
             ok = p.diag_req(ok)
         return ok
 
-    return init_fn, apply_fn, KernelFn(Layer(name, init_fn, apply_fn, shape_fn, kernel_map,
-                                             diag_req))
+    layer = Layer(name, init_fn, apply_fn, shape_fn, kernel_map, diag_req, tapped_apply)
+    return init_fn, ApplyFn(layer), KernelFn(layer)
 
 
 def parallel(*layers):
@@ -83,6 +91,11 @@ def parallel(*layers):
         check(inputs, "input")
         return [p.apply_fn(pp, x, **kwargs) for p, pp, x in zip(parts, params, inputs)]
 
+    def tapped_apply(params, inputs, tap, path, **kwargs):
+        check(inputs, "input")
+        return [p.tapped(pp, x, tap, path + (i,), **kwargs)
+                for i, (p, pp, x) in enumerate(zip(parts, params, inputs))]
+
     def shape_fn(input_shape):
         check(input_shape, "input shape")
         return [p.shape_fn(s) for p, s in zip(parts, input_shape)]
@@ -94,8 +107,8 @@ def parallel(*layers):
     def diag_req(downstream_ok: bool) -> bool:
         return all(p.diag_req(downstream_ok) for p in parts)
 
-    return init_fn, apply_fn, KernelFn(Layer(name, init_fn, apply_fn, shape_fn, kernel_map,
-                                             diag_req))
+    layer = Layer(name, init_fn, apply_fn, shape_fn, kernel_map, diag_req, tapped_apply)
+    return init_fn, ApplyFn(layer), KernelFn(layer)
 
 
 def FanOut(num: int):

@@ -21,6 +21,7 @@ spatial diagonal (a ``Flatten`` readout) it is applied to the diagonal alone.
 
 from __future__ import annotations
 
+import itertools
 import string
 from collections.abc import Sequence
 
@@ -28,8 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._dense import _check_parameterization, affine_kernel
-from ._layer import check_std, make_layer
+from ._dense import _check_parameterization, affine_kernel, check_input_features, check_s
+from ._layer import LinearTap, check_positive_int, check_single_input, check_std, make_layer
 
 __all__ = ["Conv"]
 
@@ -46,6 +47,35 @@ def _pads(size: int, k: int, s: int, padding: str) -> tuple[int, int]:
     if padding == "VALID":
         return 0, 0
     return tuple(jax.lax.padtype_to_pads((size,), (k,), (s,), "SAME")[0])
+
+
+def _pad_spatial(x: jax.Array, filter_shape, strides, padding: str) -> jax.Array:
+    """``x (N, *S, C)`` padded on its spatial axes as the convolution pads it."""
+    widths = [(0, 0)] + [_pads(x.shape[1 + i], k, st, padding)
+                         for i, (k, st) in enumerate(zip(filter_shape, strides))] + [(0, 0)]
+    if all(w == (0, 0) for w in widths):
+        return x
+    return jnp.pad(x, widths, mode="wrap" if padding == "CIRCULAR" else "constant")
+
+
+def patches(x: jax.Array, filter_shape, strides, padding: str) -> jax.Array:
+    """``u[i, p, (f, c)] = x_pad[i, s p + f, c]``: the ``(N, P, C prod(filter_shape))`` windows.
+
+    ``conv(x, W)[i, p, :] = u[i, p, :] @ W.reshape(-1, out)`` (taps in row-major order of the
+    filter, channels fastest); exact (slices, no arithmetic), so float32 patches carry no
+    rounding.
+    """
+    xp = _pad_spatial(x, filter_shape, strides, padding)
+    sizes = [(xp.shape[1 + i] - k) // st + 1
+             for i, (k, st) in enumerate(zip(filter_shape, strides))]
+    parts = []
+    for offsets in itertools.product(*(range(k) for k in filter_shape)):
+        part = xp
+        for i, (f, st, n) in enumerate(zip(offsets, strides, sizes)):
+            part = jax.lax.slice_in_dim(part, f, f + st * (n - 1) + 1, st, axis=1 + i)
+        parts.append(part)
+    u = jnp.stack(parts, axis=-2)                       # (N, *S_out, F, C)
+    return u.reshape(x.shape[0], int(np.prod(sizes)), -1)
 
 
 def _window_average(x: jax.Array, axes: Sequence[int], k: int, s: int, padding: str) -> jax.Array:
@@ -83,20 +113,30 @@ def Conv(out_chan: int, filter_shape: Sequence[int], strides: Sequence[int] | No
         'N..C')`` layouts (the default) are supported.
       parameterization, s: as for ``Dense``.
     """
+    name = f"Conv({out_chan}, {filter_shape}, padding={padding!r})"
+    out_chan = check_positive_int(name, "out_chan", out_chan)
+    if isinstance(filter_shape, (int, np.integer)) or not isinstance(filter_shape, Sequence) \
+            or not filter_shape or not all(isinstance(f, (int, np.integer))
+                                           and not isinstance(f, bool) and f >= 1
+                                           for f in filter_shape):
+        raise ValueError(f"{name}: filter_shape must be a non-empty tuple of positive ints, "
+                         f"e.g. (3,) or (3, 3); got {filter_shape!r}")
     filter_shape = tuple(int(f) for f in filter_shape)
     n_sp = len(filter_shape)
     name = f"Conv({out_chan}, {filter_shape}, padding={padding!r})"
-    if n_sp < 1 or any(f < 1 for f in filter_shape):
-        raise ValueError(f"{name}: filter_shape must be a non-empty tuple of positive ints")
+    if strides is not None and (not isinstance(strides, Sequence) or len(strides) != n_sp
+                                or not all(isinstance(v, (int, np.integer))
+                                           and not isinstance(v, bool) and v >= 1
+                                           for v in strides)):
+        raise ValueError(f"{name}: strides must be {n_sp} positive ints; got {strides!r}")
     strides = (1,) * n_sp if strides is None else tuple(int(v) for v in strides)
-    if len(strides) != n_sp or any(v < 1 for v in strides):
-        raise ValueError(f"{name}: strides must be {n_sp} positive ints; got {strides}")
     padding = str(padding).upper()
     if padding not in _PADDINGS:
         raise ValueError(f"{name}: padding must be one of {list(_PADDINGS)}; got {padding!r}")
     W_std = check_std(name, "W_std", W_std, allow_none=False)
     b_std = check_std(name, "b_std", b_std, allow_none=True)
     parameterization = _check_parameterization(name, parameterization)
+    s = check_s(name, s)
     default_dn = _default_dimension_numbers(n_sp)
     if dimension_numbers is None:
         dimension_numbers = default_dn
@@ -109,7 +149,8 @@ def Conv(out_chan: int, filter_shape: Sequence[int], strides: Sequence[int] | No
     fan_size = int(np.prod(filter_shape))
 
     def shape_fn(input_shape):
-        if isinstance(input_shape, list) or len(input_shape) != n_sp + 2:
+        check_single_input(name, input_shape)
+        if len(input_shape) != n_sp + 2:
             raise ValueError(f"{name}: expects inputs of rank {n_sp + 2} (N, {n_sp} spatial "
                              f"axes, channels); got shape {input_shape}")
         spatial = []
@@ -135,12 +176,14 @@ def Conv(out_chan: int, filter_shape: Sequence[int], strides: Sequence[int] | No
 
     def apply_fn(params, inputs, **kwargs):
         W, b = params
+        if isinstance(inputs, (list, tuple)):
+            check_single_input(name, [jnp.shape(x) for x in inputs])
+        shape_fn(tuple(jnp.shape(inputs)))
+        check_input_features(name, inputs, -1, W)
         x = inputs
         pad = padding
         if padding == "CIRCULAR":
-            widths = [(0, 0)] + [_pads(x.shape[1 + i], filter_shape[i], strides[i], "SAME")
-                                 for i in range(n_sp)] + [(0, 0)]
-            x = jnp.pad(x, widths, mode="wrap")
+            x = _pad_spatial(x, filter_shape, strides, padding)
             pad = "VALID"
         out = jax.lax.conv_general_dilated(x, W, strides, pad,
                                            dimension_numbers=dimension_numbers)
@@ -149,6 +192,14 @@ def Conv(out_chan: int, filter_shape: Sequence[int], strides: Sequence[int] | No
             return out if b is None else out + b_std * b
         out = out / s[0] ** 0.5
         return out if b is None else out + b
+
+    def tapped_apply(params, inputs, tap, path, **kwargs):
+        out = apply_fn(params, inputs)
+        u = patches(inputs, filter_shape, strides, padding)    # (N, P, C * |F|)
+        ntk = parameterization == "ntk"
+        w_scale = W_std / u.shape[-1] ** 0.5 if ntk else 1 / s[0] ** 0.5
+        b_scale = None if params[1] is None else (b_std if ntk else 1.0)
+        return tap(LinearTap(name, path, u, w_scale, b_scale, n_sp + 1), out)
 
     def average(x, n_batch, diagonal):
         if x is None or x.ndim == 0:
@@ -169,4 +220,4 @@ def Conv(out_chan: int, filter_shape: Sequence[int], strides: Sequence[int] | No
         bias = 0.0 if b_std is None else 1.0
         return affine_kernel(avg, W_std, b_std, lambda old, new: n_in * old + bias)
 
-    return make_layer(name, init_fn, apply_fn, shape_fn, kernel_map)
+    return make_layer(name, init_fn, apply_fn, shape_fn, kernel_map, tapped_apply=tapped_apply)

@@ -21,7 +21,14 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ._layer import check_std, make_layer
+from ._layer import (
+    LinearTap,
+    UnsupportedStructure,
+    check_positive_int,
+    check_single_input,
+    check_std,
+    make_layer,
+)
 
 __all__ = ["Dense"]
 
@@ -32,6 +39,27 @@ def _check_parameterization(layer: str, parameterization: str) -> str:
         raise ValueError(f"{layer}: parameterization must be 'ntk' or 'standard'; "
                          f"got {parameterization!r}")
     return p
+
+
+def check_s(layer: str, s) -> tuple[int, int]:
+    """The ``(s0, s1)`` width scalings of the standard parameterisation: two positive ints."""
+    if not isinstance(s, (tuple, list)) or len(s) != 2:
+        raise ValueError(f"{layer}: s must be a pair (s0, s1) of integers >= 1; got {s!r}")
+    return check_positive_int(layer, "s[0]", s[0]), check_positive_int(layer, "s[1]", s[1])
+
+
+def check_input_features(layer: str, inputs, axis: int, W) -> None:
+    """Static check (shapes are known at trace time) that ``inputs`` match the weight ``W``."""
+    if isinstance(inputs, (list, tuple)):
+        check_single_input(layer, [getattr(x, "shape", x) for x in inputs])
+    ndim = jnp.ndim(inputs)
+    if ndim < 2 or not -ndim <= axis < ndim:
+        raise ValueError(f"{layer}: inputs must have a batch axis and feature axis {axis}; "
+                         f"got shape {jnp.shape(inputs)}")
+    if jnp.shape(inputs)[axis] != W.shape[-2]:
+        raise ValueError(f"{layer}: inputs of shape {jnp.shape(inputs)} have "
+                         f"{jnp.shape(inputs)[axis]} features on axis {axis}, but the params "
+                         f"(weights of shape {W.shape}) were initialised for {W.shape[-2]}")
 
 
 def affine_kernel(k, W_std: float, b_std: float | None, ntk_extra):
@@ -62,12 +90,15 @@ def Dense(out_dim: int, W_std: float = 1., b_std: float | None = None, batch_axi
       s: ``(s0, s1)`` width scalings for ``'standard'`` (arXiv:2001.07301).
     """
     name = f"Dense({out_dim})"
+    out_dim = check_positive_int(name, "out_dim", out_dim)
     W_std = check_std(name, "W_std", W_std, allow_none=False)
     b_std = check_std(name, "b_std", b_std, allow_none=True)
     parameterization = _check_parameterization(name, parameterization)
+    s = check_s(name, s)
     width_out = out_dim * s[1] if parameterization == "standard" else out_dim
 
     def shape_fn(input_shape):
+        check_single_input(name, input_shape)
         if len(input_shape) < 2:
             raise ValueError(f"{name}: input must have a batch and a feature axis; got shape "
                              f"{tuple(input_shape)}")
@@ -91,6 +122,7 @@ def Dense(out_dim: int, W_std: float = 1., b_std: float | None = None, batch_axi
 
     def apply_fn(params, inputs, **kwargs):
         W, b = params
+        check_input_features(name, inputs, channel_axis, W)
         prod = jnp.moveaxis(jnp.tensordot(inputs, W, axes=((channel_axis,), (0,))), -1,
                             channel_axis)
         if parameterization == "ntk":
@@ -98,6 +130,19 @@ def Dense(out_dim: int, W_std: float = 1., b_std: float | None = None, batch_axi
             return out if b is None else out + b_std * b
         out = prod / s[0] ** 0.5
         return out if b is None else out + b
+
+    def tapped_apply(params, inputs, tap, path, **kwargs):
+        out = apply_fn(params, inputs)
+        ax = channel_axis % inputs.ndim
+        if ax == 0:
+            raise UnsupportedStructure(f"{name}: the structured-derivative NTK treats axis 0 as "
+                                       f"the batch; got channel_axis={channel_axis}")
+        x = jnp.moveaxis(inputs, ax, -1)
+        u = x.reshape(x.shape[0], -1, x.shape[-1])           # (N, P, n_in)
+        ntk = parameterization == "ntk"
+        w_scale = W_std / x.shape[-1] ** 0.5 if ntk else 1 / s[0] ** 0.5
+        b_scale = None if params[1] is None else (b_std if ntk else 1.0)
+        return tap(LinearTap(name, path, u, w_scale, b_scale, ax), out)
 
     def kernel_map(k):
         ndim = len(k.shape1)
@@ -111,4 +156,4 @@ def Dense(out_dim: int, W_std: float = 1., b_std: float | None = None, batch_axi
         bias = 0.0 if b_std is None else 1.0
         return affine_kernel(k, W_std, b_std, lambda old, new: n_in * old + bias)
 
-    return make_layer(name, init_fn, apply_fn, shape_fn, kernel_map)
+    return make_layer(name, init_fn, apply_fn, shape_fn, kernel_map, tapped_apply=tapped_apply)

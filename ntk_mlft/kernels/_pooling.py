@@ -12,7 +12,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from ._layer import make_layer
+from ._layer import UnsupportedStructure, make_layer
 
 __all__ = ["Flatten", "GlobalAvgPool"]
 
@@ -48,6 +48,13 @@ def Flatten(batch_axis: int = 0, batch_axis_out: int = 0):
         x = jnp.moveaxis(inputs, batch_axis, 0 if out_first else -1)
         return x.reshape(shape_fn(inputs.shape))
 
+    def tapped_apply(params, inputs, tap, path, **kwargs):
+        if batch_axis % inputs.ndim != 0 or not out_first:
+            raise UnsupportedStructure(f"{name}: the structured-derivative NTK needs the batch on "
+                                       f"axis 0 (batch_axis=0, batch_axis_out=0); got "
+                                       f"{batch_axis}, {batch_axis_out}")
+        return apply_fn(params, inputs)
+
     def kernel_map(k):
         if batch_axis % len(k.shape1) != 0 or not out_first:
             raise ValueError(f"{name}: kernel_fn supports batch_axis=0, batch_axis_out=0 only; "
@@ -57,7 +64,8 @@ def Flatten(batch_axis: int = 0, batch_axis_out: int = 0):
                          cov1=_diag_mean(k.cov1, 1, d), cov2=_diag_mean(k.cov2, 1, d),
                          diagonal_spatial=False, is_gaussian=False)
 
-    return make_layer(name, init_fn, apply_fn, shape_fn, kernel_map, diag_req=lambda ok: True)
+    return make_layer(name, init_fn, apply_fn, shape_fn, kernel_map, diag_req=lambda ok: True,
+                      tapped_apply=tapped_apply)
 
 
 def GlobalAvgPool(batch_axis: int = 0, channel_axis: int = -1):
@@ -77,6 +85,12 @@ def GlobalAvgPool(batch_axis: int = 0, channel_axis: int = -1):
         keep = {batch_axis % inputs.ndim, channel_axis % inputs.ndim}
         return jnp.mean(inputs, axis=tuple(i for i in range(inputs.ndim) if i not in keep))
 
+    def tapped_apply(params, inputs, tap, path, **kwargs):
+        if batch_axis % inputs.ndim != 0:
+            raise UnsupportedStructure(f"{name}: the structured-derivative NTK needs the batch on "
+                                       f"axis 0; got batch_axis={batch_axis}")
+        return apply_fn(params, inputs)
+
     def kernel_map(k):
         ndim = len(k.shape1)
         if batch_axis % ndim != 0 or channel_axis % ndim != ndim - 1:
@@ -91,4 +105,5 @@ def GlobalAvgPool(batch_axis: int = 0, channel_axis: int = -1):
         return k.replace(nngp=pool(k.nngp, 2), ntk=pool(k.ntk, 2), cov1=pool(k.cov1, 1),
                          cov2=pool(k.cov2, 1), diagonal_spatial=False)
 
-    return make_layer(name, init_fn, apply_fn, shape_fn, kernel_map, diag_req=lambda ok: False)
+    return make_layer(name, init_fn, apply_fn, shape_fn, kernel_map, diag_req=lambda ok: False,
+                      tapped_apply=tapped_apply)
