@@ -3,6 +3,7 @@ the argument and the shapes."""
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 import pytest
 
@@ -102,3 +103,83 @@ def test_layer_after_flatten_of_wrong_rank_is_named():
     net = stax.serial(stax.Flatten(), stax.Conv(4, (3,)))
     with pytest.raises(ValueError, match=r"Conv\(4.*rank 3.*\(2, 12\)"):
         net[2](np.ones((2, 4, 3)))
+
+
+# ------------------------------------------------------------------------------------------
+# issue: "a clear ValueError naming the layer and the shapes"
+
+
+def test_layer_after_fan_out_needs_one_input():
+    net = stax.serial(stax.FanOut(2), stax.Dense(3))
+    msg = r"Dense\(3\): takes one input, got 2 branches with shapes \[\(2, 4\), \(2, 4\)\]"
+    with pytest.raises(ValueError, match=msg):
+        net[2](np.ones((2, 4)))
+    with pytest.raises(ValueError, match=msg):
+        net[0](jax.random.PRNGKey(0), (2, 4))
+    with pytest.raises(ValueError, match=r"Conv\(2, \(3,\).*takes one input, got 2 branches"):
+        stax.serial(stax.FanOut(2), stax.Conv(2, (3,)))[2](np.ones((2, 5, 1)))
+    _, params = stax.Dense(3)[0](jax.random.PRNGKey(0), (2, 4))
+    with pytest.raises(ValueError, match=r"Dense\(3\): takes one input, got 2 branches"):
+        stax.Dense(3)[1](params, [np.ones((2, 4))] * 2)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_apply_with_wrong_feature_size_names_the_layer(jit):
+    init_fn, apply_fn, _ = _mlp()
+    _, params = init_fn(jax.random.PRNGKey(0), (2, 4))
+    apply_fn = jax.jit(apply_fn) if jit else apply_fn
+    with pytest.raises(ValueError, match=r"Dense\(8\): inputs of shape \(2, 5\) have 5 features "
+                                         r"on axis -1, but the params \(weights of shape "
+                                         r"\(4, 8\)\) were initialised for 4"):
+        apply_fn(params, np.ones((2, 5)))
+
+
+def test_conv_apply_with_wrong_channels_or_rank():
+    init_fn, apply_fn, _ = stax.Conv(4, (3,), padding="SAME")
+    _, params = init_fn(jax.random.PRNGKey(0), (2, 6, 2))
+    with pytest.raises(ValueError, match=r"Conv\(4, \(3,\).*\(2, 6, 3\) have 3 features.*for 2"):
+        apply_fn(params, np.ones((2, 6, 3)))
+    with pytest.raises(ValueError, match=r"Conv\(4, \(3,\).*expects inputs of rank 3.*\(2, 6\)"):
+        apply_fn(params, np.ones((2, 6)))
+
+
+def test_unknown_or_empty_get_names_the_network():
+    net = _mlp()[2]
+    name = r"kernel_fn of serial\(Dense\(8\), ABRelu\(0, 1\), Dense\(1\)\)"
+    with pytest.raises(ValueError, match=name + r": get must be .*got 'ntkk'"):
+        net(np.ones((2, 3)), get="ntkk")
+    with pytest.raises(ValueError, match=name + r": get must be .*non-empty.*got an empty tuple"):
+        net(np.ones((2, 3)), get=())
+    with pytest.raises(ValueError, match=name + r": get must be .*got 3"):
+        net(np.ones((2, 3)), get=3)
+    with pytest.raises(ValueError, match=r"batch: get must be .*non-empty.*got \(\)"):
+        stax.batch(net, 2)(np.ones((3, 3)), get=())
+
+
+@pytest.mark.parametrize("out_dim", [-3, 0, 2.5, True, "4"])
+def test_dense_out_dim_must_be_a_positive_int(out_dim):
+    with pytest.raises(ValueError, match=r"Dense\(.*\): out_dim must be an integer >= 1; got"):
+        stax.Dense(out_dim)
+
+
+@pytest.mark.parametrize("args, kwargs, match", [
+    ((0, (3,)), {}, r"out_chan must be an integer >= 1; got 0"),
+    ((-2, (3,)), {}, r"out_chan must be an integer >= 1; got -2"),
+    ((4, (0,)), {}, r"filter_shape must be a non-empty tuple of positive ints.*got \(0,\)"),
+    ((4, ()), {}, r"filter_shape must be a non-empty tuple of positive ints.*got \(\)"),
+    ((4, 3), {}, r"filter_shape must be a non-empty tuple of positive ints.*got 3"),
+    ((4, (2.5,)), {}, r"filter_shape must be a non-empty tuple of positive ints"),
+    ((4, (3, 3)), {"strides": (1, 0)}, r"strides must be 2 positive ints; got \(1, 0\)"),
+    ((4, (3,)), {"strides": (1, 1)}, r"strides must be 1 positive ints; got \(1, 1\)"),
+    ((4, (3,)), {"parameterization": "standard", "s": (1, 0)}, r"s\[1\] must be an integer"),
+])
+def test_conv_sizes_must_be_positive_ints(args, kwargs, match):
+    with pytest.raises(ValueError, match=r"Conv\(.*\): " + match):
+        stax.Conv(*args, **kwargs)
+
+
+def test_dense_width_scalings_must_be_positive_ints():
+    with pytest.raises(ValueError, match=r"Dense\(3\): s must be a pair"):
+        stax.Dense(3, parameterization="standard", s=(1,))
+    with pytest.raises(ValueError, match=r"Dense\(3\): s\[0\] must be an integer >= 1; got 0"):
+        stax.Dense(3, parameterization="standard", s=(0, 1))

@@ -64,8 +64,13 @@ def batch(kernel_fn: Callable, batch_size: int, store_on_device: bool = False) -
         return kernel_fn(a, b, get=names)
 
     def batched_fn(x1: Any, x2: Any = None, get: str | Sequence[str] | None = None) -> Any:
-        names = (get,) if isinstance(get, str) else (None if get is None else tuple(get))
         allowed = _ARRAY_NAMES + ("cov1", "cov2")
+        sequence = isinstance(get, (tuple, list))
+        if (get is not None and not sequence and not isinstance(get, str)) \
+                or (sequence and not get):
+            raise ValueError(f"batch: get must be None, a name or a non-empty tuple of names "
+                             f"from {list(allowed)}; got {get!r}")
+        names = (get,) if isinstance(get, str) else (None if get is None else tuple(get))
         for n in names or ():
             if n not in allowed:
                 raise ValueError(f"batch: get must be None or names from {list(allowed)}; "
