@@ -1,4 +1,10 @@
-"""One progress-bar helper for long work (tqdm on stderr; silent when disabled or not a TTY in CI)."""
+"""One progress-bar helper for long work: a tqdm bar on stderr.
+
+Silent when progress is switched off (``NTK_MLFT_PROGRESS=0`` in the environment,
+:func:`set_progress_enabled` ``(False)``, e.g. the CLI's ``--quiet``, or ``enabled=False`` per
+call) and whenever stderr is not a terminal (CI logs, redirected output): tqdm's
+``disable=None`` checks ``sys.stderr.isatty()``.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +31,8 @@ def progress_enabled() -> bool:
 
 def progress(iterable: Iterable[T], *, total: int | None = None, desc: str = "",
              unit: str = "it", enabled: bool | None = None) -> Iterator[T]:
-    """Wrap ``iterable`` in a tqdm bar on stderr when enabled; a plain iterator otherwise."""
+    """Wrap ``iterable`` in a tqdm bar on stderr when enabled and stderr is a terminal; a plain
+    iterator otherwise. ``enabled=None`` follows :func:`progress_enabled`."""
     on = progress_enabled() if enabled is None else enabled
     if not on:
         yield from iterable
@@ -33,4 +40,4 @@ def progress(iterable: Iterable[T], *, total: int | None = None, desc: str = "",
     from tqdm.auto import tqdm
 
     yield from tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr,
-                    dynamic_ncols=True, leave=False, mininterval=0.5)
+                    dynamic_ncols=True, leave=False, mininterval=0.5, disable=None)
