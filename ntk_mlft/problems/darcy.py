@@ -41,14 +41,15 @@ from scipy.sparse.linalg import spsolve
 
 from ntk_mlft.problems._base import LinearInterp, Problem
 
-__all__ = ["Darcy2D", "restrict_cells", "solve_darcy_fv"]
+__all__ = ["Darcy2D", "darcy_matrix", "restrict_cells", "solve_darcy_fv"]
 
 
-def solve_darcy_fv(a_cells: np.ndarray, f_cells: np.ndarray) -> np.ndarray:
-    """Cell-centred FV for -div(a grad u) = f on (0,1)^2 with u = 0 on the boundary.
+def darcy_matrix(a_cells: np.ndarray) -> sp.csc_matrix:
+    """The SPD 5-point FV matrix A (n^2 x n^2, CSC) of -div(a grad u) on (0,1)^2, u = 0 on the boundary.
 
-    a_cells, f_cells: (n, n) values at cell centres ((i + 1/2)/n, (j + 1/2)/n), index [i, j] = (x_i, y_j).
-    Returns u at the centres, (n, n).
+    a_cells: (n, n) values at the cell centres ((i + 1/2)/n, (j + 1/2)/n), index [i, j] = (x_i, y_j);
+    unknown [i, j] is row i n + j. Face transmissibilities are harmonic means of the two cells, a
+    boundary face uses its cell's a over h/2; A u = h^2 f (the h^2 is left on the right-hand side).
     """
     a = np.asarray(a_cells, dtype=np.float64)
     n = a.shape[0]
@@ -69,9 +70,18 @@ def solve_darcy_fv(a_cells: np.ndarray, f_cells: np.ndarray) -> np.ndarray:
     cols = np.concatenate([idx.ravel(), idx[1:, :].ravel(), idx[:-1, :].ravel(),
                            idx[:, 1:].ravel(), idx[:, :-1].ravel()])
     vals = np.concatenate([diag.ravel(), -tx.ravel(), -tx.ravel(), -ty.ravel(), -ty.ravel()])
-    mat = sp.csc_matrix((vals, (rows, cols)), shape=(n * n, n * n))
+    return sp.csc_matrix((vals, (rows, cols)), shape=(n * n, n * n))
+
+
+def solve_darcy_fv(a_cells: np.ndarray, f_cells: np.ndarray) -> np.ndarray:
+    """Cell-centred FV for -div(a grad u) = f on (0,1)^2 with u = 0 on the boundary.
+
+    a_cells, f_cells: (n, n) values at cell centres (see :func:`darcy_matrix`). Sparse direct
+    solve (SuperLU, minimum-degree ordering of A^T + A). Returns u at the centres, (n, n).
+    """
+    n = np.shape(a_cells)[0]
     rhs = np.asarray(f_cells, dtype=np.float64).ravel() / (n * n)
-    return spsolve(mat, rhs, permc_spec="MMD_AT_PLUS_A").reshape(n, n)
+    return spsolve(darcy_matrix(a_cells), rhs, permc_spec="MMD_AT_PLUS_A").reshape(n, n)
 
 
 def restrict_cells(a: np.ndarray, n: int) -> np.ndarray:
