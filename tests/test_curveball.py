@@ -167,6 +167,68 @@ def test_lambda_adapts_and_is_jittable(rng):
     assert np.all(np.isclose(ratios, 1.0) | np.isclose(ratios, omega) | np.isclose(ratios, 1 / omega))
 
 
+def _rosenbrock_residuals(w, scale):
+    return jnp.stack([10.0 * scale * (w[1] - w[0] ** 2), 1.0 - w[0]])
+
+
+def _sum_sq(y, t):
+    return jnp.sum((y - t) ** 2)
+
+
+def test_lambda_rule_at_default_interval():
+    # every 5th step (count 0, 5, 10, ...) λ follows the ratio r = (actual change)/(predicted
+    # change), computed here independently from the loss at the returned params; never in between
+    init, update = curveball(_rosenbrock_residuals, _sum_sq, lambda_init=1.0)
+    omega = 0.999 ** 5
+    batch = (1.0, jnp.zeros(2))
+    w = jnp.array([-1.5, 2.0])
+    state = init(w)
+    step = jax.jit(update)
+    branches = set()
+    for i in range(40):
+        new_w, new_state, info = step(w, state, batch)
+        assert int(state.count) == i and float(info.lam) == float(state.lam)
+        lam = float(state.lam)
+        if i % 5:
+            expected, branch = lam, "between"
+        else:
+            actual = float(_sum_sq(_rosenbrock_residuals(new_w, 1.0), 0.0)) - float(info.loss)
+            pred = float(info.predicted_change)
+            r = actual / pred if pred < 0 else 1.0
+            expected, branch = ((lam / omega, "up") if r < 0.5 else (lam * omega, "down") if r > 1.5
+                                else (lam, "keep"))
+        assert float(new_state.lam) == pytest.approx(expected, rel=1e-12), (i, branch)
+        branches.add(branch)
+        w, state = new_w, new_state
+    assert branches == {"between", "up", "down", "keep"}              # every branch exercised
+    assert float(_sum_sq(_rosenbrock_residuals(w, 1.0), 0.0)) < 1e-8    # and it converges
+
+
+def test_optax_transformation_in_chain_follows_curveball(rng):
+    import optax
+
+    from ntk_mlft.optim import curveball_transformation
+
+    params = _tiny_params(rng)
+    batch = (jnp.asarray(rng.normal(size=(6, 3))), jnp.asarray(rng.normal(size=(6, 2))))
+    init, update = curveball(_tiny_model, "mse", lambda_init=0.5)
+    tx = optax.chain(curveball_transformation(_tiny_model, "mse", lambda_init=0.5), optax.scale(1.0))
+    p_ref, s_ref = params, init(params)
+    p_tx, s_tx = params, tx.init(params)
+    for _ in range(5):
+        p_ref, s_ref, _ = update(p_ref, s_ref, batch)
+        step, s_tx = tx.update(p_tx, s_tx, p_tx, batch=batch)
+        p_tx = optax.apply_updates(p_tx, step)
+    for a, b in zip(jax.tree.leaves(p_tx), jax.tree.leaves(p_ref)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-13, atol=1e-15)
+    assert float(s_tx[0].lam) == float(s_ref.lam)
+    single = curveball_transformation(_tiny_model)
+    with pytest.raises(ValueError, match="needs params"):
+        single.update(params, single.init(params), batch=batch)
+    with pytest.raises(ValueError, match="needs batch"):
+        single.update(params, single.init(params), params)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="loss_fn must be"):
         curveball(_tiny_model, "mae")

@@ -51,6 +51,7 @@ __all__ = [
     "CurveBallState",
     "QuadraticModel",
     "curveball",
+    "curveball_transformation",
     "mse_loss",
     "quadratic_model",
 ]
@@ -243,3 +244,35 @@ def curveball(model_fn: ModelFn, loss_fn: LossFn | str = "mse", *, lambda_init: 
         return new_params, state._replace(z=z, lam=new_lam, count=state.count + 1), info
 
     return init, update
+
+
+def curveball_transformation(model_fn: ModelFn, loss_fn: LossFn | str = "mse", **options: Any):
+    """CurveBall as an ``optax.GradientTransformationExtraArgs`` (usable in ``optax.chain``).
+
+    ``init(params) -> CurveBallState``; ``update(updates, state, params, *, batch, **extra)
+    -> (step, new_state)`` with ``step = learning_rate · z`` (apply with
+    ``optax.apply_updates``), ``batch = (inputs, targets)``; ``options`` are those of
+    :func:`curveball`. The incoming ``updates`` (gradients) are not used: CurveBall's
+    ``Δz = Jᵀ(H_L J z + g) + λ z`` gets the gradient ``Jᵀ g`` from the same backward pass as the
+    curvature product, so a separately computed gradient would be one wasted backward pass —
+    pass anything with the params' structure (e.g. ``params`` itself). Hence CurveBall belongs
+    first in a chain. Transformations after it may rescale or clip the step, but λ's
+    adaptation compares the loss at ``params + step`` as CurveBall computed it, and the next
+    ``z`` continues from CurveBall's own step, so the result is then no longer CurveBall.
+    """
+    import optax
+
+    learning_rate = check_positive_scalar("learning_rate", options.get("learning_rate", 1.0))
+    init_fn, update_fn = curveball(model_fn, loss_fn, **options)
+
+    def update(updates: PyTree, state: CurveBallState, params: PyTree = None, *,
+               batch: tuple[Any, Any] | None = None, **extra_args: Any):
+        del updates, extra_args
+        if params is None:
+            raise ValueError("CurveBall's update needs params (update(updates, state, params, batch=...))")
+        if batch is None:
+            raise ValueError("CurveBall's update needs batch=(inputs, targets)")
+        _, new_state, _ = update_fn(params, state, batch)
+        return jax.tree.map(lambda z: learning_rate * z, new_state.z), new_state
+
+    return optax.GradientTransformationExtraArgs(init_fn, update)
