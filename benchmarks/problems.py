@@ -13,8 +13,11 @@ batch amortisation (same run, same machine; compare ratios, not absolute times).
    sample per call vs 32 per call (the batch is stepped together).
 
 Usage: ``python benchmarks/problems.py [--out DIR] [--repeats R] [--big] [--json]``; writes
-problems.json. The machine's load average is recorded: on a shared machine absolute times vary
-by 2-3x between runs, ratios within one run much less.
+problems.json. BLAS runs single-threaded (``OPENBLAS_NUM_THREADS=1`` etc. unless already set),
+as in one worker of a ``generate`` process pool: on a loaded machine multi-threaded BLAS inside
+ARPACK, SuperLU and pyamg spins for the cores and made some solves 10-50x slower. The load
+average is recorded: on a shared machine absolute times vary by 2-3x between runs, ratios
+within one run much less.
 """
 
 from __future__ import annotations
@@ -25,7 +28,10 @@ import os
 import sys
 import time
 
-import numpy as np
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # before numpy is imported
+
+import numpy as np  # noqa: E402
 
 
 def _best(fn, repeats: int) -> tuple[float, object]:
@@ -124,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     load0 = os.getloadavg()
     res = {"costs": cost_tables(), "darcy_solvers": darcy_solvers(args.repeats, args.big),
            "burgers_batch": burgers_batch(args.repeats),
-           "load_average_1min": [load0[0], os.getloadavg()[0]], "cpu_count": os.cpu_count()}
+           "load_average_1min": [load0[0], os.getloadavg()[0]], "cpu_count": os.cpu_count(),
+           "blas_threads": os.environ["OPENBLAS_NUM_THREADS"]}
     os.makedirs(args.out, exist_ok=True)
     write_json_atomic(os.path.join(args.out, "problems.json"), res)
     if args.json:

@@ -16,7 +16,8 @@ Work:       ``burgers_steps``: ~ T max|u_0| n / CFL steps (proportional to n whi
             like n^2 (like n^3 once diffusion sets the step). A batch is stepped together
             (``solve_burgers_fv`` on (b, n) rows), so numpy's per-step overhead (~20 us) is shared
             by the batch: at 32 samples per batch (``generate``'s chunk) the measured cost per
-            sample follows n^2 from 128 cells up (see the problems README for the cost table).
+            sample grows 2.4x, 3.3x, 3.7x per doubling from 128 to 1024 cells (approaching the
+            n^2 of the work; 0.17 to 4.8 ms, problems README), one sample per call 4-13x more.
 Why hard:   for nu much smaller than h the shocks are thinner than every grid, so coarse levels
             smear and misplace them.
 Level differences (``difference_rate = 0.6``): RMS(u_l - u_{l-1}) over the default inputs decays

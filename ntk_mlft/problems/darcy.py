@@ -15,11 +15,11 @@ Levels:     cell-centred 5-point finite volumes on ``grid(l)`` x ``grid(l)`` cel
             boundary values) to the output centres.
 Solver:     sparse direct LU (SuperLU via ``spsolve``) with the minimum-degree ordering of A^T + A
             (``permc_spec="MMD_AT_PLUS_A"``, suited to the symmetric pattern; the matrix is SPD).
-            Fill and time grow faster than the n^2 unknowns: measured ~4-5x per doubling of n up
-            to 128^2 and ~7-11x from 128^2 to 256^2 (benchmarks/problems.py; it also compares
-            SuperLU's COLAMD default and pyamg smoothed-aggregation CG, which did not win here).
+            Fill and time grow faster than the n^2 unknowns: 3.6x, 7.6x and 6.0x per doubling of
+            n at the default levels (benchmarks/problems.py, which also compares SuperLU's COLAMD
+            default and pyamg smoothed-aggregation CG: neither won; see the problems README).
 Why hard:   high-contrast interfaces with random topology, and the finest level is genuinely
-            expensive: ~0.3-0.5 s per sample at 256 x 256 against ~2 ms at 32 x 32 (ratio > 100).
+            expensive: ~0.26 s per sample at 256 x 256 against ~1.6 ms at 32 x 32 (ratio ~160).
 Level differences (``difference_rate = 1.15``): for smooth a the level differences would decay
             like h^2; for the two-phase a the default levels show RMS rates of ~2 from 32^2 to
             64^2 to 128^2 (the levels at or below the 64^2 input grid, where block means of a

@@ -22,8 +22,8 @@ Level differences (``difference_rate = 2``): RMS(u_l - u_{l-1}) over the default
             three seeds.
 Defaults:   4 levels of 256, 1024, 4096, 16384 cells; 1024 input nodes, correlation length
             0.005 (about 5 input nodes, 1.3 level-1 cells). A tridiagonal solve is cheap: per
-            sample in a batch of 32, ~0.04 ms at 256 cells (fixed per-sample overhead: one LAPACK
-            call) up to ~1-2 ms at 16384 cells (the problems README has the measured table).
+            sample in a batch of 32, ~0.02 ms at 256 cells (fixed per-sample overhead: one LAPACK
+            call) up to ~1.3 ms at 16384 cells (the problems README has the measured table).
 """
 
 from __future__ import annotations
