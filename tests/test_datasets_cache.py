@@ -3,6 +3,7 @@ key follows the solver's source, results do not depend on completion order, an i
 keeps the chunks that finished, and the progress bar counts samples."""
 
 import importlib.util
+import pickle
 import sys
 import textwrap
 import threading
@@ -128,6 +129,8 @@ def test_editing_the_solver_source_invalidates_its_cache(tmp_path, monkeypatch):
 def test_fingerprint_follows_versions_and_solver_version(problem, monkeypatch):
     base = solver_fingerprint(problem)
     assert base == solver_fingerprint(get_problem("elliptic-rough", **SMALL))
+    pickle.loads(pickle.dumps(problem))  # pickling caches __slotnames__ on the class: not code
+    assert solver_fingerprint(problem) == base
     assert base != solver_fingerprint(get_problem("burgers-shock"))  # another module's source
     monkeypatch.setattr(type(problem), "solver_version", problem.solver_version + 1)
     assert solver_fingerprint(problem) != base
@@ -254,3 +257,16 @@ def test_progress_bar_counts_samples_per_level(problem, tmp_path, monkeypatch):
     generate(problem, [9, 3, 1], seed=2, cache_dir=tmp_path, chunk_size=2)  # samples 0..3 of level 1 cached
     assert [(t, k) for _, t, _, k in bars] == [(5, 5), (0, 0), (0, 0)]
     assert "4 of 9 cached" in bars[0][0]
+
+
+def test_fingerprint_is_the_same_in_other_processes(problem):
+    """Cache keys must survive a restart: str hashing is salted per process (PYTHONHASHSEED)."""
+    import os
+    import subprocess
+
+    code = ("from ntk_mlft.problems import get_problem; from ntk_mlft.problems.datasets import solver_fingerprint; "
+            f"print(solver_fingerprint(get_problem('elliptic-rough', **{SMALL!r}))['code'])")
+    salt = "1" if os.environ.get("PYTHONHASHSEED") != "1" else "2"  # not this process's salt
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONHASHSEED": salt})
+    assert out.stdout.strip() == solver_fingerprint(problem)["code"]

@@ -15,8 +15,9 @@ holds the ntk_mlft, numpy and scipy versions, the problem's ``solver_version`` a
 loaded code of the problem class, its solver module and ``_base`` and of the functions here that
 draw the inputs (:mod:`ntk_mlft.problems.fingerprint`), so changing a solver invalidates its
 cached labels without anyone bumping a number; ``solver_version`` is for changes the hash cannot
-see (a third-party solver's behaviour at the same version). An interrupted run resumes from the finished chunks; a corrupt, truncated, mis-shaped or
-non-finite chunk is detected (``_load_chunk``) and regenerated, never used.
+see (a third-party solver's behaviour at the same version). An interrupted run resumes from the
+finished chunks; a corrupt, truncated, mis-shaped or non-finite chunk is detected
+(``_load_chunk``) and regenerated, never used.
 
 Parallelism: chunks are submitted to ``executor`` (any ``concurrent.futures.Executor``:
 ``submit(fn, *args)`` returning a ``concurrent.futures.Future`` -- a ``ProcessPoolExecutor``,

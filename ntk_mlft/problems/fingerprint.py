@@ -56,11 +56,14 @@ def _update_code(digest: Any, code: types.CodeType, doc: str | None = None) -> N
             digest.update(_const(value).encode())
 
 
-def _update_callable(digest: Any, obj: Any) -> None:
+def _update_callable(digest: Any, obj: Any, label: str) -> None:
+    """Hash ``label`` and the code of a function / method / property; anything else (caches such
+    as ``__slotnames__`` that pickling adds to a class) is ignored."""
     func = getattr(obj, "__func__", obj)            # classmethod / staticmethod
     func = getattr(func, "fget", func)               # property
     code = getattr(func, "__code__", None)
     if isinstance(code, types.CodeType):
+        digest.update(label.encode())
         _update_code(digest, code, doc=getattr(func, "__doc__", None))
         digest.update(_const(getattr(func, "__defaults__", None)).encode())
 
@@ -78,8 +81,7 @@ def _update_class(digest: Any, cls: type) -> None:
             if not key.startswith("__"):  # class attributes (order, ...), not __doc__ / __module__
                 digest.update(f"{key}={_const(value)}".encode())
         else:
-            digest.update(f"attr {key}".encode())
-            _update_callable(digest, value)
+            _update_callable(digest, value, f"attr {key}")
 
 
 def _namespace(cls: type) -> dict[str, Any] | None:
@@ -105,8 +107,7 @@ def _update_module(digest: Any, namespace: dict[str, Any]) -> None:
         elif isinstance(value, type) and _ours(value, name):
             _update_class(digest, value)
         elif isinstance(value, types.FunctionType) and _ours(value, name):
-            digest.update(f"def {key}".encode())
-            _update_callable(digest, value)
+            _update_callable(digest, value, f"def {key}")
 
 
 def code_digest(*objects: Any) -> str:
@@ -124,6 +125,5 @@ def code_digest(*objects: Any) -> str:
                     seen.add(id(namespace))
                     _update_module(digest, namespace)
         else:
-            digest.update(f"def {getattr(obj, '__qualname__', obj)}".encode())
-            _update_callable(digest, obj)
+            _update_callable(digest, obj, f"def {getattr(obj, '__qualname__', '')}")
     return digest.hexdigest()

@@ -17,8 +17,9 @@ Why hard:   the solution oscillates with local wavelength 2 pi / k(x) (about 13 
             pollution (phase) error, which accumulates over the domain, so coarse levels are
             qualitatively wrong until k^3 h^2 is small.
 Level differences (``difference_rate = 2``): already at the coarsest default grid k0 h = 0.31 and
-            the accumulated phase error ~ k0^3 h^2 / 24 is ~0.3 rad, so RMS(u_l - u_{l-1}) decays at 2.0 from 256 to 1024 to 4096 and from 1024 to 4096 to
-            16384 cells (16 samples, two seeds).
+            the accumulated phase error ~ k0^3 h^2 / 24 is ~0.3 rad, so RMS(u_l - u_{l-1})
+            decays at 2.0 from 256 to 1024 to 4096 and from 1024 to 4096 to 16384 cells
+            (16 samples, two seeds).
 Defaults:   4 levels of 256, 1024, 4096, 16384 cells (20 to 1300 points per wavelength at k0 = 80);
             per sample in a batch of 32, ~0.02 ms at the coarsest level (per-sample overhead:
             one LAPACK call) to ~1.1 ms at the finest.
