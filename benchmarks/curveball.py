@@ -235,7 +235,8 @@ def _table(result):
         lines += ["", f"NTK regime: {ntk['architecture']} width {ntk['width']}, N = {ntk['n_train']}, target "
                   f"training loss <= {ntk['relative_loss_tol']:g} x initial; lambda_max estimate "
                   f"{ntk['lambda_max_seconds']:.1f} s (not included below)", "",
-                  "| method | setting | steps to target | wall s to target | s/step | test gap to analytic KRR |",
+                  "| method | setting | steps to target | wall s to target | s/step "
+                  "| test gap to analytic KRR |",
                   "| --- | --- | --- | --- | --- | --- |"]
         for m, s in ntk["methods"].items():
             setting = (f"lambda0 {s['lambda_init']:.3g}" if m == "curveball"
@@ -248,7 +249,8 @@ def _table(result):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=os.path.join("results", "benchmarks"), help="output folder for curveball.json")
+    ap.add_argument("--out", default=os.path.join("results", "benchmarks"),
+                    help="output folder for curveball.json")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=5, help="runs per method (noise/jitter/data seeds)")
     ap.add_argument("--width", type=int, default=512, help="width of the NTK-regime MLP")

@@ -130,3 +130,22 @@ def test_ridge_fit_of_linear_model_is_kernel_ridge_regression(rng, optimizer):
     assert np.max(np.abs(np.asarray(without.params["w"]) - w_ref)) > 1e-2   # the ridge is what matters
     with pytest.raises(ValueError, match="ridge"):
         fit(lambda p, xx: xx @ p["w"], w0, x, y, ridge=-1.0)
+
+
+def test_stopping_rule_rising_loss_is_not_convergence(rng):
+    x, y = rng.normal(size=(8, 5)), rng.normal(size=(8, 1))
+    w0 = {"w": jnp.zeros((5, 1))}
+
+    def model(p, xx):
+        return xx @ p["w"]
+    limit = y.size / np.linalg.eigvalsh(x @ x.T)[-1]          # GD stability limit N K / λ_max(Θ)
+    with pytest.raises(FloatingPointError, match="diverged"):  # not stopped="tol" after 1 chunk
+        fit(model, w0, x, y, learning_rate=3.0 * limit, max_steps=2000, chunk=50, rtol=1e-3)
+    # interpolation to the round-off floor, where the loss fluctuates: this run's last chunk
+    # rises (4.6e-33 -> 1.3e-32) yet it is converged, "tol", not max_steps
+    r2 = np.random.default_rng(2)
+    xw, yw = r2.normal(size=(4, 5)), r2.normal(size=(4, 1))
+    p0 = {"w": jnp.asarray(r2.normal(size=(5, 6))), "v": jnp.asarray(r2.normal(size=(6, 1)))}
+    res = fit(lambda p, xx: jnp.tanh(xx @ p["w"]) @ p["v"], p0, xw, yw, optimizer="curveball",
+              max_steps=20000, chunk=20, rtol=1e-12)
+    assert res.stopped == "tol" and res.steps < 1000 and res.losses[-1] < 1e-28

@@ -35,7 +35,8 @@ def _run(n_seeds, width, rng):
                               seeds=range(n_seeds), center=False, optimizer="curveball",
                               max_steps=1000, rtol=0.0, atol=1e-22, chunk=20)
     assert all(r.levels[0].stopped == "atol" for r in ens.results)        # all converged
-    a = np.asarray(arch.kernel_fn(xt, x, get="ntk")) @ np.linalg.inv(np.asarray(arch.kernel_fn(x, x, get="ntk")))
+    a = np.linalg.solve(np.asarray(arch.kernel_fn(x, x, get="ntk")),
+                        np.asarray(arch.kernel_fn(x, xt, get="ntk"))).T      # Θ*ₓ Θ⁻¹
     lin = []
     for s in range(n_seeds):
         _, p0 = arch.init_fn(jax.random.key(s), (-1, 3))

@@ -13,6 +13,12 @@ Optimisers: ``"gd"`` (plain full-batch GD at that rate), ``"sgd"`` (heavy-ball m
 network trained is ``f(w; x) − f(w₀; x)`` (w₀ the initial params), so it starts at zero and in
 the NTK regime gradient flow converges to deterministic kernel regression.
 
+Frozen groups (``trainable``, :mod:`.masks`): the optimiser sees only the trainable leaves
+``w_G``, i.e. it trains the restricted model ``w_G ↦ f(w_G, w_frozen; x)`` whose NTK is
+``Θ_G = Σ_{g ∈ G} Θ_g`` (``ntk_mlft.empirical.empirical_ntk_by_group``): λ_max, the learning
+rate, CurveBall's curvature products and the ridge term are all those of ``Θ_G``, and in the NTK
+regime the fit converges to kernel (ridge) regression with ``Θ_G``.
+
 Ridge (``ridge = λ ≥ 0``, unnormalised): the objective is
 ``(1/(N K)) [Σ (f(w; x_i) − Y_i)² + λ ‖w − w_s‖²]`` with ``w_s`` the parameters at the start of
 the fit. For the linearised model ``f ≈ f(w_s) + J (w − w_s)`` its minimiser predicts
@@ -53,7 +59,8 @@ class FitResult:
       losses: (steps + 1,) training loss before the first step and after each step.
       steps: number of steps taken.
       learning_rate: the learning rate used (``nan`` for CurveBall, which picks its own).
-      stopped: ``"tol"`` (relative decrease below ``rtol`` over a chunk), ``"atol"``, or ``"max_steps"``.
+      stopped: ``"tol"`` (a chunk changed the loss by at most ``rtol`` relative), ``"atol"``, or
+        ``"max_steps"`` (not converged by the stopping rule).
       wall_seconds: wall time of the optimisation (including compilation).
     """
 
@@ -223,8 +230,9 @@ def fit(apply_fn: Callable, params: PyTree, x: Any, y: Any, *, optimizer: str = 
         unit-scale curvature). ``λ_max(Θ̂)`` is then estimated to 1e-3 relative (a scale is
         all that is needed); for gd/sgd to 1e-6 (it sets the step size), at most 100 power steps.
       rtol: stop (``"tol"``) when a chunk of ``chunk`` steps changes the loss by at most ``rtol``
-        relative, ``|before − after| <= rtol · before``; a chunk that raises the loss by more
-        is not convergence and training goes on.
+        relative, ``|before − after| <= rtol · before``. A chunk that raises the loss by more is
+        not convergence and training goes on (to ``max_steps``, or ``FloatingPointError`` when
+        it diverges) — unless the loss is at the round-off floor, ``<= eps · initial loss``.
       atol: stop when the loss is ``<= atol``.
       trainable: group names to train (the others frozen bitwise; see :mod:`.masks`), None = all.
         Only the trainable leaves are optimised (λ_max, learning rate, CurveBall's curvature and
@@ -277,11 +285,13 @@ def fit(apply_fn: Callable, params: PyTree, x: Any, y: Any, *, optimizer: str = 
         elif optimizer == "adam":
             lr = 1e-3
         else:
-            lr = lr_factor * y.size / (lam_max(1e-6) + ridge) * ((1.0 - momentum) if optimizer == "sgd" else 1.0)
+            lr = lr_factor * y.size / (lam_max(1e-6) + ridge)
+            lr *= (1.0 - momentum) if optimizer == "sgd" else 1.0
         state = _optax_transform(optimizer, lr, momentum).init(t_leaves)
     run_chunk = _chunk_runner(optimizer, apply_fn, treedef, flags, penalised, chunk)
     loss_at = _jit_objective(apply_fn, treedef, flags, penalised)
     losses = [float(loss_at(t_leaves, frozen, x, y, anchor, penalty))]
+    floor = float(jnp.finfo(dtype).eps) * losses[0]
     stopped, steps = "max_steps", 0
     n_chunks = -(-max_steps // chunk)
     for _ in progress(range(n_chunks), total=n_chunks, desc=progress_desc):
@@ -297,7 +307,10 @@ def fit(apply_fn: Callable, params: PyTree, x: Any, y: Any, *, optimizer: str = 
         if not np.isfinite(after):
             raise FloatingPointError(f"training diverged (loss {after}) with optimizer={optimizer!r}, "
                                      f"learning_rate={lr}")
-        if before > 0 and abs(before - after) <= rtol * before:
+        change = before - after
+        # converged: a chunk changed the loss by at most rtol relative, or it rose but only at
+        # the round-off floor (eps x the initial loss); a real rise (e.g. divergence) goes on
+        if before > 0 and (abs(change) <= rtol * before or (change < 0 and after <= floor)):
             stopped = "tol"
             break
     if losses[-1] <= atol and stopped == "max_steps" and atol > 0:
