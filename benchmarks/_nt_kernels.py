@@ -5,7 +5,8 @@ Imports only numpy and jax at module level, so the same file times ``ntk_mlft`` 
 
     .nt-venv/bin/python benchmarks/_nt_kernels.py --out nt.json [--quick] [--seed S]
 
-Both sides build the same architectures with their own ``stax``, get identical inputs and
+Both sides build the same architectures with their own ``stax`` (ntk_mlft's structured
+derivatives need its own ``stax`` apply_fn, which the same builder gives), get identical inputs and
 parameters from ``numpy.random.default_rng(seed)``, wrap the computation in ``jax.jit`` and
 report, per case and dtype: ``first_s`` (first call: tracing + compilation + one run),
 ``median_s`` (median of warm repeats) and a value check (mean of the NTK) so the two sides can be
@@ -26,13 +27,17 @@ DTYPES = ("float32", "float64")
 
 
 def cases(quick: bool) -> list[dict]:
-    """The benchmark cases (issue 3): analytic MLP/CNN NTK+NNGP and empirical MLP NTK."""
+    """The benchmark cases (issue 3): analytic MLP/CNN NTK+NNGP and empirical MLP NTK
+    (``implementation`` 1 = Jacobian contraction, 2 = NTK-vector products, 3 = structured
+    derivatives)."""
     if quick:
         return [
             {"name": "analytic-mlp3-relu", "kind": "analytic", "arch": "mlp3", "n": 200},
             {"name": "analytic-cnn2-circular", "kind": "analytic", "arch": "cnn2", "n": 20},
             {"name": "empirical-mlp2-w512-jc", "kind": "empirical", "arch": "mlp2w512",
              "n": 50, "implementation": 1},
+            {"name": "empirical-mlp2-w512-sd", "kind": "empirical", "arch": "mlp2w512",
+             "n": 50, "implementation": 3},
         ]
     out = [{"name": "analytic-mlp3-relu", "kind": "analytic", "arch": "mlp3", "n": n}
            for n in (500, 2000, 4000)]
@@ -42,6 +47,8 @@ def cases(quick: bool) -> list[dict]:
              "implementation": 1} for n in (200, 1000)]
     out += [{"name": "empirical-mlp2-w512-nvp", "kind": "empirical", "arch": "mlp2w512",
              "n": 200, "implementation": 2}]
+    out += [{"name": "empirical-mlp2-w512-sd", "kind": "empirical", "arch": "mlp2w512", "n": n,
+             "implementation": 3} for n in (200, 1000)]
     return out
 
 

@@ -6,7 +6,9 @@ Cases (issue 3), each in float32 and float64, all inside ``jax.jit``:
 * analytic NTK + NNGP of a 2-layer 1-D ReLU CNN (circular padding, filter 3) + Dense on
   N x 64 x 1 inputs, N = 100, 300;
 * empirical NTK (``x2=None``, ``vmap_axes=0``) of a 2-hidden-layer width-512 ReLU MLP on
-  N x 64 inputs: Jacobian contraction for N = 200, 1000, NTK-vector products for N = 200.
+  N x 64 inputs: Jacobian contraction for N = 200, 1000, NTK-vector products for N = 200,
+  structured derivatives (ours: ``ntk_mlft._structured``; NT: ``implementation=3``) for
+  N = 200, 1000.
 
 Reported per case: median of warm repeats (``median_s``) and the first call (tracing +
 compilation + one run, ``first_s``) separately. When the neural-tangents side venv exists
@@ -15,8 +17,15 @@ there in a subprocess (``benchmarks/_nt_kernels.py``) right after ours, and ``ra
 ours / neural-tangents (median); otherwise ``"nt": null``. Timings on a shared machine are
 noisy: compare ratios from the same run only.
 
+``--large`` instead runs the one big case (ours only, minutes): the 20,000 x 20,000 float64
+NNGP + NTK of a 3-hidden-layer ReLU MLP (inputs of dim 64) with ``stax.batch`` (blocks of
+``--large-batch`` rows streamed into host numpy arrays, progress bar on a terminal), recording
+wall time, peak resident memory (``resource.getrusage``, the whole process) and a check of the
+kernel on 400 random inputs against the unbatched ``kernel_fn``. Each mode replaces only its own part of
+``DIR/kernels.json`` (``results`` / ``large``).
+
 Usage: ``python benchmarks/kernels.py [--out DIR] [--quick] [--seed S] [--json]
-[--nt-python PATH]``; writes ``DIR/kernels.json``.
+[--nt-python PATH] [--large [--large-n N] [--large-batch B]]``; writes ``DIR/kernels.json``.
 """
 
 from __future__ import annotations
@@ -127,14 +136,58 @@ def run(quick: bool, seed: int, nt_python: str | None) -> dict:
             "results": rows}
 
 
+def run_large(n: int, batch_size: int, seed: int) -> dict:
+    """The ``--large`` case (module docstring); call in a fresh process (peak RSS)."""
+    import resource
+    import time
+
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import numpy as np
+
+    from ntk_mlft import stax
+
+    layers = []
+    for _ in range(3):
+        layers += [stax.Dense(512, W_std=1.5, b_std=0.05), stax.Relu()]
+    kernel_fn = stax.serial(*layers, stax.Dense(1, W_std=1.5, b_std=0.05))[2]
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 64))
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    k = stax.batch(kernel_fn, batch_size)(x, get=("nngp", "ntk"))
+    wall = time.perf_counter() - t0
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss   # kilobytes on Linux
+    idx = np.sort(rng.choice(n, size=min(n, 400), replace=False))  # rows from many blocks
+    ref = kernel_fn(x[idx], None, ("nngp", "ntk"))       # x2=None, like batch's diagonal blocks
+    check = {}
+    for g in ("nngp", "ntk"):
+        exact = np.asarray(getattr(ref, g))
+        got = getattr(k, g)[np.ix_(idx, idx)]
+        check[g] = float(np.max(np.abs(got - exact)) / np.max(np.abs(exact)))
+    blocks = -(-n // batch_size)
+    return {"n": n, "batch_size": batch_size, "dtype": "float64", "arch": "mlp3 (3 x Dense(512)"
+            " + Relu, Dense(1)), inputs of dim 64", "wall_s": wall,
+            "blocks_computed": blocks * (blocks + 1) // 2,
+            "output_bytes": int(k.nngp.nbytes + k.ntk.nbytes),
+            "peak_rss_bytes": peak_kb * 1024, "rss_before_bytes": rss0 * 1024,
+            "max_rel_err_vs_unbatched_400x400": check, "machine": _machine()}
+
+
 def _table(res: dict) -> str:
     lines = [f"{'case':<26} {'N':>5} {'dtype':<8} {'ours s':>9} {'NT s':>9} {'ours/NT':>8}"]
-    for r in res["results"]:
+    for r in res.get("results", []):
         nt = r["nt"]
         lines.append(f"{r['case']:<26} {r['n']:>5} {r['dtype']:<8} "
                      f"{r['ours']['median_s']:>9.4f} "
                      f"{'-' if nt is None else format(nt['median_s'], '9.4f'):>9} "
                      f"{'-' if nt is None else format(r['ratio'], '8.2f'):>8}")
+    if res.get("large"):
+        big = res["large"]
+        lines.append(f"large: {big['n']}^2 NNGP+NTK float64 in {big['wall_s']:.1f} s, peak RSS "
+                     f"{big['peak_rss_bytes'] / 2**30:.2f} GiB (outputs "
+                     f"{big['output_bytes'] / 2**30:.2f} GiB)")
     return "\n".join(lines)
 
 
@@ -147,12 +200,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the JSON result")
     parser.add_argument("--nt-python", default=DEFAULT_NT_PYTHON,
                         help="python of the neural-tangents 0.6.5 venv (skipped if missing)")
+    parser.add_argument("--large", action="store_true",
+                        help="run only the 20000^2 batched MLP kernel (minutes, ~7 GB of RAM)")
+    parser.add_argument("--large-n", type=int, default=20000)
+    parser.add_argument("--large-batch", type=int, default=2000)
     args = parser.parse_args(argv)
     from ntk_mlft._io import write_json_atomic
 
-    res = run(args.quick, args.seed, args.nt_python)
+    path = os.path.join(args.out, "kernels.json")
+    previous = {}
+    if os.path.exists(path):
+        with open(path) as fh:
+            previous = json.load(fh)
+    if args.large:
+        res = {**previous, "large": run_large(args.large_n, args.large_batch, args.seed)}
+    else:
+        res = {**run(args.quick, args.seed, args.nt_python), "large": previous.get("large")}
     os.makedirs(args.out, exist_ok=True)
-    write_json_atomic(os.path.join(args.out, "kernels.json"), res)
+    write_json_atomic(path, res)
     print(json.dumps(res, indent=2) if args.json else _table(res))
     return 0
 
