@@ -185,36 +185,25 @@ def _layer_terms(u1, d1, u2, d2, rec: LinearTap, trace, diag, same: bool):
     return theta_w * rec.w_scale ** 2, theta_b
 
 
-def _leaf_index(params) -> Mapping[tuple, int]:
-    flat = jax.tree_util.tree_flatten_with_path(params)[0]
-
-    def plain(k):
-        for attr in ("idx", "key", "name"):
-            if hasattr(k, attr):
-                return getattr(k, attr)
-        return k
-
-    return {tuple(plain(k) for k in path): j for j, (path, _) in enumerate(flat)}
-
-
-def structured_ntk_terms(f: ApplyFn, params, x1, x2, kw1: dict, kw2: dict, trace_axes,
-                         diagonal_axes):
+def structured_ntk_terms(f: ApplyFn, params, leaf_index: Mapping[tuple, int], x1, x2,
+                         kw1: dict, kw2: dict, trace_axes, diagonal_axes):
     """Per output leaf ``(terms, zero)``, and the output treedef.
 
-    ``terms`` maps a parameter leaf's index (``jax.tree.leaves(params)`` order) to its share
+    ``leaf_index`` maps the key path of every parameter leaf (a tuple of plain ints/strings) to
+    its index in ``jax.tree.leaves(params)``. ``terms`` maps a leaf's index to its share
     ``Theta_leaf`` in the layout of ``empirical_ntk_fn``'s result; ``zero`` is a zero kernel of
     that layout (the NTK of a network without parameters, or of a group no layer reads).
     ``x2=None`` means ``x2 = x1`` (cotangents computed once). Raises ``UnsupportedStructure`` for
     configurations that are not batch-first.
     """
     try:
-        return _terms(f.layer, params, x1, x2, kw1, kw2, trace_axes, diagonal_axes)
+        return _terms(f.layer, params, leaf_index, x1, x2, kw1, kw2, trace_axes, diagonal_axes)
     except UnsupportedStructure as err:
         raise UnsupportedStructure(f"{err}. Use implementation=JACOBIAN_CONTRACTION or "
                                    "NTK_VECTOR_PRODUCTS for this network") from None
 
 
-def _terms(layer, params, x1, x2, kw1, kw2, trace_axes, diagonal_axes):
+def _terms(layer, params, index, x1, x2, kw1, kw2, trace_axes, diagonal_axes):
     same = x2 is None
     taps1 = _taps(layer, params, x1, kw1)
     u1, d1, o_def, out1 = _cotangents(layer, params, x1, kw1, taps1)
@@ -222,7 +211,6 @@ def _terms(layer, params, x1, x2, kw1, kw2, trace_axes, diagonal_axes):
         u2, d2, out2 = u1, d1, out1
     else:
         u2, d2, _, out2 = _cotangents(layer, params, x2, kw2, _taps(layer, params, x2, kw2))
-    index = _leaf_index(params)
     result = []
     for k, (leaf1, leaf2) in enumerate(zip(out1, out2)):
         trace, diag = axes_for(trace_axes, diagonal_axes, leaf1.ndim)
