@@ -42,15 +42,19 @@ def _regularised(k: np.ndarray, diag_reg: float, absolute: bool) -> np.ndarray:
 
 def _time_factors(evals: np.ndarray, t: Any, learning_rate: float, size: int
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """(decay, gain) per eigenvalue: exp(-eta t e / size) and (1 - decay) / e; shape (T, n)."""
+    """(decay, gain) per eigenvalue: exp(-eta t e / size) and (1 - decay) / e; shape (T, n).
+
+    Eigenvalues outside the resolved range (``safe_inverse`` = 0, i.e. the null space) get
+    decay 1 and gain 0 at every t, t = inf included (the pseudo-inverse convention; no inf * 0).
+    """
     t = np.atleast_1d(np.asarray(t, dtype=np.float64)) * learning_rate
-    if np.any(t < 0) or not np.all(np.isfinite(t) | np.isinf(t)):
+    if np.any(np.isnan(t)) or np.any(t < 0):
         raise ValueError(f"t must be >= 0 (or None for infinity); got {t / learning_rate}")
-    expo = -np.outer(t, evals) / size
-    decay = np.exp(expo)
-    inv = safe_inverse(evals)
-    gain = np.where(inv > 0, -np.expm1(expo) * inv, t[:, None] / size * (inv > 0))
-    return decay, gain
+    keep = (safe_inverse(evals) > 0)[None, :]
+    e_kept = np.where(keep[0], evals, 1.0)
+    expo = np.where(keep, -np.outer(t, e_kept) / size, 0.0)
+    gain = np.where(keep, -np.expm1(expo) / e_kept, 0.0)
+    return np.exp(expo), gain
 
 
 def gradient_descent_mse(k_train_train: Any, y_train: Any, learning_rate: float = 1.0,

@@ -15,23 +15,30 @@ A pilot study solves the same inputs ``x_1..x_n`` at every level, giving targets
    regularisation for every architecture and input scaling. :func:`absolute_ridge` is that map,
    so finite-width training and kernel regression can use exactly the estimator's ``λ``.
 
-With cheap unlabeled inputs (``Pilot.x_unlabeled``, m of them) the spectrum comes from those
-instead (Nyström, :class:`ntk_mlft.estimators.pilot.PilotEstimator`). The estimate is a pool
-estimate: it is meaningful for ``N_l`` well below the pool size (callers cap at half of it).
+The practical path (what a user with a solver has): a few paired pilot solves plus many cheap
+unlabeled inputs (``Pilot.x_unlabeled``, m of them: ``problem.sample_inputs``, no solves). The
+spectrum then comes from the kernel on the union U of pilot and unlabeled inputs (M = n_p + m
+points, exact eigenfunctions on the pilot) and the mode powers from the pilot pairs
+(:class:`ntk_mlft.estimators.pilot.PilotEstimator`); counts up to m/2 per level are allowed
+(``max_samples``), far beyond the pilot size. :func:`practical_estimator_from_problem` builds it
+for a built-in problem. Either estimate refers to its pool's measure (error on all of U,
+training points included): it approaches the fresh-input error only when the counts are well
+below the pool size.
 
 Used by ``ntk-mlft allocate --problem/--pilot``, ``ntk-mlft demo`` and :mod:`ntk_mlft.validation`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ntk_mlft._validation import check_positive_int, check_positive_scalar
 
-__all__ = ["absolute_ridge", "estimator_from_pilot", "estimator_from_pilot_file", "pilot_from_problem",
-           "pilot_kernel"]
+__all__ = ["PracticalSetup", "absolute_ridge", "estimator_from_pilot", "estimator_from_pilot_file",
+           "pilot_from_problem", "pilot_kernel", "practical_estimator_from_problem", "unlabeled_inputs"]
 
 
 def pilot_kernel(x: np.ndarray, ys: Any, arch: str, **arch_options: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -67,28 +74,97 @@ def estimator_from_pilot(x: np.ndarray, ys: Any, arch: str, ridge: float, **arch
     return SpectralEstimator.from_kernel(k, targets, ridge=absolute_ridge(k, ridge))
 
 
-def estimator_from_pilot_file(pilot: Any, arch: str, ridge: float, seed: int = 0,
-                              **arch_options: Any) -> tuple[Any, int]:
-    """Error model from a :class:`ntk_mlft.estimators.pilot.Pilot`, and the size of its pool.
-
-    With ``x_unlabeled`` (m inputs): :class:`~ntk_mlft.estimators.pilot.PilotEstimator` (Nyström
-    spectrum on the unlabeled inputs, bias-corrected mode powers from the pilot); the pool is m.
-    Without: the spectral estimator on the pilot inputs themselves; the pool is n_p.
-    ``ridge`` is relative to the mean kernel diagonal on the inputs that define the spectrum.
-    """
+def _practical(pilot: Any, arch: str, ridge: float, seed: int, n_boot: int, noise: Any,
+               **arch_options: Any) -> tuple[Any, float]:
+    """PilotEstimator of ``pilot`` (with x_unlabeled) and the absolute ridge used: ``ridge`` x the
+    mean NTK diagonal over the union of pilot and unlabeled inputs."""
     from ntk_mlft.architectures import get_architecture
     from ntk_mlft.estimators.pilot import PilotEstimator
 
+    ridge = check_positive_scalar("ridge", ridge, allow_zero=True)
+    ys = np.asarray(pilot.ys)
+    net = get_architecture(arch, output_dim=int(np.prod(ys.shape[2:]) or 1), **arch_options)
+    union = np.concatenate([np.asarray(pilot.x), np.asarray(pilot.x_unlabeled)])
+    k = np.asarray(net.kernel_fn(union, None, get="ntk"), dtype=np.float64)
+    lam = ridge * float(np.mean(np.diag(k)))
+    n_p = len(pilot.x)
+    model = PilotEstimator.from_kernels(k[n_p:, n_p:], k[:n_p, n_p:], ys, k_pp=k[:n_p, :n_p],
+                                        ridge=lam, noise=noise, n_boot=n_boot, seed=seed)
+    return model, lam
+
+
+def estimator_from_pilot_file(pilot: Any, arch: str, ridge: float, seed: int = 0,
+                              **arch_options: Any) -> tuple[Any, int]:
+    """Error model from a :class:`ntk_mlft.estimators.pilot.Pilot`, and the pool size callers
+    cap at half of.
+
+    With ``x_unlabeled`` (m inputs): :class:`~ntk_mlft.estimators.pilot.PilotEstimator` on the
+    union of pilot and unlabeled inputs (exact eigenfunctions on the pilot, 30 bootstrap
+    replicates); the returned size is m, so the cap is m/2. Without: the spectral estimator on
+    the pilot inputs themselves; the size is n_p. ``ridge`` is relative to the mean kernel
+    diagonal on the inputs that define the spectrum.
+    """
     x, ys = np.asarray(pilot.x), np.asarray(pilot.ys)
     if pilot.x_unlabeled is None:
         return estimator_from_pilot(x, list(ys), arch, ridge, **arch_options), len(x)
-    net = get_architecture(arch, output_dim=int(np.prod(ys.shape[2:]) or 1), **arch_options)
-    xu = np.asarray(pilot.x_unlabeled)
-    k_uu = np.asarray(net.kernel_fn(xu, None, get="ntk"), dtype=np.float64)
-    k_pu = np.asarray(net.kernel_fn(x, xu, get="ntk"), dtype=np.float64)
-    model = PilotEstimator.from_kernels(k_uu, k_pu, ys, ridge=absolute_ridge(k_uu, ridge),
-                                        n_boot=20, seed=seed)
-    return model, len(xu)
+    model, _ = _practical(pilot, arch, ridge, seed, 30, 0.0, **arch_options)
+    return model, len(pilot.x_unlabeled)
+
+
+@dataclass(frozen=True)
+class PracticalSetup:
+    """What :func:`practical_estimator_from_problem` built.
+
+    model: the :class:`~ntk_mlft.estimators.pilot.PilotEstimator`; pilot: the
+    :class:`~ntk_mlft.estimators.pilot.Pilot` (paired solves + unlabeled inputs); ridge: the
+    absolute ridge lambda (relative ridge x mean NTK diagonal over pilot + unlabeled inputs);
+    max_samples: the per-level cap m // 2.
+    """
+
+    model: Any
+    pilot: Any
+    ridge: float
+    max_samples: int
+
+    @property
+    def n_pilot(self) -> int:
+        return int(len(self.pilot.x))
+
+    @property
+    def n_unlabeled(self) -> int:
+        return int(len(self.pilot.x_unlabeled))
+
+
+def unlabeled_inputs(problem: Any, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` cheap unlabeled inputs of ``problem`` (``sample_inputs``, no solves), from a random
+    stream independent of the one ``problems.generate`` uses for seed ``seed``."""
+    n = check_positive_int("n_unlabeled", n)
+    rng = np.random.default_rng(np.random.SeedSequence([check_positive_int("seed", seed, allow_zero=True),
+                                                        0x756E6C62]))
+    return problem.sample_inputs(rng, n)
+
+
+def practical_estimator_from_problem(problem: Any, arch: str, ridge: float, *, n_pilot: int = 150,
+                                     n_unlabeled: int = 3000, seed: int = 0, n_boot: int = 30,
+                                     noise: Any = 0.0, cache_dir: Any = None,
+                                     **arch_options: Any) -> PracticalSetup:
+    """The practical MLFT error model of a built-in problem: ``n_pilot`` paired pilot solves (every
+    level on the same inputs) + ``n_unlabeled`` unlabeled inputs for the spectrum.
+
+    Steps: :func:`pilot_from_problem` (solves), :func:`unlabeled_inputs` (no solves), NTK of
+    ``arch`` on the union U, :class:`~ntk_mlft.estimators.pilot.PilotEstimator` (diagonal-
+    normalised spectral estimate on U's measure, ``n_boot`` bootstrap replicates, label noise
+    ``noise`` per output component, 0 for deterministic solvers). ``ridge`` is relative to the
+    mean NTK diagonal over U. ``max_samples = n_unlabeled // 2``: predictions for larger counts
+    would refer to a measure with few points left outside the training sets.
+    """
+    from ntk_mlft.estimators.pilot import Pilot
+
+    base = pilot_from_problem(problem, n_pilot, seed=seed, cache_dir=cache_dir)
+    pilot = Pilot(base.x, base.ys, unlabeled_inputs(problem, n_unlabeled, seed))
+    model, lam = _practical(pilot, arch, ridge, seed, check_positive_int("n_boot", n_boot), noise,
+                            **arch_options)
+    return PracticalSetup(model=model, pilot=pilot, ridge=lam, max_samples=max(1, n_unlabeled // 2))
 
 
 def pilot_from_problem(problem: Any, n_pilot: int, seed: int = 0, cache_dir: Any = None):

@@ -1,7 +1,9 @@
 """Monte-Carlo reference: exact cases where the sampled sets are forced (whole pool) compared
-with ``multilevel.chained_regression``; statistical agreement with a plain loop over draws."""
+with ``multilevel.chained_regression``; statistical agreement with a plain loop over draws (with
+and without label noise, whole-pool and held-out test sets); bad inputs."""
 
 import numpy as np
+import pytest
 
 from ntk_mlft.estimators.montecarlo import montecarlo_error
 from ntk_mlft.multilevel import chained_regression
@@ -18,23 +20,78 @@ def test_whole_pool_levels_match_chained_regression(rng):
     k, u = _setup(rng)
     n = k.shape[0]
     all_idx = np.arange(n)
-    for ridge in (0.05, [0.3, 0.01]):
+    for ridge in (0.05, [0.3, 0.01], 0.0):
         res = montecarlo_error(k, u, [n, n], ridge=ridge, n_trials=3)
         f = chained_regression(k, [all_idx, all_idx], [u[0], u[1]], ridge=ridge)
         ref = np.sum((f - u[1]) ** 2) / np.sum(u[1] ** 2)
-        np.testing.assert_allclose(res.per_trial, ref, rtol=1e-9)
-        assert res.stderr[0] < 1e-9 * max(ref, 1e-300) + 1e-14
+        np.testing.assert_allclose(res.per_trial, ref, rtol=1e-8, atol=1e-14)
+        assert res.stderr[0] < 1e-8 * max(ref, 1e-300) + 1e-14
 
 
-def test_mean_agrees_with_plain_loop(rng):
+def _loop(k, u, alloc, ridge, noise, draws, held_out, seed):
+    """Plain reference: one chained regression per draw, errors measured the slow way."""
+    rng = np.random.default_rng(seed)
+    n = k.shape[0]
+    errs = []
+    for _ in range(draws):
+        sets = [rng.choice(n, a, replace=False) for a in alloc]
+        ys = [u[i][s] + np.sqrt(noise) * rng.normal(size=u[i][s].shape) for i, s in enumerate(sets)]
+        f = chained_regression(k, sets, ys, ridge=ridge)
+        test = np.setdiff1d(np.arange(n), np.concatenate(sets)) if held_out else np.arange(n)
+        errs.append(np.sum((f[test] - u[-1][test]) ** 2) / np.sum(u[-1][test] ** 2))
+    return np.mean(errs), np.std(errs) / np.sqrt(draws)
+
+
+@pytest.mark.parametrize("noise, held_out", [(0.0, False), (0.05, False), (0.0, True)])
+def test_mean_agrees_with_plain_loop(rng, noise, held_out):
     k, u = _setup(rng)
-    res = montecarlo_error(k, u, [[12, 6], [0, 8]], ridge=1e-3, n_trials=200, seed=5)
-    draw = np.random.default_rng(11)
-    for row, alloc in enumerate([[12, 6], [0, 8]]):
-        errs = []
-        for _ in range(200):
-            sets = [draw.choice(40, a, replace=False) for a in alloc]
-            f = chained_regression(k, sets, [u[i][s] for i, s in enumerate(sets)], ridge=1e-3)
-            errs.append(np.sum((f - u[1]) ** 2) / np.sum(u[1] ** 2))
-        se = np.hypot(np.std(errs) / np.sqrt(200), res.stderr[row])
-        assert abs(np.mean(errs) - res.mean[row]) < 4 * se
+    allocs = [[12, 6], [0, 8]]
+    res = montecarlo_error(k, u, allocs, ridge=1e-3, noise=noise, n_trials=300, seed=5,
+                           test="held_out" if held_out else "pool")
+    for row, alloc in enumerate(allocs):
+        mean, se = _loop(k, u, alloc, 1e-3, noise, 300, held_out, 11 + row)
+        assert abs(mean - res.mean[row]) < 4 * np.hypot(se, res.stderr[row]), (alloc, mean, res.mean[row])
+    if noise:
+        clean = montecarlo_error(k, u, allocs, ridge=1e-3, n_trials=300, seed=5)
+        assert np.all(res.mean > clean.mean)
+
+
+def test_held_out_exceeds_pool_error_when_training_points_are_fitted(rng):
+    """Ridge-less interpolation: training points carry no error, so the whole-pool error is the
+    held-out error times the held-out fraction (finest level = all levels' union here)."""
+    k, u = _setup(rng)
+    res = montecarlo_error(k, u[1:], [[20]], n_trials=50, seed=1)
+    fresh = montecarlo_error(k, u[1:], [[20]], n_trials=50, seed=1, test="held_out")
+    ratio = res.per_trial / fresh.per_trial
+    power = np.sum(u[1] ** 2, axis=1)
+    assert np.all(ratio < 1)
+    # per trial: pool error = sum over held-out errors / total power
+    # = held-out error * (held-out power / total power), bounded by the extreme powers
+    lo, hi = np.sort(power)[:20].sum() / power.sum(), np.sort(power)[-20:].sum() / power.sum()
+    assert np.all((ratio >= lo - 1e-12) & (ratio <= hi + 1e-12))
+
+
+def test_bad_inputs(rng):
+    k, u = _setup(rng)
+    with pytest.raises(ValueError, match="smallest eigenvalue"):
+        montecarlo_error(k - 0.5 * np.eye(40), u, [5, 5])
+    with pytest.raises(ValueError, match="symmetric"):
+        montecarlo_error(k + np.triu(np.ones((40, 40)), 1), u, [5, 5])
+    with pytest.raises(ValueError, match="pool size 40"):
+        montecarlo_error(k, u, [41, 5])
+    with pytest.raises(ValueError, match="finest level"):
+        montecarlo_error(k, u, [5, 0])
+    with pytest.raises(ValueError, match="non-negative integers"):
+        montecarlo_error(k, u, [5.5, 3])
+    with pytest.raises(ValueError, match="ridge"):
+        montecarlo_error(k, u, [5, 5], ridge=np.nan)
+    with pytest.raises(ValueError, match="noise"):
+        montecarlo_error(k, u, [5, 5], noise=[0.1, -0.1])
+    with pytest.raises(ValueError, match="test"):
+        montecarlo_error(k, u, [5, 5], test="fresh")
+    with pytest.raises(ValueError, match="outside the training sets"):
+        montecarlo_error(k, u, [40, 40], test="held_out")
+    with pytest.raises(ValueError, match="identically zero"):
+        montecarlo_error(k, 0 * u, [5, 5])
+    with pytest.raises(ValueError, match="same shape"):
+        montecarlo_error(k, [u[0], u[1][:5]], [5, 5])

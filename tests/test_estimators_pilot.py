@@ -1,73 +1,110 @@
-"""Practical pilot estimator vs the Monte-Carlo reference on a 1,200-point pool (200 pilot
-pairs + the other 1,000 inputs unlabeled, so the estimator's measure is the MC pool); bootstrap
-interval coverage; strictly positive predictions (regression: the old per-mode U-statistic
-estimate went negative and was clipped to 0); pilot file round trip."""
+"""Practical pilot estimator: exact identity when the pilot is the whole pool; accuracy and
+interval coverage against Monte-Carlo on an independent labelled pool over pilot draws (each
+draw: its own 200 pilot pairs + 1,000 unlabeled inputs); strictly positive predictions; tail
+diagnostics; pilot files; bad inputs."""
 
 import numpy as np
 import pytest
 
 from ntk_mlft.architectures import get_architecture
+from ntk_mlft.estimators._modes import hat_matrix, knot_grid, projected_gram
 from ntk_mlft.estimators.montecarlo import montecarlo_error
-from ntk_mlft.estimators.pilot import PilotEstimator, load_pilot, save_pilot
+from ntk_mlft.estimators.pilot import Pilot, PilotEstimator, load_pilot, save_pilot
+from ntk_mlft.estimators.spectral import SpectralEstimator
 
 COUNTS = np.array([[0, 0, 20], [0, 0, 100], [200, 60, 20], [400, 100, 40]])
-N_POOL, N_PILOT = 1200, 200
+N_PILOT, N_UNLABELED = 200, 1000
+
+
+def _target(x):
+    z = x[:, :, 0]
+    base = np.sin(4 * z[:, 0]) * np.cos(2 * z[:, 4]) + np.sin(1.5 * z.mean(1) + z[:, 0])
+    return np.stack([base + 0.3 * np.cos(2 * z[:, 1]), base + 0.1 * np.sin(3 * z[:, 5]),
+                     base])[:, :, None]
 
 
 @pytest.fixture(scope="module")
-def pool():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(N_POOL, 16, 1))
-    k = np.asarray(get_architecture("mlp-relu-3", output_dim=1).kernel_fn(x, None, get="ntk"))
-    z = x[:, :, 0]
-    base = np.sin(4 * z[:, 0]) * np.cos(2 * z[:, 4]) + np.sin(1.5 * z.mean(1) + z[:, 0])
-    u = np.stack([base + 0.3 * np.cos(2 * z[:, 1]), base + 0.1 * np.sin(3 * z[:, 5]), base])
-    ridge = 1e-3 * np.trace(k) / N_POOL
-    mc = montecarlo_error(k, u[:, :, None], COUNTS, ridge=ridge, n_trials=10)
-    return k, u[:, :, None], ridge, mc
+def reference():
+    """Independent labelled pool of the same size as the estimator's (pilot + unlabeled), MC on it."""
+    arch = get_architecture("mlp-relu-3", output_dim=1)
+    x = np.random.default_rng(0).normal(size=(N_PILOT + N_UNLABELED, 16, 1))
+    k = np.asarray(arch.kernel_fn(x, None, get="ntk"))
+    ridge = 1e-3 * np.mean(np.diag(k))
+    mc = montecarlo_error(k, _target(x), COUNTS, ridge=ridge, n_trials=40, seed=3)
+    return arch, ridge, mc
 
 
-def _estimate(k, u, ridge, draw):
-    perm = np.random.default_rng(100 + draw).permutation(N_POOL)
-    pil, unl = perm[:N_PILOT], perm[N_PILOT:]
-    est = PilotEstimator.from_kernels(k[np.ix_(unl, unl)], k[np.ix_(pil, unl)], u[:, pil],
-                                      k_pp=k[np.ix_(pil, pil)], ridge=ridge, n_boot=30, seed=1)
+def _draw(arch, ridge, draw, n_boot=30):
+    """Pilot draw ``draw``: fresh inputs (pilot and unlabeled), only the pilot labelled."""
+    x = np.random.default_rng(1000 + draw).normal(size=(N_PILOT + N_UNLABELED, 16, 1))
+    k = np.asarray(arch.kernel_fn(x, None, get="ntk"))
+    p, un = np.arange(N_PILOT), np.arange(N_PILOT, N_PILOT + N_UNLABELED)
+    est = PilotEstimator.from_kernels(k[np.ix_(un, un)], k[np.ix_(p, un)], _target(x)[:, p],
+                                      k_pp=k[np.ix_(p, p)], ridge=ridge, n_boot=n_boot, seed=1)
     return est, est.error_with_uncertainty(COUNTS, level=0.9)
 
 
-def _check_draw(k, u, ridge, mc, draw):
-    est, r = _estimate(k, u, ridge, draw)
-    assert np.all((r["lower"] <= mc.mean + 2 * mc.stderr)
-                  & (mc.mean - 2 * mc.stderr <= r["upper"])), (draw, r, mc.mean)
+def test_pilot_within_25_percent_and_interval_covers(reference):
+    """One draw (measured deviations from the reference MC: [+0.8 +2.5 +4.4 +3.8]%)."""
+    arch, ridge, mc = reference
+    est, r = _draw(arch, ridge, 3, n_boot=20)
+    assert np.all(np.abs(r["error"] / mc.mean - 1) < 0.25), r["error"] / mc.mean - 1
+    assert np.all((r["lower"] <= mc.mean) & (mc.mean <= r["upper"])), (r, mc.mean)
     assert np.all(r["std"] > 0) and np.all(r["lower"] >= 0)
-    assert est.pool_size == N_POOL and est.n_modes == N_POOL
+    assert est.pool_size == N_PILOT + N_UNLABELED
     assert est.error(COUNTS[2]) == pytest.approx(r["error"][2])
-    return r["error"] / mc.mean - 1
-
-
-def test_pilot_within_25_percent_and_interval_covers(pool):
-    """One pilot draw (measured rel. deviations [+.06 +.11 +.10 +.13])."""
-    rel = _check_draw(*pool, draw=0)
-    assert np.all(np.abs(rel) < 0.25), rel
 
 
 @pytest.mark.slow
-def test_pilot_bias_and_spread_over_draws(pool):
-    """Eight independent pilot draws: mean deviation +4..+8% (the band projection's upward
-    bias); spread grows with N_1 / n_p (sd 3% at N = 20, 17% at N_1 = 2 n_p = 400, where 1 of
-    the 8 draws, +27%, misses 25%). Every interval covers MC."""
-    rels = np.array([_check_draw(*pool, draw=d) for d in range(8)])
-    assert np.all(np.abs(rels.mean(0)) < 0.12), rels.mean(0)
-    assert np.all(np.abs(rels[:, :2]) < 0.25), rels       # all N_l <= n_p / 2
-    assert np.mean(np.abs(rels) < 0.25) >= 0.9, rels
+def test_pilot_bias_spread_and_coverage_over_draws(reference):
+    """Eight draws. Claim: within 25% of MC in every draw for allocations with all N_l <= n_p / 2;
+    median |deviation| below 15% for every allocation (up to N_1 = 2 n_p, where single draws
+    reach +30%: the spread grows with N / n_p); the 90% bootstrap interval covers MC in at
+    least 7 of 8 draws per allocation."""
+    arch, ridge, mc = reference
+    rel, cover = [], []
+    for draw in range(8):
+        _, r = _draw(arch, ridge, draw)
+        rel.append(r["error"] / mc.mean - 1)
+        cover.append((r["lower"] <= mc.mean) & (mc.mean <= r["upper"]))
+    rel, cover = np.array(rel), np.array(cover)
+    assert np.all(np.abs(rel[:, :2]) < 0.25), np.round(rel, 3)
+    assert np.all(np.median(np.abs(rel), axis=0) < 0.15), np.round(rel, 3)
+    assert np.all(cover.sum(0) >= 7), (cover, np.round(rel, 3))
+
+
+def test_pilot_equal_to_pool_is_exact(rng):
+    """Pilot = the whole pool (no unlabeled inputs): pair statistics and the regression are
+    exact, so with one mode per band the cross powers equal the pool's and the knot Gram equals
+    H (W o t t^T) H^T built here from the pool; errors match ``from_kernel`` up to the knot
+    interpolation."""
+    x = rng.normal(size=(80, 3))
+    k = np.exp(-0.5 * ((x[:, None] - x[None]) ** 2).sum(-1)) * np.outer(1 + x[:, 0] ** 2, 1 + x[:, 0] ** 2)
+    u = np.stack([np.sin(x[:, 0]), np.sin(x[:, 0]) + 0.3 * np.cos(2 * x[:, 1])])[:, :, None]
+    est = PilotEstimator.from_kernels(np.zeros((0, 0)), np.zeros((80, 0)), u, k_pp=k, ridge=1e-3,
+                                      band_ratio=1.0001, n_boot=2).estimate
+    omega = np.diag(k) / np.mean(np.diag(k))
+    evals, vecs = np.linalg.eigh(k / np.sqrt(np.outer(omega, omega)))
+    evals = np.where(evals > 1e-12 * evals.max(), evals, 0.0)          # _linalg.RCOND
+    eta, vecs = evals[::-1] / 80, vecs[:, ::-1]
+    d = np.concatenate([u[:1], np.diff(u, axis=0)]) / np.sqrt(omega)[None, :, None]
+    t = np.einsum("xp,lxd->lpd", vecs, d) / np.sqrt(80)
+    knots = knot_grid(eta, 2.0)
+    gram = projected_gram((vecs * omega[:, None]).T @ vecs, t, hat_matrix(eta, knots))
+    np.testing.assert_allclose(est.knots, knots, rtol=1e-10)
+    np.testing.assert_allclose(est.gram, gram, rtol=1e-8, atol=1e-12 * np.abs(gram).max())
+    np.testing.assert_allclose(est.cross.sum(-1), np.einsum("jpd,kpd->jk", t, t), rtol=1e-10)
+    exact = SpectralEstimator.from_kernel(k, u, ridge=1e-3)
+    counts = [[0, 10], [20, 10], [40, 20]]
+    np.testing.assert_allclose(est.error_many(counts), exact.error_many(counts), rtol=0.02)
 
 
 @pytest.mark.parametrize("seed", [0, 11, 17])
-@pytest.mark.parametrize("with_k_pp", [False, True])
-def test_prediction_strictly_positive_with_noisy_mode_powers(seed, with_k_pp):
-    """20 pilot pairs, a tiny second level: single-mode power estimates are mostly noise. The
-    old estimator predicted -2.0, -3.5, -5.5 (clipped to exactly 0) here; the banded PSD
-    projection keeps every replicate > 0, and with k_pp the point estimate stays near MC."""
+@pytest.mark.parametrize("normalize", ["diagonal", "none"])
+def test_prediction_strictly_positive_with_noisy_mode_powers(seed, normalize):
+    """20 pilot pairs, a tiny second level: single-mode power estimates are mostly noise (an
+    old estimator predicted -2.0, -3.5, -5.5 here); the projections keep every replicate > 0 with
+    PSD band powers and Gram. (Accuracy is not claimed at counts above n_p = 20.)"""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(90, 3))
     k = np.exp(-0.5 * ((x[:, None] - x[None]) ** 2).sum(-1))
@@ -75,56 +112,36 @@ def test_prediction_strictly_positive_with_noisy_mode_powers(seed, with_k_pp):
     p, un = np.arange(20), np.arange(20, 90)
     counts = [[0, 30], [30, 30], [60, 30], [30, 10]]
     est = PilotEstimator.from_kernels(k[np.ix_(un, un)], k[np.ix_(p, un)], y[:, p], ridge=1e-6,
-                                      k_pp=k[np.ix_(p, p)] if with_k_pp else None, n_boot=5)
+                                      k_pp=k[np.ix_(p, p)], n_boot=5, normalize=normalize)
     for model in (est.estimate, *est.replicates):
         assert np.all(model.error_many(counts) > 0)
         c = model.cross
         assert np.all(np.linalg.eigvalsh(np.moveaxis(0.5 * (c + c.transpose(1, 0, 2)), -1, 0))
                       >= -1e-12 * np.abs(c).max())
-    if with_k_pp:
-        mc = montecarlo_error(k, y, counts, ridge=1e-6, n_trials=20)
-        ratio = est.error_many(counts) / mc.mean
-        assert np.all((ratio > 0.2) & (ratio < 2.5)), ratio
+        if model.gram is not None:
+            g = np.moveaxis(model.gram, 2, 1).reshape(2 * model.knots.size, -1)
+            assert np.linalg.eigvalsh(g).min() >= -1e-10 * np.abs(g).max()
 
 
-def test_total_power_identity_and_band_errors(rng):
-    """With k_pp the M eigenvectors are complete, so before the projection the mode powers sum
-    to the plain pilot mean of d_j d_k, for unit and bootstrap multiplicities alike; the band
-    projection leaves PSD band sums unchanged."""
-    from ntk_mlft.estimators.pilot import _band_edges, _cross_powers, _psd_banded
+def test_tail_diagnostics(rng):
+    """A smooth target's power is resolved by 150 pilot pairs; a discontinuous one leaves a tail,
+    larger with 15 pairs than with 150."""
+    x = rng.normal(size=(400, 2))
+    k = np.exp(-0.5 * ((x[:, None] - x[None]) ** 2).sum(-1)) + 0.2 * np.exp(
+        -np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1)))
+    un = np.arange(150, 400)
+    smooth, rough = np.sin(x[:, 0])[None], np.sign(x[:, 0] * x[:, 1])[None]
 
-    x = rng.normal(size=(60, 2))
-    k = np.exp(-((x[:, None] - x[None]) ** 2).sum(-1))
-    y = np.stack([np.cos(x[:, 0]), np.cos(x[:, 0]) + 0.5 * x[:, 1]])
-    _, vecs = np.linalg.eigh(k)
-    p = np.arange(15)
-    d = np.stack([y[0, p], y[1, p] - y[0, p]])[:, :, None]
-    for w in (np.ones(15), np.bincount(rng.integers(0, 15, 15), minlength=15).astype(float)):
-        c, total, _ = _cross_powers(np.sqrt(60) * vecs[p], d, w, 60.0)
-        np.testing.assert_allclose(c.sum(-1), np.einsum("jid,kid,i->jk", d, d, w) / w.sum(),
-                                   rtol=1e-10, atol=1e-13)
-        np.testing.assert_allclose(total, c.sum(-1), rtol=1e-10, atol=1e-13)
-    psd = np.einsum("jp,kp->jkp", rng.normal(size=(2, 60)), rng.normal(size=(2, 60)))
-    psd = psd + psd.transpose(1, 0, 2) + 5 * np.eye(2)[:, :, None]
-    edges = _band_edges(60, 2.0)
-    np.testing.assert_array_equal(edges, [0, 1, 2, 4, 8, 16, 32, 60])
-    banded = _psd_banded(psd, edges)
-    np.testing.assert_allclose(np.add.reduceat(banded, edges[:-1], -1),
-                               np.add.reduceat(psd, edges[:-1], -1), rtol=1e-12)
-    un = np.arange(15, 60)
-    with pytest.raises(ValueError, match="band_ratio"):
-        PilotEstimator.from_kernels(k[np.ix_(un, un)], k[np.ix_(p, un)], y[:, p], band_ratio=1.0)
-    with pytest.raises(ValueError, match="k_pp"):
-        PilotEstimator.from_kernels(k[np.ix_(un, un)], k[np.ix_(p, un)], y[:, p], k_pp=k[:3, :3])
-    with pytest.raises(ValueError, match="smallest eigenvalue"):
-        PilotEstimator.from_kernels(k[np.ix_(un, un)], k[np.ix_(p, un)], y[:, p],
-                                    k_pp=k[np.ix_(p, p)] - 2 * np.eye(15))
-    with pytest.raises(ValueError, match="identically zero"):
-        PilotEstimator.from_kernels(k[np.ix_(un, un)], k[np.ix_(p, un)], 0 * y[:, p])
-    with pytest.raises(ValueError, match="finite"):
-        PilotEstimator.from_kernels(k[np.ix_(un, un)], k[np.ix_(p, un)], y[:, p] * np.nan)
-    with pytest.raises(ValueError, match="k_pu"):
-        PilotEstimator.from_kernels(k[np.ix_(un, un)], k[np.ix_(p, un)][:, :5], y[:, p])
+    def est(y, n_p):
+        p = np.arange(n_p)
+        return PilotEstimator.from_kernels(k[np.ix_(un, un)], k[np.ix_(p, un)], y[:, p],
+                                           k_pp=k[np.ix_(p, p)], n_boot=8)
+
+    a, big, small = est(smooth, 150), est(rough, 150), est(rough, 15)
+    assert a.tail_fraction[0] < 0.1 and a.resolved_rank[0] >= 1
+    assert small.tail_fraction[0] > big.tail_fraction[0]
+    info = a.diagnostics()
+    assert info["pool_size"] == 400 and info["noise_summed_over_outputs"] == [0.0]
 
 
 def test_pilot_file_round_trip_and_errors(tmp_path, rng):
@@ -145,15 +162,39 @@ def test_pilot_file_round_trip_and_errors(tmp_path, rng):
         load_pilot(tmp_path / "bad.npz")
 
 
-def test_from_pilot_uses_kernel_fn(rng):
+def test_from_pilot_uses_kernel_fn_and_bad_inputs(rng):
     arch = get_architecture("mlp-relu-3", output_dim=1)
     x = rng.normal(size=(40, 6, 1))
-    from ntk_mlft.estimators.pilot import Pilot
     pilot = Pilot(x, np.stack([np.sin(x[:, 0]), np.sin(x[:, 0]) + 0.1 * x[:, 1]]),
                   rng.normal(size=(80, 6, 1)))
     est = PilotEstimator.from_pilot(arch.kernel_fn, pilot, ridge=0.1, n_boot=5)
     assert est.n_levels == 2 and np.isfinite(est.error([10, 5]))
+    with pytest.raises(ValueError, match="pool size 120"):
+        est.error([200, 5])
     with pytest.raises(ValueError, match="x_unlabeled"):
         PilotEstimator.from_pilot(arch.kernel_fn, Pilot(x, pilot.ys))
-    with pytest.raises(ValueError, match="tail"):
-        PilotEstimator.from_pilot(arch.kernel_fn, pilot, tail="bogus")
+    with pytest.raises(ValueError, match="normalize"):
+        PilotEstimator.from_pilot(arch.kernel_fn, pilot, normalize="bogus")
+    xs = rng.normal(size=(60, 2))
+    k = np.exp(-((xs[:, None] - xs[None]) ** 2).sum(-1))
+    y = np.stack([np.cos(xs[:, 0]), np.cos(xs[:, 0]) + 0.5 * xs[:, 1]])
+    p, un = np.arange(15), np.arange(15, 60)
+    args = (k[np.ix_(un, un)], k[np.ix_(p, un)])
+    kpp = k[np.ix_(p, p)]
+    with pytest.raises(TypeError, match="k_pp"):
+        PilotEstimator.from_kernels(*args, y[:, p])                       # k_pp is required
+    for kw, msg in (({"band_ratio": 1.0}, "band_ratio"), ({"knot_ratio": 0.5}, "knot_ratio"),
+                    ({"n_boot": 1}, "n_boot"), ({"n_regress": 8}, "n_regress"),
+                    ({"ridge": np.nan}, "ridge"), ({"noise": -1.0}, "noise")):
+        with pytest.raises(ValueError, match=msg):
+            PilotEstimator.from_kernels(*args, y[:, p], k_pp=kpp, **kw)
+    with pytest.raises(ValueError, match="k_pp"):
+        PilotEstimator.from_kernels(*args, y[:, p], k_pp=k[:3, :3])
+    with pytest.raises(ValueError, match="smallest eigenvalue"):
+        PilotEstimator.from_kernels(*args, y[:, p], k_pp=kpp - 2 * np.eye(15))
+    with pytest.raises(ValueError, match="identically zero"):
+        PilotEstimator.from_kernels(*args, 0 * y[:, p], k_pp=kpp)
+    with pytest.raises(ValueError, match="finite"):
+        PilotEstimator.from_kernels(*args, y[:, p] * np.nan, k_pp=kpp)
+    with pytest.raises(ValueError, match="k_pu"):
+        PilotEstimator.from_kernels(k[np.ix_(un, un)], k[np.ix_(p, un)][:, :5], y[:, p], k_pp=kpp)

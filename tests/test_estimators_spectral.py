@@ -1,96 +1,179 @@
-"""Spectral closed form vs the Monte-Carlo reference on the same pool (the accuracy target:
-within 10% (+2 MC standard errors) for every N >= 20, single- and 3-level, ReLU MLP and CNN NTKs, 3 targets of
-different smoothness), plus algebraic checks of the closed form and bad-input errors."""
+"""Spectral closed form vs the Monte-Carlo reference on the same pool, and its algebra.
+
+Accuracy target (literal): |spectral - MC| <= 10% of MC for every N >= 20 up to half the pool,
+single- and 3-level, ReLU MLP and CNN NTKs, three learnable targets of different smoothness
+(analytic, Lipschitz kink, discontinuous). The MC reference has enough trials that its standard
+error is at most 2.5% of its mean (asserted), so a pass is not bought with MC noise; the
+measured deviations of the diagonal-normalised estimator are within 3.2% (slow sweep: every
+N of a dense grid, 200 trials). Closed forms are checked against independent re-derivations
+(kappa by bracketing, the weighted error from the mean field in input space)."""
 
 import numpy as np
 import pytest
+from scipy.optimize import brentq
 
 from ntk_mlft.architectures import get_architecture
 from ntk_mlft.estimators.montecarlo import montecarlo_error
 from ntk_mlft.estimators.spectral import SpectralEstimator, solve_kappa
 
 N_POOL = 400
-
-
-def _pool(rng, n_x=16):
-    """White-noise input fields on a periodic grid of n_x points: inputs (n, n_x, 1)."""
-    return rng.normal(size=(N_POOL, n_x, 1))
+KINDS = ("smooth", "kink", "rough")
 
 
 def _levels(x, kind):
-    """Three levels u_1, u_2, u_3 of a target; coarse levels are perturbed versions."""
+    """Three levels u_1, u_2, u_3 (coarse = perturbed) of a target, two output components."""
     z = x[:, :, 0]
-    m = z.mean(1)
-    base = {"smooth": np.sin(1.5 * m + z[:, 0]),
-            "medium": np.sin(4 * z[:, 0]) * np.cos(2 * z[:, 4]),
-            "rough": np.sign(z[:, 0] + 0.3 * z[:, 8]) * np.abs(z[:, 2]) ** 0.5}[kind]
+    base = {"smooth": np.sin(1.5 * z.mean(1) + z[:, 0]),                    # analytic
+            "kink": np.abs(z[:, 0] + 0.5 * z[:, 3]),                        # Lipschitz, kinked
+            "rough": np.sign(z[:, 0] + 0.3 * z[:, 8]) * np.abs(z[:, 2]) ** 0.5}[kind]   # jump
     out = np.stack([base + 0.3 * np.cos(2 * z[:, 1]), base + 0.1 * np.sin(3 * z[:, 5]), base])
-    return out[:, :, None] * np.array([1.0, -0.5])            # two output components
+    return out[:, :, None] * np.array([1.0, -0.5])
 
 
 @pytest.fixture(scope="module")
 def kernels():
-    rng = np.random.default_rng(3)
-    x = _pool(rng)
-    ks = {}
-    for name in ("mlp-relu-3", "cnn-relu-2"):
-        arch = get_architecture(name, output_dim=1)
-        ks[name] = np.asarray(arch.kernel_fn(x, None, get="ntk"), dtype=np.float64)
+    x = np.random.default_rng(3).normal(size=(N_POOL, 16, 1))      # white-noise input fields
+    ks = {name: np.asarray(get_architecture(name, output_dim=1).kernel_fn(x, None, get="ntk"),
+                           dtype=np.float64) for name in ("mlp-relu-3", "cnn-relu-2")}
     return x, ks
 
 
-SINGLE = [[0, 0, 20], [0, 0, 50], [0, 0, 100]]
-MULTI = [[100, 40, 20], [60, 0, 25]]
+def _compare(k, u, counts, n_trials):
+    ridge = 1e-3 * np.trace(k) / k.shape[0]
+    mc = montecarlo_error(k, u, counts, ridge=ridge, n_trials=n_trials, seed=1)
+    sp = SpectralEstimator.from_kernel(k, u, ridge=ridge).error_many(counts)
+    assert np.all(mc.stderr <= 0.025 * mc.mean), mc.stderr / mc.mean        # MC noise << band
+    rel = sp / mc.mean - 1
+    assert np.all(np.abs(rel) <= 0.10), (counts.tolist(), np.round(rel, 3))
 
 
 @pytest.mark.parametrize("arch", ["mlp-relu-3", "cnn-relu-2"])
-@pytest.mark.parametrize("kind", ["smooth", "medium", "rough"])
-def test_spectral_matches_montecarlo(kernels, arch, kind):
+@pytest.mark.parametrize("kind", KINDS)
+def test_spectral_within_10_percent_of_montecarlo(kernels, arch, kind):
+    """Fast tier: N = 20, 50, 120, 200 single-level and two 3-level allocations, 100 trials."""
     x, ks = kernels
-    u = _levels(x, kind)
-    counts = np.array(SINGLE + MULTI)
-    ridge = 1e-3 * np.trace(ks[arch]) / N_POOL
-    mc = montecarlo_error(ks[arch], u, counts, ridge=ridge, n_trials=10, seed=1)
-    sp = SpectralEstimator.from_kernel(ks[arch], u, ridge=ridge).error_many(counts)
-    # 10% of the truth, plus two Monte-Carlo standard errors (the reference is itself noisy)
-    assert np.all(np.abs(sp - mc.mean) <= 0.10 * mc.mean + 2 * mc.stderr), (
-        arch, kind, np.round(sp / mc.mean - 1, 3), np.round(mc.stderr / mc.mean, 3))
+    counts = np.array([[0, 0, 20], [0, 0, 50], [0, 0, 120], [0, 0, 200], [100, 40, 20],
+                       [200, 80, 30]])
+    _compare(ks[arch], _levels(x, kind), counts, n_trials=100)
 
 
-def test_ridgeless_and_kappa(kernels):
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["mlp-relu-3", "cnn-relu-2"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_spectral_within_10_percent_dense_sweep(kernels, arch, kind):
+    """Every N of a dense grid from 20 to n/2 and eight 3-level allocations (skips included),
+    200 trials."""
+    x, ks = kernels
+    single = [[0, 0, n] for n in (20, 25, 30, 40, 50, 65, 80, 100, 130, 160, 200)]
+    multi = [[100, 40, 20], [60, 0, 25], [200, 80, 30], [150, 50, 20], [200, 200, 20],
+             [30, 20, 20], [0, 100, 20], [200, 0, 100]]
+    _compare(ks[arch], _levels(x, kind), np.array(single + multi), n_trials=200)
+
+
+def _kappa_bracketed(eta, n, lam):
+    """kappa from F(kappa) = lam + kappa sum eta/(n eta + kappa) - kappa by brentq (independent)."""
+    f = lambda kap: lam + kap * np.sum(eta / (n * eta + kap)) - kap    # noqa: E731
+    return brentq(f, max(lam, 1e-14), lam + eta.sum() + 1.0, xtol=1e-15, rtol=1e-14)
+
+
+def test_solve_kappa_matches_bracketing(kernels):
     _, ks = kernels
-    k = ks["mlp-relu-3"]
-    est = SpectralEstimator.from_kernel(k, _levels(kernels[0], "smooth"))
-    n = np.array([20.0, 100.0])
-    for lam in (0.0, 0.5):
-        kap = solve_kappa(est.eta, n, lam, est.mult)
-        resid = kap - lam - kap * (est.mult * est.eta / (n[:, None] * est.eta + kap[:, None])).sum(1)
-        np.testing.assert_allclose(resid, 0, atol=1e-10 * kap.max())
-    u = _levels(kernels[0], "medium")
-    mc = montecarlo_error(k, u, [[100, 30, 20], [0, 0, 40]], n_trials=10)
-    sp = SpectralEstimator.from_kernel(k, u).error_many([[100, 30, 20], [0, 0, 40]])
-    assert np.all(np.abs(sp - mc.mean) <= 0.10 * mc.mean + 2 * mc.stderr)
+    eta = np.maximum(np.linalg.eigvalsh(ks["mlp-relu-3"]), 0) / N_POOL
+    n = np.array([20.0, 100.0, 350.0])
+    for lam in (0.0, 1e-4, 0.5):
+        ref = [_kappa_bracketed(eta, v, lam) for v in n]
+        np.testing.assert_allclose(solve_kappa(eta, n, lam), ref, rtol=1e-9)
 
 
-def test_closed_form_identities(kernels):
-    """Single level reproduces Canatar's formula; skipping equals merging; breakdown sums."""
+def test_unnormalised_single_level_is_canatar(kernels):
+    """normalize='none', one level: Canatar's E_g with kappa by bracketing and mode powers from
+    an eigen-decomposition done here."""
     x, ks = kernels
-    u = _levels(x, "smooth")
-    est = SpectralEstimator.from_kernel(ks["cnn-relu-2"], u, ridge=0.1, compress=0)
-    n = 40.0
-    kap = solve_kappa(est.eta, np.array([n]), 0.1)[0]
-    m = est.cross.sum((0, 1))                                  # mode powers of u_L
-    gam = (n * est.eta ** 2 / (n * est.eta + kap) ** 2).sum()
-    canatar = (kap ** 2 * m / (n * est.eta + kap) ** 2).sum() / (1 - gam) / est.norm
-    np.testing.assert_allclose(est.single_level_error(n), canatar, rtol=1e-12)
-    merged = SpectralEstimator(est.eta, np.stack([np.stack([est.cross[:2, :2].sum((0, 1)),
-                               est.cross[:2, 2].sum(0)]), np.stack([est.cross[2, :2].sum(0),
-                               est.cross[2, 2]])]), est.norm, np.zeros(2), np.full(2, 0.1))
-    np.testing.assert_allclose(est.error([0, 50, 20]), merged.error([50, 20]), rtol=1e-12)
+    k, u = ks["cnn-relu-2"], _levels(x, "smooth")
+    est = SpectralEstimator.from_kernel(k, u, ridge=0.1, compress=0, normalize="none")
+    evals, vecs = np.linalg.eigh(k)
+    eta = np.maximum(evals, 0) / N_POOL
+    m = np.sum((vecs.T @ u[-1]) ** 2, axis=1) / N_POOL          # powers of u_L, outputs summed
+    for n in (20.0, 150.0):
+        kap = _kappa_bracketed(eta, n, 0.1)
+        gam = np.sum(n * eta ** 2 / (n * eta + kap) ** 2)
+        canatar = np.sum(kap ** 2 * m / (n * eta + kap) ** 2) / (1 - gam)
+        np.testing.assert_allclose(est.single_level_error(n), canatar / np.mean(np.sum(u[-1] ** 2, -1)),
+                                   rtol=1e-9)
+
+
+def test_weighted_error_equals_input_space_mean_field(kernels):
+    """normalize='diagonal', one level, every mode kept: the estimator's Gram form equals the
+    error assembled here in input space, mean_x omega(x) |m(x)|^2 + sum_rho W_rho F_rho, with the
+    mean field m = -sum_rho s_rho t_rho phi_rho of the normalised problem."""
+    x, ks = kernels
+    k, u = ks["mlp-relu-3"], _levels(x, "kink")
+    lam = 0.05
+    est = SpectralEstimator.from_kernel(k, u[-1:], ridge=lam, compress=0)
+    omega = np.diag(k) / np.mean(np.diag(k))
+    khat = k / np.sqrt(np.outer(omega, omega))
+    evals, vecs = np.linalg.eigh(khat)
+    eta = np.maximum(evals, 0) / N_POOL
+    t = vecs.T @ (u[-1] / np.sqrt(omega)[:, None]) / np.sqrt(N_POOL)          # (P, D)
+    lam_hat = lam * np.mean(1 / omega)
+    for n in (30.0, 180.0):
+        kap = _kappa_bracketed(eta, n, lam_hat)
+        s = kap / (n * eta + kap)
+        v = n * eta ** 2 / (n * eta + kap) ** 2
+        ebar = np.sum(s ** 2 * np.sum(t ** 2, 1)) / (1 - v.sum())
+        field = np.sqrt(N_POOL) * vecs @ (-s[:, None] * t)                     # m(x), (n, D)
+        w_diag = np.sum(vecs ** 2 * omega[:, None], axis=0)
+        ref = np.mean(omega * np.sum(field ** 2, 1)) + np.sum(w_diag * v * ebar)
+        np.testing.assert_allclose(est.error([n]), ref / np.mean(np.sum(u[-1] ** 2, -1)), rtol=1e-9)
+
+
+def test_constant_diagonal_normalisation_is_identity(rng):
+    """A kernel with constant diagonal (Gaussian RBF): omega = 1, W = I, so both forms agree."""
+    x = rng.normal(size=(150, 3))
+    k = np.exp(-0.5 * ((x[:, None] - x[None]) ** 2).sum(-1))
+    u = np.stack([np.sin(x[:, 0]), np.sin(x[:, 0]) + 0.2 * np.cos(3 * x[:, 1])])
+    counts = [[0, 10], [40, 10], [80, 30], [0, 60]]
+    a = SpectralEstimator.from_kernel(k, u, ridge=1e-3).error_many(counts)
+    b = SpectralEstimator.from_kernel(k, u, ridge=1e-3, normalize="none").error_many(counts)
+    np.testing.assert_allclose(a, b, rtol=1e-9)
+
+
+@pytest.mark.parametrize("normalize", ["diagonal", "none"])
+def test_skipping_equals_merging_and_breakdown(kernels, normalize):
+    """A skipped level is the same as merging its difference into the next level; the breakdown
+    sums to the total; its single-level entry is the estimator of u_L alone."""
+    x, ks = kernels
+    k, u = ks["cnn-relu-2"], _levels(x, "smooth")
+    est = SpectralEstimator.from_kernel(k, u, ridge=0.1, normalize=normalize)
+    merged = SpectralEstimator.from_kernel(k, u[1:], ridge=0.1, normalize=normalize)
+    np.testing.assert_allclose(est.error([0, 50, 20]), merged.error([50, 20]), rtol=1e-10)
     b = est.breakdown([100, 30, 20])
-    np.testing.assert_allclose(b.contributions.sum() + b.noise, est.error([100, 30, 20]),
-                               rtol=1e-12)
-    assert b.single_level == est.single_level_error(20)
+    np.testing.assert_allclose(b.contributions.sum() + b.noise, est.error([100, 30, 20]), rtol=1e-10)
+    alone = SpectralEstimator.from_kernel(k, u[-1:], ridge=0.1, normalize=normalize)
+    np.testing.assert_allclose(b.single_level, alone.error([20]), rtol=1e-10)
+    with_noise = SpectralEstimator.from_kernel(k, u, ridge=0.1, noise=0.05, normalize=normalize)
+    bn = with_noise.breakdown([100, 30, 20])
+    assert bn.noise > 0
+    np.testing.assert_allclose(bn.contributions, b.contributions, rtol=1e-10)
+    np.testing.assert_allclose(bn.total, with_noise.error([100, 30, 20]), rtol=1e-10)
+
+
+@pytest.mark.slow
+def test_label_noise_path_matches_montecarlo():
+    """sigma^2 > 0 vs MC with N(0, sigma^2) label noise added; pool 1,200, N <= n/8 (the noise
+    term overestimates MC by up to +50% when N approaches n/3 on a small pool: the theory's
+    i.i.d. sampling vs distinct pool points, see the spectral module docstring)."""
+    x = np.random.default_rng(5).normal(size=(1200, 16, 1))
+    k = np.asarray(get_architecture("mlp-relu-3", output_dim=1).kernel_fn(x, None, get="ntk"))
+    u = _levels(x, "smooth")
+    counts = np.array([[0, 0, 20], [0, 0, 60], [0, 0, 150], [100, 40, 20], [150, 60, 30]])
+    for rel, noise in ((1e-2, 0.1), (1e-1, [0.3, 0.05, 0.01]), (1.0, 0.2)):
+        ridge = rel * np.trace(k) / 1200
+        mc = montecarlo_error(k, u, counts, ridge=ridge, noise=noise, n_trials=60, seed=2)
+        clean = montecarlo_error(k, u, counts, ridge=ridge, n_trials=60, seed=2)
+        assert np.all(mc.mean > clean.mean) and np.max(mc.mean / clean.mean) > 1.2   # visible
+        sp = SpectralEstimator.from_kernel(k, u, ridge=ridge, noise=noise).error_many(counts)
+        assert np.all(np.abs(sp / mc.mean - 1) <= 0.10), (rel, noise, np.round(sp / mc.mean - 1, 3))
 
 
 def test_bad_inputs(kernels):
@@ -99,6 +182,8 @@ def test_bad_inputs(kernels):
     u = _levels(x, "smooth")
     with pytest.raises(ValueError, match="smallest eigenvalue"):
         SpectralEstimator.from_kernel(k - 0.5 * np.abs(k).max() * np.eye(N_POOL), u)
+    with pytest.raises(ValueError, match="smallest eigenvalue"):
+        montecarlo_error(k - 0.5 * np.eye(N_POOL), u, [0, 0, 20])
     with pytest.raises(ValueError, match="same shape"):
         SpectralEstimator.from_kernel(k, [u[0], u[1][:10], u[2]])
     bad = u.copy()
@@ -107,22 +192,36 @@ def test_bad_inputs(kernels):
         SpectralEstimator.from_kernel(k, bad)
     with pytest.raises(ValueError, match="identically zero"):
         SpectralEstimator.from_kernel(k, 0 * u)
+    for ridge in (np.nan, -1.0, [0.1, 0.1]):
+        with pytest.raises(ValueError, match="ridge"):
+            SpectralEstimator.from_kernel(k, u, ridge=ridge)
+    with pytest.raises(ValueError, match="noise"):
+        SpectralEstimator.from_kernel(k, u, noise=np.inf)
+    with pytest.raises(ValueError, match="normalize"):
+        SpectralEstimator.from_kernel(k, u, normalize="unit")
+    zero_diag = k.copy()
+    zero_diag[:, 0] = zero_diag[0, :] = 0.0
+    with pytest.raises(ValueError, match="K\\(x, x\\) > 0"):
+        SpectralEstimator.from_kernel(zero_diag, u)
     with pytest.raises(ValueError, match="pool size"):
         montecarlo_error(k, u, [0, 0, N_POOL + 1])
-    est = SpectralEstimator.from_kernel(k, u)
+    est = SpectralEstimator.from_kernel(k, u, ridge=1.0)
     with pytest.raises(ValueError, match="finest"):
         est.error([10, 10, 0])
-    with pytest.raises(ValueError, match="resolved kernel modes"):
+    with pytest.raises(ValueError, match="pool size 400"):
         est.error([0, 0, 10 * N_POOL])
+    with pytest.raises(ValueError, match="resolved kernel modes"):
+        SpectralEstimator.from_kernel(k, u, normalize="none").error([0, 0, N_POOL])
 
 
 @pytest.mark.parametrize("arch", ["mlp-relu-3", "cnn-relu-2"])
-def test_compressed_spectrum_matches_exact(kernels, arch):
+@pytest.mark.parametrize("normalize", ["diagonal", "none"])
+def test_compressed_spectrum_matches_exact(kernels, arch, normalize):
     """Merging modes within a factor 1 + rtol changes E by O(rtol): checked against the
     uncompressed recursion at random 3-level allocations (skipped levels included)."""
     x, ks = kernels
     u = _levels(x, "rough")
-    exact = SpectralEstimator.from_kernel(ks[arch], u, ridge=1e-3, compress=0)
+    exact = SpectralEstimator.from_kernel(ks[arch], u, ridge=1e-3, compress=0, normalize=normalize)
     rng = np.random.default_rng(7)
     counts = np.round(np.exp(rng.uniform(0, np.log(300), (60, 3))))
     counts[::4, 0] = 0
@@ -133,7 +232,9 @@ def test_compressed_spectrum_matches_exact(kernels, arch):
         np.testing.assert_allclose((comp.mult * comp.eta).sum(), exact.eta.sum(), rtol=1e-12)
         np.testing.assert_allclose(comp.cross.sum(-1), exact.cross.sum(-1), rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(comp.error_many(counts), ref, rtol=bound)
-        assert comp.compressed(rtol).eta.size <= comp.eta.size
+        direct = SpectralEstimator.from_kernel(ks[arch], u, ridge=1e-3, compress=rtol,
+                                               normalize=normalize)
+        np.testing.assert_allclose(direct.error_many(counts), comp.error_many(counts), rtol=1e-10)
     with pytest.raises(ValueError, match="rtol"):
         exact.compressed(0.0)
 
@@ -155,10 +256,10 @@ def test_ridgeless_duplicated_inputs_null_space(rng):
     null_power = est.cross[1, 1][est.eta == 0].sum() + est.cross[0, 0][est.eta == 0].sum()
     assert null_power > 0.01 * np.mean(u[1] ** 2)
     counts = [[0, 20], [0, 50], [30, 20]]
-    mc = montecarlo_error(k, u, counts, n_trials=30, seed=2)
-    assert np.all(np.isfinite(mc.per_trial))
+    mc = montecarlo_error(k, u, counts, n_trials=100, seed=2)
+    assert np.all(np.isfinite(mc.per_trial)) and np.all(mc.stderr <= 0.025 * mc.mean)
     sp = est.error_many(counts)
-    assert np.all(np.abs(sp - mc.mean) <= 0.10 * mc.mean + 2 * mc.stderr), (sp / mc.mean - 1)
+    assert np.all(np.abs(sp / mc.mean - 1) <= 0.10), (sp / mc.mean - 1)
     pair = np.array([0, 150])                                     # one input and its copy
     f = chained_regression(k, [pair, pair], [u[0, pair], u[1, pair]])
     np.testing.assert_allclose(f[0], u[1, pair].mean(0), rtol=1e-6)

@@ -84,6 +84,26 @@ def test_duplicated_inputs_ridgeless_give_min_norm_interpolant(data):
     np.testing.assert_allclose(te, ref, rtol=1e-5, atol=1e-6)
 
 
+def test_infinite_time_on_a_singular_kernel(data):
+    """t = inf (as a number) on a singular kernel (duplicated inputs): no inf * 0, same answer as
+    t = None and as a very long finite time (null modes neither move nor contribute)."""
+    x, xt, y = data
+    x2, y2 = np.concatenate([x, x[:3]]), np.concatenate([y, y[:3]])
+    k, kt = _rbf(x2, x2), _rbf(xt, x2)
+    assert np.linalg.eigvalsh(k).min() < 1e-12 * np.linalg.eigvalsh(k).max()
+    pred = gradient_descent_mse(k, y2)
+    tr_inf, te_inf = pred(np.inf, 0.0, np.zeros((5, 2)), kt)
+    assert np.all(np.isfinite(tr_inf)) and np.all(np.isfinite(te_inf))
+    np.testing.assert_allclose(te_inf, pred(None, None, np.zeros((5, 2)), kt), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(tr_inf, y2, rtol=1e-8, atol=1e-10)
+    _, te_long = pred(1e15, 0.0, np.zeros((5, 2)), kt)
+    np.testing.assert_allclose(te_inf, te_long, rtol=1e-6, atol=1e-8)
+    with pytest.raises(ValueError, match="t must be >= 0"):
+        pred(np.nan, 0.0)
+    with pytest.raises(ValueError, match="t must be >= 0"):
+        pred(-np.inf, 0.0)
+
+
 def test_bad_inputs(data):
     x, _, y = data
     k = _rbf(x, x)

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft._validation import check_positive_int
-from ntk_mlft.estimators._linalg import check_square, safe_inverse
+from ntk_mlft._validation import check_choice, check_positive_int
+from ntk_mlft.estimators._linalg import RCOND, check_psd, safe_inverse
 
-__all__ = ["MonteCarloResult", "as_level_targets", "montecarlo_error"]
+__all__ = ["MonteCarloResult", "as_level_targets", "montecarlo_error", "per_level_nonneg"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,17 @@ def as_level_targets(targets: Any, n_pool: int | None = None) -> np.ndarray:
     return arr
 
 
+def per_level_nonneg(name: str, value: Any, n_levels: int) -> np.ndarray:
+    """Scalar or (L,) finite values >= 0 -> float64 (L,); ValueError naming ``name`` otherwise."""
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim > 1 or (arr.ndim == 1 and arr.size != n_levels):
+        raise ValueError(f"{name} must be a scalar or have one entry per level ({n_levels}); "
+                         f"got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise ValueError(f"{name} must be finite and >= 0; got {value}")
+    return np.broadcast_to(arr, (n_levels,)).copy()
+
+
 def _check_counts(counts: Any, n_levels: int, n_pool: int) -> np.ndarray:
     c = np.atleast_2d(np.asarray(counts))
     if c.ndim != 2 or c.shape[1] != n_levels:
@@ -76,42 +87,71 @@ def _check_counts(counts: Any, n_levels: int, n_pool: int) -> np.ndarray:
     return c
 
 
+def _level_fit(k: np.ndarray, idx: np.ndarray, resid: np.ndarray, lam: float) -> np.ndarray:
+    """Coefficients alpha (T, N, D) of (K_SS + lam I) alpha = resid for T sample sets idx (T, N).
+
+    Batched LU solve when lam is well above round-off (K_SS + lam I is then positive definite
+    with condition number <= 1/RCOND); otherwise the pseudo-inverse on the resolved range
+    (``_linalg``: the minimum-norm interpolant of ridge-less gradient flow).
+    """
+    size = idx.shape[1]
+    kss = k[idx[:, :, None], idx[:, None, :]]
+    if lam > RCOND * float(np.max(np.diagonal(kss, axis1=1, axis2=2))) * size:
+        return np.linalg.solve(kss + lam * np.eye(size), resid)
+    evals, evecs = np.linalg.eigh(kss + lam * np.eye(size))
+    inv = safe_inverse(np.maximum(evals, 0.0))
+    return evecs @ (inv[:, :, None] * (np.swapaxes(evecs, 1, 2) @ resid))
+
+
 def montecarlo_error(k_pool: Any, targets: Any, counts: Any, *, ridge: Any = 0.0,
-                     n_trials: int = 20, seed: int = 0) -> MonteCarloResult:
-    """Monte-Carlo MLFT error on a pool: k_pool (n, n) kernel, targets (L, n, ...), counts (M, L).
+                     noise: Any = 0.0, n_trials: int = 20, seed: int = 0,
+                     test: str = "pool") -> MonteCarloResult:
+    """Monte-Carlo MLFT error on a pool: k_pool (n, n) PSD kernel, targets (L, n, ...), counts (M, L).
 
     ``ridge``: scalar or (L,) unnormalised ridge per level (K_SS + lambda I); 0 uses the
-    minimum-norm interpolant (pseudo-inverse, see ``_linalg``).
+    minimum-norm interpolant (pseudo-inverse, see ``_linalg``). ``noise``: scalar or (L,)
+    label-noise variance per output component: level-l training labels are u_l(x) + eps with
+    eps ~ N(0, noise_l) independent per sample, component, level and trial; the error is still
+    measured against the noiseless u_L. ``test``: "pool" (the quantity above, what the
+    estimators predict) or "held_out" (only pool points outside every level's training set, in
+    numerator and denominator: the fresh-input error). Cost per allocation and level: one
+    batched (T, N_l, N_l) solve and one (n, n) x (n, T D) product.
     """
-    k = check_square("k_pool", k_pool)
+    check_choice("test", test, ("pool", "held_out"))
+    k = check_psd("k_pool", k_pool)
     n = k.shape[0]
     u = as_level_targets(targets, n)
-    n_levels = u.shape[0]
+    n_levels, n_out = u.shape[0], u.shape[2]
     c = _check_counts(counts, n_levels, n)
     t_count = check_positive_int("n_trials", n_trials)
-    lam = np.broadcast_to(np.asarray(ridge, dtype=np.float64), (n_levels,))
-    if np.any(lam < 0) or not np.all(np.isfinite(lam)):
-        raise ValueError(f"ridge must be finite and >= 0; got {ridge}")
+    lam = per_level_nonneg("ridge", ridge, n_levels)
+    sig2 = per_level_nonneg("noise", noise, n_levels)
     d = np.concatenate([u[:1], np.diff(u, axis=0)])              # level differences (L, n, D)
-    norm = float(np.sum(u[-1] ** 2))
+    power = np.sum(u[-1] ** 2, axis=1)                            # ||u_L(x)||^2 (n,)
     rng = np.random.default_rng(seed)
     per_trial = np.zeros((c.shape[0], t_count))
     for m, alloc in enumerate(c):
-        err = np.zeros((t_count, n, u.shape[2]))                  # e_l = f_l - u_l on the pool
+        err = np.zeros((t_count, n, n_out))                       # e_l = f_l - u_l on the pool
+        keep = np.ones((t_count, n))                              # test points (held_out)
         for lvl in range(n_levels):
             err = err - d[lvl]
             size = int(alloc[lvl])
             if size == 0:
                 continue
-            idx = np.argsort(rng.random((t_count, n)), axis=1)[:, :size]     # (T, N)
-            kss = k[idx[:, :, None], idx[:, None, :]] + lam[lvl] * np.eye(size)
-            evals, evecs = np.linalg.eigh(kss)
-            inv = safe_inverse(np.maximum(evals, 0.0))
+            idx = np.argsort(rng.random((t_count, n)), axis=1)[:, :size]     # (T, N) distinct
+            if test == "held_out":
+                np.put_along_axis(keep, idx, 0.0, axis=1)
             resid = -np.take_along_axis(err, idx[:, :, None], axis=1)         # u_l - f_{l-1}
-            coef = evecs @ (inv[:, :, None] * (np.swapaxes(evecs, 1, 2) @ resid))
-            for t in range(t_count):
-                err[t] += k[:, idx[t]] @ coef[t]
-        per_trial[m] = np.sum(err ** 2, axis=(1, 2)) / norm
+            if sig2[lvl] > 0:
+                resid = resid + np.sqrt(sig2[lvl]) * rng.standard_normal(resid.shape)
+            alpha = np.zeros((t_count, n, n_out))                 # coefficients on the pool
+            np.put_along_axis(alpha, idx[:, :, None], _level_fit(k, idx, resid, lam[lvl]), axis=1)
+            err += np.moveaxis((k @ np.moveaxis(alpha, 0, 1).reshape(n, -1)).reshape(
+                n, t_count, n_out), 1, 0)
+        if test == "held_out" and np.any(keep @ power == 0):
+            raise ValueError(f"counts {alloc.tolist()}: no pool point with a non-zero target is left "
+                             f"outside the training sets for test='held_out'")
+        per_trial[m] = (np.sum(err ** 2, axis=2) * keep).sum(1) / (keep @ power)
     se = per_trial.std(axis=1, ddof=1) / np.sqrt(t_count) if t_count > 1 else \
         np.full(c.shape[0], np.nan)
     return MonteCarloResult(c, per_trial.mean(axis=1), se, per_trial)

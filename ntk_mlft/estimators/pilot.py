@@ -6,49 +6,57 @@ Pilot file (``.npz``): ``x`` (n_p, *input_shape), ``y_level1`` .. ``y_levelL`` (
 Estimator (feeds ``spectral.SpectralEstimator``). The input measure is the empirical measure
 of the union U of the pilot and unlabeled inputs (M = n_p + m points); the pilot is a uniformly
 random n_p-subset of U (both are i.i.d. draws), which is what makes the mode powers estimable.
+The kernel is diagonal-normalised as in ``spectral`` (``normalize="diagonal"``, omega from the
+diagonal over U, which needs no labels); targets become d / sqrt(omega) on the pilot.
 
-1. Spectrum: eta_rho, v_rho = eig(K_UU / M), all M modes kept (null modes: eta = 0, i.e.
+1. Spectrum: eta_rho, v_rho = eig(K_hat_UU / M), all M modes kept (null modes: eta = 0, i.e.
    unlearnable power). Eigenfunctions on the pilot inputs are exact: phi_rho(x_i) = sqrt(M) v_rho(i).
-2. Level differences d_l = y_l - y_{l-1}; z_{l,i,rho} = phi_rho(x_i) d_l(x_i). The wanted cross
-   powers C_{jk,rho} = t_{j,rho} t_{k,rho}, t_rho = mean_U phi_rho d, are estimated without bias
-   under sampling without replacement from U:
+2. Level differences d_l = y_l - y_{l-1}. Control variate first: the top r0 modes (r0 by
+   leave-one-out error, at most n_p / 2) are fitted by weighted least squares on the pilot, d = A beta + r (A = phi_rho(x_i),
+   rho < r0); their powers are beta_j beta_k minus the estimated covariance of beta (sigma_jk
+   (A^T A)^{-1} (1 - n_p/M)). Without it, the sampling noise of every other mode's power is
+   proportional to the TOTAL power (mostly in the top mode for PDE targets: 94% for
+   elliptic-rough) and swamps the small unlearned power that sets the error (pilot predictions
+   were 4-6x too high there); with it the noise is proportional to the residual power. For the
+   other modes, z_{l,i,rho} = phi_rho(x_i) r_l(x_i), and the cross powers C_{jk,rho} =
+   t_{j,rho} t_{k,rho}, t_rho = mean_U phi_rho r, are estimated without bias under sampling
+   without replacement from U:
 
        C_hat = (1 - 1/M) P + Q / M,    P = mean over ordered pairs i != i' of z_{j,i} z_{k,i'},
                                        Q = mean_i z_{j,i} z_{k,i}.
 
-   (E[P] = (M^2 t_j t_k - M Q_U)/(M(M-1)), E[Q] = Q_U.) Because the M eigenvectors are
-   complete, sum_rho P = 0 and sum_rho C_hat = mean_i d_j d_k exactly: the total power is the
-   plain pilot mean and no separate tail model is needed.
+   (E[P] = (M^2 t_j t_k - M Q_U)/(M(M-1)), E[Q] = Q_U.) The weighted Gram G of the mean error
+   field (``_modes``) is estimated the same way (t = beta on the top modes, the pair statistic
+   of the residual elsewhere, for every pair of modes), smoothed onto eigenvalue knots
+   (``_modes.hat_matrix``) and projected onto the PSD cone as an (L J, L J) matrix.
 3. Non-negativity (the fix for predicted errors of 0 or below): single-mode estimates are noisy
    and can be negative (a negative-power mode in the learnable range makes E negative). Modes are
    pooled into bands of geometrically growing rank (edges r_{b+1} = ceil(band_ratio r_b)), the
-   (L, L) band sums are projected onto the PSD cone (negative eigenvalues set to 0) and spread
-   evenly over the band's modes. With every C_rho PSD the recursion of ``spectral`` gives
-   q_rho >= mu_rho^2 >= 0 and s_rho > 0, so E > 0 whenever the finest target is non-zero. The
-   learning-curve weights s_rho^2, v_rho vary slowly with rank, so even spreading inside a band
-   changes E little; the projection adds a small upward bias only in bands whose power is
-   below their sampling noise.
+   (L, L) band sums are projected onto the PSD cone and spread evenly over the band's modes.
+   Both projections keep the trace (the positive part is scaled to the unbiased trace): clipping
+   negative eigenvalues alone adds their magnitude as spurious, mostly unlearnable power. With
+   every C_rho PSD and G PSD the recursion of ``spectral`` gives E >= 0.
 4. Uncertainty: bootstrap over pilot samples (steps 2-3 redone on each resample, pairs of copies
-   of one sample excluded from P; the spectrum is fixed).
+   of one sample excluded; the spectrum is fixed).
+5. Tail and noise. The solver targets are deterministic, so there is no label noise unless the
+   caller states one (``noise``: variance per output component and level, e.g. for stochastic
+   simulators; it enters the closed form as sigma^2). What the pilot cannot resolve is the
+   TAIL: power in rank bands whose estimate is not above twice its bootstrap standard
+   deviation. It is kept (spread over its band, acting like unlearnable power until N reaches
+   those ranks) and reported by ``diagnostics``: per level, the end rank of the last resolved
+   band and the fraction of the level's power in unresolved bands. Predictions for N_l above
+   the resolved rank of the dominant levels rest on the tail's even spreading.
 
 Quantity predicted: the error on U's empirical measure, like ``montecarlo_error`` on the pool U
 (test on all of U, training points included). It approaches the population error (fresh test
 inputs) when sum_l N_l << M; measured on a 2,000-point pool, the error on points outside the
 training sets exceeds the in-pool error by 1% at N = 20, 5% at N = 100 and 26% at
 N = (400, 100, 40). Use many cheap unlabeled inputs (m >> N) when fresh-input error is wanted.
-
-Without ``k_pp`` (the pilot-pilot kernel) the eigenfunctions are Nystrom extensions from the
-unlabeled inputs, phi_rho(x) = K(x, X_u) v_rho / (sqrt(m) eta_rho), for the leading ``n_modes``
-modes, the powers use P alone (i.i.d. population) and the unresolved power is spread over the
-remaining modes in proportion to eta (``tail="kernel"``) or put in one unlearnable mode. This
-is less accurate at large N: out-of-sample Nystrom eigenfunctions of high modes have mean
-square well below 1 (about 0.1 beyond rank 100 for m = 1,000 in the tests), so their power is
-underestimated.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +65,10 @@ import numpy as np
 from ntk_mlft._io import save_npz_atomic
 from ntk_mlft._validation import (as_finite_array, check_choice, check_positive_int,
                                   check_positive_scalar)
-from ntk_mlft.estimators._linalg import psd_eigh
+from ntk_mlft.estimators._linalg import RCOND, check_psd, psd_eigh
+from ntk_mlft.estimators._modes import (diagonal_weights, hat_matrix, knot_grid, projected_gram,
+                                       runs)
+from ntk_mlft.estimators.montecarlo import per_level_nonneg
 from ntk_mlft.estimators.spectral import SpectralEstimator
 
 __all__ = ["Pilot", "PilotEstimator", "load_pilot", "save_pilot"]
@@ -111,25 +122,103 @@ def load_pilot(path: str | Path) -> Pilot:
     return Pilot(x, ys, None if xu is None else as_finite_array("x_unlabeled", xu))
 
 
-def _cross_powers(phi: np.ndarray, d: np.ndarray, w: np.ndarray, m_pool: float
-                  ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Mode cross powers (L, L, R), total powers (L, L) and norm = mean||u_L||^2.
+def _cross_powers(phi: np.ndarray, d: np.ndarray, w: np.ndarray, m_pool: float) -> np.ndarray:
+    """Mode cross powers (L, L, P) (module docstring, step 2).
 
-    phi (n_p, R) eigenfunctions on the pilot inputs, d (L, n_p, D) level differences, w (n_p,)
-    sample multiplicities (bootstrap), m_pool = M (inf: i.i.d. population). P excludes pairs of
-    copies of one sample: (S_j S_k - sum_i w_i^2 z_ji z_ki) / (n^2 - sum_i w_i^2), S = sum w z.
+    phi (n_p, P) eigenfunctions on the pilot inputs, d (L, n_p, D) level differences, w (n_p,)
+    sample multiplicities (bootstrap), m_pool = M. P excludes pairs of copies of one sample:
+    (S_j S_k - sum_i w_i^2 z_ji z_ki) / (n^2 - sum_i w_i^2), S = sum_i w_i z_i, z_ji = phi(x_i)
+    d_j(x_i). Cost O(L n_p P D).
     """
     n_p = float(w.sum())
-    z = np.einsum("ip,lid->lpdi", phi, d)                       # (L, R, D, n_p)
-    s = z @ w
-    diag = np.einsum("jpdi,kpdi->jkp", z * w ** 2, z)
-    pairs = (np.einsum("jpd,kpd->jkp", s, s) - diag) / (n_p ** 2 - float(np.sum(w ** 2)))
-    c = (1 - 1 / m_pool) * pairs
-    if np.isfinite(m_pool):
-        c = c + np.einsum("jpdi,kpdi->jkp", z * w, z) / (n_p * m_pool)
-    total = np.einsum("jid,kid,i->jk", d, d, w) / n_p
-    norm = float(np.sum(w * np.sum(d.sum(0) ** 2, -1)) / n_p)
-    return c, total, norm
+    s = np.einsum("ip,lid->lpd", phi * w[:, None], d)            # (L, P, D)
+    a_self = np.einsum("jid,kid->jki", d, d)                      # <d_j(x_i), d_k(x_i)>
+    phi2 = phi * phi
+    pairs = (np.einsum("jpd,kpd->jkp", s, s) - (a_self * w ** 2) @ phi2) \
+        / (n_p ** 2 - float(np.sum(w ** 2)))
+    return (1 - 1 / m_pool) * pairs + (a_self * w) @ phi2 / (n_p * m_pool)
+
+
+def _regression(phi: np.ndarray, d: np.ndarray, w: np.ndarray, r0: int, m_pool: float
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted least-squares fit of d on the top ``r0`` eigenfunctions (step 2, control variate).
+
+    Returns beta (L, r0, D), residuals (L, n_p, D) at the pilot inputs and the estimated
+    covariance of the coefficients Cov(beta_j, beta_k) summed over outputs (L, L, r0, r0):
+    sigma_jk (A^T W A)^{-1} (1 - n_p/M), sigma_jk = sum_i w_i <r_j, r_k>_i / (n - r0)."""
+    a = phi[:, :r0]
+    gram_inv = np.linalg.pinv((a * w[:, None]).T @ a)
+    beta = np.einsum("rs,is,lid->lrd", gram_inv, a * w[:, None], d)
+    resid = d - np.einsum("ir,lrd->lid", a, beta)
+    n_p = float(w.sum())
+    sigma = np.einsum("jid,kid,i->jk", resid, resid, w) / max(n_p - r0, 1.0)
+    cov = sigma[:, :, None, None] * gram_inv * max(0.0, 1 - n_p / m_pool)
+    return beta, resid, cov
+
+
+def _choose_r0(phi: np.ndarray, d: np.ndarray) -> int:
+    """Number of top modes for the control variate: the r0 in 1, 2, 3, 4, 6, 8, ... <= n_p / 2
+    with the smallest leave-one-out (PRESS) residual sum_i ||r_i||^2 / (1 - h_ii)^2, summed over
+    levels and outputs (h: the least-squares hat matrix)."""
+    n_p = phi.shape[0]
+    cands = sorted({int(v) for v in np.round(np.geomspace(1, max(1, n_p // 2), 16))})
+    flat = np.moveaxis(d, 1, 0).reshape(n_p, -1)
+    press = []
+    for r0 in cands:
+        q, _ = np.linalg.qr(phi[:, :r0])
+        h = np.sum(q * q, axis=1)
+        resid = flat - q @ (q.T @ flat)
+        press.append(np.sum(np.sum(resid ** 2, 1) / np.maximum(1 - h, 1e-12) ** 2))
+    return cands[int(np.argmin(press))]
+
+
+def _gram(w_modes: np.ndarray, r_self: np.ndarray, phi: np.ndarray, beta: np.ndarray,
+          resid: np.ndarray, cov: np.ndarray, w: np.ndarray, m_pool: float, hats: np.ndarray
+          ) -> np.ndarray:
+    """Estimated weighted Gram (L, L, J, J) of the mean error field on the knots, PSD-projected.
+
+    Mode coefficients t = beta (top r0 modes, the regression) + those of the residual (the
+    rest). w_modes (P, P) = V^T Omega V, hats (J, P) the knot interpolation
+    (``_modes.hat_matrix``), r_self (n_p, J, J) = H (W o phi_i phi_i^T) H^T over the modes beyond
+    r0 for each pilot sample, phi (n_p, P). Pair terms of the residual as ``_cross_powers``;
+    beta's own noise (``cov``) is subtracted. Smoothing onto J knots averages the noise of the
+    P^2 products before the PSD projection, which would otherwise inflate the estimate.
+    """
+    n_levels, n_p, r0 = resid.shape[0], float(w.sum()), beta.shape[1]
+    scale = (1 - 1 / m_pool) / (n_p ** 2 - float(np.sum(w ** 2)))
+    t = np.einsum("ip,lid->lpd", phi * w[:, None], resid) * np.sqrt(scale)
+    t[:, :r0] = beta                                              # (L, P, D)
+    a_self = np.einsum("jid,kid->jki", resid, resid)              # <r_j(x_i), r_k(x_i)>
+    g = projected_gram(w_modes, t, hats)
+    g -= scale * np.einsum("jki,ibc->jkbc", a_self * w ** 2, r_self)
+    g += np.einsum("jki,ibc->jkbc", a_self * w, r_self) / (n_p * m_pool)
+    h_top = hats[:, :r0]
+    g -= np.einsum("ar,rs,jkrs,bs->jkab", h_top, w_modes[:r0, :r0], cov, h_top)
+    n_knots = hats.shape[0]
+    flat = np.moveaxis(g, 2, 1).reshape(n_levels * n_knots, n_levels * n_knots)
+    flat = _psd_trace_kept(flat[None])[0]
+    return np.moveaxis(flat.reshape(n_levels, n_knots, n_levels, n_knots), 1, 2)
+
+
+def _psd_trace_kept(mats: np.ndarray) -> np.ndarray:
+    """Project symmetric matrices (B, n, n) onto the PSD cone keeping each one's trace (the
+    trace of the unbiased estimate is unbiased; clipping negative eigenvalues alone would add
+    their magnitude as spurious power): positive part scaled by max(trace, 0) / its trace."""
+    evals, evecs = np.linalg.eigh(0.5 * (mats + np.swapaxes(mats, 1, 2)))
+    pos = np.maximum(evals, 0.0)
+    total = pos.sum(1, keepdims=True)
+    factor = np.where(total > 0, np.maximum(evals.sum(1, keepdims=True), 0.0)
+                      / np.where(total > 0, total, 1.0), 0.0)
+    return np.einsum("bjr,br,bkr->bjk", evecs, pos * factor, evecs)
+
+
+def _self_terms(evecs: np.ndarray, omega: np.ndarray, phi: np.ndarray, hats: np.ndarray
+                ) -> np.ndarray:
+    """r_i = H (W o phi_i phi_i^T) H^T (n_p, J, J), W = V^T Omega V, computed as
+    sum_x omega_x Pi_a(x, x_i) Pi_b(x, x_i) with the knot-filtered kernels
+    Pi_a(x, x_i) = sum_rho V_{x rho} H_{a rho} phi_rho(x_i) (each mode has at most two knots)."""
+    pis = np.stack([(evecs[:, h > 0] * h[h > 0]) @ phi[:, h > 0].T for h in hats])   # (J, M, n_p)
+    return np.einsum("axi,x,bxi->iab", pis, omega, pis, optimize=True)
 
 
 def _band_edges(n_modes: int, ratio: float) -> np.ndarray:
@@ -141,112 +230,163 @@ def _band_edges(n_modes: int, ratio: float) -> np.ndarray:
     return np.array(edges)
 
 
+def _band_sums(c: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """(L, L, P) per-mode powers (rank order) -> symmetrised (L, L, B) band sums."""
+    sums = np.add.reduceat(c, edges[:-1], axis=-1)
+    return 0.5 * (sums + np.swapaxes(sums, 0, 1))
+
+
 def _psd_banded(c: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Pool (L, L, P) powers into rank bands, project each band sum onto the PSD cone, spread it
     evenly over the band's modes (see module docstring, step 3)."""
-    sums = np.add.reduceat(c, edges[:-1], axis=-1)              # (L, L, B)
-    sym = 0.5 * (sums + np.swapaxes(sums, 0, 1))
-    evals, evecs = np.linalg.eigh(np.moveaxis(sym, -1, 0))      # (B, L), (B, L, L)
-    psd = np.einsum("bjr,br,bkr->jkb", evecs, np.maximum(evals, 0.0), evecs)
+    psd = np.moveaxis(_psd_trace_kept(np.moveaxis(_band_sums(c, edges), -1, 0)), 0, -1)
     return np.repeat(psd / np.diff(edges), np.diff(edges), axis=-1)
+
+
+def _resolved(point: np.ndarray, boot: list[np.ndarray], edges: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Per level: the end rank of the last band whose power exceeds 2 bootstrap s.d. (0 if none),
+    and the fraction of the level's power in bands that do not (module docstring, step 5)."""
+    n_levels = point.shape[0]
+    idx = np.arange(n_levels)
+    p_band = _band_sums(point, edges)[idx, idx]                                 # (L, B)
+    b_band = np.stack([_band_sums(c, edges)[idx, idx] for c in boot])           # (R, L, B)
+    ok = p_band > 2 * b_band.std(0, ddof=1)
+    last = np.where(ok.any(1), ok.shape[1] - np.argmax(ok[:, ::-1], axis=1), 0)
+    total = np.maximum(np.abs(p_band).sum(1), np.finfo(float).tiny)
+    tail = np.where(ok, 0.0, np.abs(p_band)).sum(1) / total
+    return edges[last], tail
 
 
 @dataclass(frozen=True)
 class PilotEstimator:
     """Spectral estimate from pilot data plus bootstrap replicates (satisfies ``ErrorModel``).
 
-    ``n_modes``: modes whose powers come from the pilot (M with ``k_pp``; the Nystrom rank
-    without); ``pool_size``: M = n_p + m, the size of the measure the error refers to.
+    ``pool_size``: M = n_p + m, the size of the measure the error refers to (counts above it
+    are refused); ``resolved_rank``, ``tail_fraction`` (L,): module docstring, step 5.
     """
 
     estimate: SpectralEstimator
     replicates: tuple[SpectralEstimator, ...]
-    n_modes: int
     pool_size: int
+    resolved_rank: np.ndarray
+    tail_fraction: np.ndarray
 
     @property
     def n_levels(self) -> int:
         return self.estimate.n_levels
 
     @classmethod
-    def from_kernels(cls, k_uu: Any, k_pu: Any, ys: Any, *, k_pp: Any = None,
-                     ridge: Any = 0.0, n_modes: int | None = None, tail: str = "kernel",
-                     band_ratio: float = 2.0, n_boot: int = 100, seed: int = 0
-                     ) -> PilotEstimator:
+    def from_kernels(cls, k_uu: Any, k_pu: Any, ys: Any, *, k_pp: Any, ridge: Any = 0.0,
+                     noise: Any = 0.0, normalize: str = "diagonal", band_ratio: float = 2.0,
+                     compress: float = 0.03, knot_ratio: float = 2.0, n_regress: int | None = None,
+                     n_boot: int = 30, seed: int = 0) -> PilotEstimator:
         """k_uu (m, m) kernel on unlabeled inputs, k_pu (n_p, m) pilot-vs-unlabeled kernel,
-        ys (L, n_p, *output_shape) pilot targets per level on the same inputs; k_pp (n_p, n_p)
-        pilot kernel (recommended: exact eigenfunctions on the pilot, see module docstring).
-        ``n_modes`` and ``tail`` apply only without ``k_pp``. ``band_ratio`` > 1: growth of
-        the rank bands that are projected onto non-negative powers."""
-        check_choice("tail", tail, ("kernel", "unlearnable"))
+        k_pp (n_p, n_p) pilot kernel, ys (L, n_p, *output_shape) pilot targets per level on the
+        same inputs. ``ridge``: unnormalised, scalar or (L,); ``noise``: label-noise variance
+        per output component, scalar or (L,) (0 for deterministic solvers); ``normalize``:
+        "diagonal" or "none" (``spectral``); ``band_ratio`` > 1: growth of the rank bands that
+        are projected onto non-negative powers; ``compress``: entry tolerance (``spectral``);
+        ``knot_ratio`` > 1: spacing of the eigenvalue knots of the smoothed Gram (``_gram``);
+        ``n_regress``: top modes fitted by least squares before the powers are estimated
+        (step 2; default: chosen by leave-one-out error, ``_choose_r0``).
+        Cost: one (M, M) eigen-decomposition and W = V^T Omega V, plus per replicate
+        L (L + 1) / 2 products of (M, D) x (D, M)."""
+        check_choice("normalize", normalize, ("diagonal", "none"))
         band_ratio = check_positive_scalar("band_ratio", band_ratio)
         if band_ratio <= 1:
             raise ValueError(f"band_ratio must be > 1; got {band_ratio}")
+        compress = check_positive_scalar("compress", compress)
+        knot_ratio = check_positive_scalar("knot_ratio", knot_ratio)
+        if knot_ratio <= 1:
+            raise ValueError(f"knot_ratio must be > 1; got {knot_ratio}")
+        n_boot = check_positive_int("n_boot", n_boot)
+        if n_boot < 2:
+            raise ValueError(f"n_boot must be >= 2 (bootstrap standard deviation); got {n_boot}")
         k_uu = as_finite_array("k_uu", k_uu, ndim=2)
         k_pu = as_finite_array("k_pu", k_pu, ndim=2)
+        k_pp = as_finite_array("k_pp", k_pp, ndim=2)
         ys = as_finite_array("ys", ys)
-        n_p, m = ys.shape[1], k_uu.shape[0]
+        if ys.ndim < 2:
+            raise ValueError(f"ys must have shape (L, n_p, *output_shape); got {ys.shape}")
+        n_levels, n_p, m = ys.shape[0], ys.shape[1], k_uu.shape[0]
         if k_pu.shape != (n_p, m):
             raise ValueError(f"k_pu must have shape (n_p, m) = ({n_p}, {m}); got {k_pu.shape}")
+        if k_pp.shape != (n_p, n_p):
+            raise ValueError(f"k_pp must have shape (n_p, n_p) = ({n_p}, {n_p}); got {k_pp.shape}")
         if n_p < 10:
             raise ValueError(f"ys: need at least 10 pilot samples; got {n_p}")
-        y2 = ys.reshape(ys.shape[0], n_p, -1)
+        y2 = ys.reshape(n_levels, n_p, -1)
         if not np.any(y2[-1] != 0):
-            raise ValueError("ys: finest-level pilot targets are identically zero")
-        d = np.concatenate([y2[:1], np.diff(y2, axis=0)])
-        lam = np.broadcast_to(np.asarray(ridge, dtype=np.float64), (ys.shape[0],)).copy()
-        if np.any(lam < 0):
-            raise ValueError(f"ridge must be >= 0; got {ridge}")
-        if k_pp is not None:
-            k_pp = as_finite_array("k_pp", k_pp, ndim=2)
-            if k_pp.shape != (n_p, n_p):
-                raise ValueError(f"k_pp must have shape (n_p, n_p) = ({n_p}, {n_p}); "
-                                 f"got {k_pp.shape}")
-            size = n_p + m
-            evals, evecs = psd_eigh("kernel on pilot + unlabeled inputs",
-                                    np.block([[k_pp, k_pu], [k_pu.T, k_uu]]))
-            eta = evals[::-1] / size
-            phi = np.sqrt(size) * evecs[:n_p, ::-1]
-            tail_eta, r = eta[:0], size
-        else:
-            evals, evecs = psd_eigh("k_uu", k_uu)
-            size = m
-            eta, evecs = evals[::-1] / m, evecs[:, ::-1]
-            keep = eta > 1e-12 * eta[0]
-            eta, evecs = eta[keep], evecs[:, keep]
-            r = min(int(n_modes) if n_modes is not None else min(m // 2, 2 * n_p), eta.size)
-            check_positive_int("n_modes", r)
-            phi = k_pu @ evecs[:, :r] / (np.sqrt(m) * eta[:r])
-            tail_eta = eta[r:] if tail == "kernel" and r < eta.size else np.zeros(1)
-            eta = np.concatenate([eta[:r], tail_eta])
-        edges = _band_edges(eta.size, band_ratio)
-        zeros = np.zeros(ys.shape[0])
-        m_pool = float(size) if k_pp is not None else np.inf
+            raise ValueError("ys: finest-level pilot targets are identically zero; the relative "
+                             "error sum||f-u_L||^2/sum||u_L||^2 is undefined")
+        lam = per_level_nonneg("ridge", ridge, n_levels)
+        sig2 = per_level_nonneg("noise", noise, n_levels) * y2.shape[2]
+        size = n_p + m
+        k = check_psd("kernel on pilot + unlabeled inputs",
+                      np.block([[k_pp, k_pu], [k_pu.T, k_uu]]))
+        omega = diagonal_weights("kernel on pilot + unlabeled inputs", k) \
+            if normalize == "diagonal" else np.ones(size)
+        root = np.sqrt(omega)
+        evals, evecs = psd_eigh("kernel on pilot + unlabeled inputs", k / np.outer(root, root))
+        evals = np.where(evals > RCOND * evals.max(), evals, 0.0)
+        eta, evecs = evals[::-1] / size, evecs[:, ::-1]               # rank order (descending)
+        phi = np.sqrt(size) * evecs[:n_p]
+        d = np.concatenate([y2[:1], np.diff(y2, axis=0)]) / root[None, :n_p, None]
+        r0 = _choose_r0(phi, d) if n_regress is None else check_positive_int("n_regress", n_regress)
+        if r0 > n_p // 2:
+            raise ValueError(f"n_regress must be <= n_p / 2 = {n_p // 2}; got {r0}")
+        phi_rest = phi.copy()
+        phi_rest[:, :r0] = 0.0
+        edges = _band_edges(size, band_ratio)
+        inv_mean = float(np.mean(1 / omega))
+        order = np.argsort(eta, kind="stable")                        # entries: eigenvalue runs
+        starts = runs(eta[order], compress)
+        if normalize == "diagonal":
+            w_modes = (evecs * omega[:, None]).T @ evecs
+            weight = np.add.reduceat(np.diag(w_modes)[order], starts)
+            knots = knot_grid(eta, knot_ratio)
+            hats = hat_matrix(eta, knots)
+            r_self = _self_terms(evecs, omega, phi_rest, hats)
 
-        def build(w: np.ndarray) -> SpectralEstimator:
-            c, total, norm = _cross_powers(phi, d, w, m_pool)
-            if tail_eta.size:           # Nystrom path: unresolved power over the remaining modes
-                rest = total - c.sum(-1)
-                share = tail_eta / tail_eta.sum() if tail_eta.sum() > 0 else np.ones(1)
-                c = np.concatenate([c, rest[:, :, None] * share], axis=-1)
-            return SpectralEstimator(eta, _psd_banded(c, edges), norm, zeros, lam).compressed()
+        def build(w: np.ndarray) -> tuple[SpectralEstimator, np.ndarray]:
+            beta, resid, cov = _regression(phi, d, w, r0, float(size))
+            c = _cross_powers(phi_rest, resid, w, float(size))
+            c[:, :, :r0] = np.einsum("jrd,krd->jkr", beta, beta) \
+                - np.diagonal(cov, axis1=2, axis2=3)
+            norm = float(w @ np.sum(y2[-1] ** 2, -1)) / float(w.sum())    # mean ||u_L||^2
+            est = SpectralEstimator(eta, _psd_banded(c, edges), norm, sig2 * inv_mean,
+                                    lam * inv_mean, pool_size=size)
+            if normalize == "none":
+                return est.compressed(compress), c
+            gram = _gram(w_modes, r_self, phi_rest, beta, resid, cov, w, float(size), hats)
+            return replace(est._merged(order, starts, gram, weight), knots=knots), c
 
         rng = np.random.default_rng(seed)
-        reps = tuple(build(np.bincount(rng.integers(0, n_p, n_p), minlength=n_p).astype(float))
-                     for _ in range(n_boot))
-        return cls(build(np.ones(n_p)), reps, r, size)
+        boot = [build(np.bincount(rng.integers(0, n_p, n_p), minlength=n_p).astype(float))
+                for _ in range(n_boot)]
+        point, c_point = build(np.ones(n_p))
+        rank, tail = _resolved(c_point, [c for _, c in boot], edges)
+        return cls(point, tuple(e for e, _ in boot), size, rank, tail)
 
     @classmethod
     def from_pilot(cls, kernel_fn: Any, pilot: Pilot, *, get: str = "ntk", **kwargs: Any
                    ) -> PilotEstimator:
-        """Kernels (k_uu, k_pu, k_pp) from ``kernel_fn(x1, x2, get=get)``; needs
-        ``pilot.x_unlabeled``."""
+        """Kernel ``kernel_fn(z, None, get=get)`` on the union z of ``pilot.x`` and
+        ``pilot.x_unlabeled`` (one call), split into k_pp, k_pu, k_uu; needs ``x_unlabeled``."""
         if pilot.x_unlabeled is None:
             raise ValueError("pilot.x_unlabeled is required (cheap unlabeled inputs for the spectrum)")
-        k_uu = np.asarray(kernel_fn(pilot.x_unlabeled, None, get=get), dtype=np.float64)
-        k_pu = np.asarray(kernel_fn(pilot.x, pilot.x_unlabeled, get=get), dtype=np.float64)
-        k_pp = np.asarray(kernel_fn(pilot.x, None, get=get), dtype=np.float64)
-        return cls.from_kernels(k_uu, k_pu, pilot.ys, k_pp=k_pp, **kwargs)
+        n_p = len(pilot.x)
+        k = np.asarray(kernel_fn(np.concatenate([pilot.x, pilot.x_unlabeled]), None, get=get),
+                       dtype=np.float64)
+        return cls.from_kernels(k[n_p:, n_p:], k[:n_p, n_p:], pilot.ys, k_pp=k[:n_p, :n_p],
+                                **kwargs)
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Resolved rank, tail fraction (module docstring, step 5) and the noise in use."""
+        return {"pool_size": self.pool_size, "resolved_rank": self.resolved_rank.tolist(),
+                "tail_fraction": self.tail_fraction.tolist(),
+                "noise_summed_over_outputs": self.estimate.noise.tolist()}
 
     def error_many(self, counts: Any) -> np.ndarray:
         """Predicted relative MSE (M,) for counts (M, L); > 0 by construction (docstring step 3)."""

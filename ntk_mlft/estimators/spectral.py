@@ -21,60 +21,58 @@ d_l - e_{l-1} on X_l, and X_l is independent of X_1..X_{l-1}, hence of e_{l-1}. 
 e_l = f_{l-1} + P_l t_l - u_l = -(t_l - P_l t_l): the single-level error of regressing t_l.
 Conditionally on the earlier draws the formulas above hold with t = t_l; they involve t only
 through the mode powers t_rho^2 (linearly), so the expectation over earlier draws needs only
-the per-mode mean mu_{l-1} = E[e_{l-1,rho}] and second moment q_{l-1} = E[e_{l-1,rho}^2]:
+the per-mode mean mu_{l-1} = E[e_{l-1,rho}] and fluctuation F_{l-1} = Var[e_{l-1,rho}]:
 
-    E[t_rho]   = d_rho - mu_{l-1,rho}
-    E[t_rho^2] = d_rho^2 - 2 d_rho mu_{l-1,rho} + q_{l-1,rho}
-    mu_l = -s (d - mu_{l-1}),    q_l = s^2 E[t^2] + v (Ebar_l + sigma_l^2),
-    Ebar_l = (sum_rho s^2 E[t_rho^2] + gamma sigma_l^2) / (1 - gamma),
+    mu_l = -s (d_l - mu_{l-1}),         F_l = s^2 F_{l-1} + v (Ebar_l + sigma_l^2),
+    Ebar_l = (sum_rho s^2 (|d_l - mu_{l-1}|^2 + F_{l-1}) + gamma sigma_l^2) / (1 - gamma),
 
-with mu_0 = q_0 = 0 (f_0 = 0) and total error E_L = sum_rho q_{L,rho}. Cross-mode correlations
-of e_{l-1} never enter: the deterministic equivalent is diagonal in the modes, so the only
-approximation beyond the single-level theory is the one it already makes (Gaussian-equivalent
-features, N large); tests measure it against Monte-Carlo. A skipped level (N_l = 0) has f_l =
-f_{l-1}, i.e. e_l = -t_l: the same recursion with s = 1, v = 0 (its d_l joins the next level).
+with mu_0 = F_0 = 0 (f_0 = 0). Cross-mode correlations of the fluctuations never enter: the
+deterministic equivalent is diagonal in the modes. Because mu_l is a linear combination
+sum_k c_{l,k} d_k with per-mode coefficients, everything is expressed through the cross powers
+C_{jk,rho} = <d_{j,rho}, d_{k,rho}> (L, L, P) (multi-output targets: summed over outputs); the
+error is E_L = sum_rho (|mu_{L,rho}|^2 + F_{L,rho}) / mean ||u_L||^2 (relative MSE). A skipped
+level (N_l = 0) has e_l = -t_l: the same recursion with s = 1, v = 0. E_L is linear in
+(C, sigma^2), which gives the per-level breakdown. Finite training time is not covered.
 
-Multi-output targets: powers are summed over output components (trace over outputs). Because
-mu_l is a linear combination sum_k c_{l,k} d_k, everything is expressed through the per-mode
-cross powers C_{jk,rho} = <d_{j,rho}, d_{k,rho}> (shape (L, L, P)); E_L is linear in C and
-sigma^2, which gives the per-level breakdown. The result is divided by mean ||u_L||^2 (relative
-MSE). Finite training time is not covered (t = infinity only).
+Heterogeneous diagonal (``normalize="diagonal"``, the default of ``from_kernel``). The theory
+assumes concentrated feature norms; ReLU NTKs have K(x, x) ~ |x|^2, which varies over the pool
+(coefficient of variation 0.3-0.7 on the test and built-in pools), and the plain closed form
+then misses Monte-Carlo by up to +11% (synthetic, N = 50) and -25% (schrodinger). Regression
+with K is exactly regression with the constant-diagonal kernel K_hat = Omega^{-1/2} K
+Omega^{-1/2} on y / sqrt(omega), rescaled by sqrt(omega) (``_modes``). The recursion is run for
+that problem (modes of K_hat, level differences d / sqrt(omega), per-sample ridge lambda /
+omega_i replaced by its mean lambda mean(1/omega), noise likewise), and the error is measured
+in the omega-weighted norm that makes it the error of the original regression:
+
+    E_L = sum_{jk,bc} c_{L,j,b} c_{L,k,c} G^{jk}_{bc} + sum_b F_{L,b} W_b,
+
+G the weighted Gram of the mode components (``_modes``), W_b = sum_{rho in b} W_{rho rho}.
+The off-diagonal part of G is essential (keeping only its diagonal reproduces the unnormalised
+error); ``normalize="none"`` is the plain closed form (G = diag C). For a ridge-less kernel
+whose diagonal is constant both coincide.
 
 Null space. Eigenvalues below ``_linalg.RCOND`` x the largest are set to 0 and kept: their
 target power (e.g. different labels on duplicated inputs) is unlearnable (s = 1, v = 0), exactly
-as the pseudo-inverse of the Monte-Carlo reference treats it; the mode powers then sum to
-mean ||d||^2. Speed: ``compressed`` merges modes with eigenvalues within a factor 1 + rtol
-(default 0.03 in ``from_kernel``; bound and measurements in its docstring), and kappa is solved
-once per distinct ridge for all levels (Newton, about 5 steps from the tail-sum start).
+as the pseudo-inverse of the Monte-Carlo reference treats it. Speed: ``compress`` merges modes
+with eigenvalues within a factor 1 + rtol into entries (multiplicities ``mult``; bound and
+measurements in ``compressed``), and kappa is solved once per distinct ridge for all levels
+(Newton, about 5 steps from the tail-sum start). Counts may not exceed the pool size (the
+pool's measure has no more distinct points); accuracy is verified up to half of it.
 
-Accuracy (``analysis/estimator_accuracy.py``, pool 400, mlp-relu-3 NTK, MC 8 trials): within
-5% of Monte-Carlo for N >= 60 on synthetic targets, elliptic-rough, darcy-2d (reduced grid) and
-within 8% on burgers-shock; up to 11% at N = 20 (elliptic-rough, darcy-2d). Two problems
-miss the 10% target, and the cause is the theory's assumptions, not the code (the code
-reproduces Canatar's closed form to 1e-12 and matches MC within 10% on the test kernels):
-- schrodinger-ground-state, 15-26% LOW: the ReLU NTK diagonal K(x, x) ~ |x|^2 varies by a factor
-  12 over the pool (coefficient of variation 0.41; well depths 50-150); the deterministic
-  equivalent assumes concentrated feature norms. With the kernel normalised to unit diagonal
-  the single-level deviation drops to -3..+5% (multi-level (200, 66, 22, 20): +18%).
-- helmholtz-oscillatory, 12% low at N >= 60 (22% at (200, 66, 22, 20)): diagonal homogeneous
-  (CV 0.07), normalising changes nothing. Ruled out: near-null modes and ridge (smallest
-  eigenvalue 0.033 >> ridge 0.0044, no power below the ridge), duplicated inputs (none), pool
-  overlap (the same sampling is exact to 5% on the other problems), a dominant top mode
-  (projecting it out leaves the deviation unchanged), localised eigenfunctions (E[phi^4] = 3-4,
-  as for the synthetic case). Inputs lie on a 12-parameter family and the targets oscillate
-  strongly (k = 80): outside the Gaussian-equivalence regime of the theory; cause not pinned.
-Use the pilot's Monte-Carlo check (``montecarlo_error`` on the pilot pool) when in doubt.
+Accuracy: see ``analysis/results/estimator_accuracy.md`` and ``tests/test_estimators_spectral.py``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from ntk_mlft.estimators._linalg import RCOND, psd_eigh
-from ntk_mlft.estimators.montecarlo import as_level_targets
+from ntk_mlft._validation import check_choice
+from ntk_mlft.estimators._linalg import RCOND, check_psd, psd_eigh
+from ntk_mlft.estimators._modes import binned_gram, diagonal_weights, runs
+from ntk_mlft.estimators.montecarlo import as_level_targets, per_level_nonneg
 
 __all__ = ["Breakdown", "SpectralEstimator", "solve_kappa"]
 
@@ -142,8 +140,13 @@ class SpectralEstimator:
     eta (P,) eigenvalues of the kernel integral operator; cross (L, L, P) cross powers
     C_{jk,rho}; norm = mean ||u_L||^2; noise (L,) label-noise variance per level (summed over
     outputs); ridge (L,) unnormalised ridge per level; mult (P,) or None: number of modes each
-    entry stands for (``compressed``; cross then holds their summed powers). Satisfies
-    ``ErrorModel``.
+    entry stands for (``compressed``; cross then holds their summed powers); gram: weighted Gram
+    G of the mean error field (module docstring), (L, L, P, P) over the entries, or (L, L, J, J)
+    over ``knots`` (J,) eigenvalues at which the mean-field coefficients are evaluated and
+    interpolated (``_modes.hat_matrix``; the pilot estimator's smoothed form); None: G = diag C;
+    weight (P,) or None: W_b, the weight of the fluctuations of each entry (None: mult);
+    pool_size: number of points of the measure (the largest allowed count; None: no bound).
+    Satisfies ``ErrorModel``.
     """
 
     eta: np.ndarray
@@ -152,61 +155,81 @@ class SpectralEstimator:
     noise: np.ndarray
     ridge: np.ndarray
     mult: np.ndarray | None = None
+    gram: np.ndarray | None = None
+    weight: np.ndarray | None = None
+    pool_size: int | None = None
+    knots: np.ndarray | None = None
 
     @property
     def n_levels(self) -> int:
         return int(self.cross.shape[0])
 
     @classmethod
-    def from_kernel(cls, k_pool: Any, targets: Any, *, ridge: Any = 0.0, compress: float = 0.03
-                    ) -> SpectralEstimator:
+    def from_kernel(cls, k_pool: Any, targets: Any, *, ridge: Any = 0.0, noise: Any = 0.0,
+                    compress: float = 0.03, normalize: str = "diagonal") -> SpectralEstimator:
         """Pool spectrum: k_pool (n, n) PSD kernel, targets (L, n, ...) levels u_l.
 
-        ``compress``: eigenvalue ratio tolerance of ``compressed`` (0: every mode kept)."""
-        evals, evecs = psd_eigh("k_pool", k_pool)
-        n = evals.size
+        ``ridge``: scalar or (L,) unnormalised ridge; ``noise``: scalar or (L,) label-noise
+        variance per output component (as ``montecarlo_error``); ``compress``: eigenvalue
+        ratio tolerance of the entries (0: every mode kept; with ``normalize="diagonal"`` the
+        Gram then has n^2 L^2 entries); ``normalize``: "diagonal" or "none" (module docstring).
+        """
+        check_choice("normalize", normalize, ("diagonal", "none"))
+        if not (np.isscalar(compress) and np.isfinite(compress) and compress >= 0):
+            raise ValueError(f"compress must be a finite number >= 0; got {compress!r}")
+        k = check_psd("k_pool", k_pool)
+        n = k.shape[0]
         u = as_level_targets(targets, n)
-        d = np.concatenate([u[:1], np.diff(u, axis=0)])
-        a = np.einsum("xp,lxd->lpd", evecs, d) / np.sqrt(n)          # t_rho per level/output
-        cross = np.einsum("jpd,kpd->jkp", a, a)
         n_levels = u.shape[0]
-        lam = np.broadcast_to(np.asarray(ridge, dtype=np.float64), (n_levels,)).copy()
-        if np.any(lam < 0):
-            raise ValueError(f"ridge must be >= 0; got {ridge}")
+        lam = per_level_nonneg("ridge", ridge, n_levels)
+        sig2 = per_level_nonneg("noise", noise, n_levels) * u.shape[2]
+        d = np.concatenate([u[:1], np.diff(u, axis=0)])
+        omega = diagonal_weights("k_pool", k) if normalize == "diagonal" else np.ones(n)
+        root = np.sqrt(omega)
+        evals, evecs = psd_eigh("k_pool", k / np.outer(root, root))
         evals = np.where(evals > RCOND * evals.max(), evals, 0.0)    # as montecarlo's solves
-        est = cls(evals / n, cross, float(np.mean(np.sum(u[-1] ** 2, -1))), np.zeros(n_levels), lam)
-        return est.compressed(compress) if compress > 0 else est
+        a = np.einsum("xp,lxd->lpd", evecs, d / root[:, None]) / np.sqrt(n)   # t_rho (L, P, D)
+        inv_mean = float(np.mean(1 / omega))
+        est = cls(evals / n, np.einsum("jpd,kpd->jkp", a, a),
+                  float(np.mean(np.sum(u[-1] ** 2, -1))), sig2 * inv_mean, lam * inv_mean,
+                  pool_size=n)
+        if normalize == "none":
+            return est.compressed(compress) if compress > 0 else est
+        order = np.argsort(est.eta, kind="stable")
+        starts = runs(est.eta[order], compress)
+        w = (evecs * omega[:, None]).T @ evecs                       # W = V^T Omega V
+        gram = binned_gram(w[np.ix_(order, order)], a[:, order], starts)
+        return est._merged(order, starts, gram, np.add.reduceat(np.diag(w)[order], starts))
+
+    def _merged(self, order: np.ndarray, starts: np.ndarray, gram: np.ndarray | None,
+                weight: np.ndarray | None) -> SpectralEstimator:
+        """Entries = runs ``starts`` of the modes sorted by ``order``; gram/weight already merged."""
+        mult = np.ones(self.eta.size) if self.mult is None else self.mult
+        m = np.add.reduceat(mult[order], starts)
+        return replace(self, eta=np.add.reduceat(self.eta[order] * mult[order], starts) / m,
+                       cross=np.add.reduceat(self.cross[:, :, order], starts, axis=-1),
+                       mult=m, gram=gram, weight=weight)
 
     def compressed(self, rtol: float = 0.03) -> SpectralEstimator:
-        """Merge modes whose eigenvalues lie within a factor 1 + rtol into one entry.
+        """Merge entries whose eigenvalues lie within a factor 1 + rtol into one entry.
 
         Entries: sorted eigenvalues split into runs with max/min <= 1 + rtol; each run becomes
-        eta_b = mean eta (trace kept), mult_b = run length, cross powers summed. Error bound:
-        every per-mode weight of the recursion (eta/(N eta + kappa), s, v) has
-        |d log w / d log eta| <= 2, so it changes by a factor <= (1 + rtol)^2 inside a run, for
-        every N and kappa; E changes by O(rtol) relative (first order, amplified by 1/(1 - gamma)
-        near interpolation). Measured on the 2,000-mode mlp-relu-3 NTK spectrum of the
-        benchmark, 3 levels, 200 random allocations: max |dE/E| = 3e-5, 6e-5, 1.6e-4, 1.2e-3
-        for rtol = 1e-3, 1e-2, 3e-2, 1e-1 (2000 -> 1276, 293, 117, 43 entries).
+        eta_b = mean eta (trace kept), mult_b = run length, cross powers, Gram blocks and
+        weights summed. Error bound: every per-mode weight of the recursion (eta/(N eta +
+        kappa), s, v) has |d log w / d log eta| <= 2, so it changes by a factor <= (1 + rtol)^2
+        inside a run, for every N and kappa; E changes by O(rtol) relative (first order,
+        amplified by 1/(1 - gamma) near interpolation). Measured on the 2,000-mode mlp-relu-3
+        NTK spectrum of the benchmark (unnormalised), 3 levels, 200 random allocations:
+        max |dE/E| = 3e-5, 6e-5, 1.6e-4, 1.2e-3 for rtol = 1e-3, 1e-2, 3e-2, 1e-1.
         """
         if not rtol > 0:
             raise ValueError(f"rtol must be > 0; got {rtol}")
-        mult = np.ones(self.eta.size) if self.mult is None else self.mult
         order = np.argsort(self.eta, kind="stable")
-        eta = self.eta[order]
-        starts = [0]
-        limit = np.log1p(rtol)
-        log_eta = np.log(np.maximum(eta, np.finfo(float).tiny))
-        for i in range(1, eta.size):
-            if eta[i] == 0 and eta[starts[-1]] == 0:
-                continue
-            if eta[starts[-1]] == 0 or log_eta[i] - log_eta[starts[-1]] > limit:
-                starts.append(i)
-        st = np.array(starts)
-        m = np.add.reduceat(mult[order], st)
-        return SpectralEstimator(np.add.reduceat(eta * mult[order], st) / m,
-                                 np.add.reduceat(self.cross[:, :, order], st, axis=-1),
-                                 self.norm, self.noise, self.ridge, m)
+        starts = runs(self.eta[order], rtol)
+        gram = self.gram if self.gram is None or self.knots is not None else np.add.reduceat(
+            np.add.reduceat(self.gram[:, :, order][:, :, :, order], starts, axis=2), starts, axis=3)
+        weight = None if self.weight is None else np.add.reduceat(self.weight[order], starts)
+        return self._merged(order, starts, gram, weight)
 
     def _check(self, counts: Any) -> np.ndarray:
         c = np.atleast_2d(np.asarray(counts, dtype=np.float64))
@@ -216,12 +239,17 @@ class SpectralEstimator:
         if not np.all(np.isfinite(c)) or np.any(c < 0) or np.any(c[:, -1] < 1):
             raise ValueError(f"counts must be finite, >= 0, with the finest level >= 1; "
                              f"got {counts}")
+        if self.pool_size is not None and np.any(c > self.pool_size):
+            raise ValueError(f"counts must not exceed the pool size {self.pool_size} (the "
+                             f"estimate refers to the pool's measure); got max {c.max():g}")
         return c
 
-    def _propagate(self, c: np.ndarray, cross: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    def _propagate(self, c: np.ndarray, cross: np.ndarray, noise: np.ndarray,
+                   gram: np.ndarray | None) -> np.ndarray:
         """Unnormalised E_L (M,) for counts c (M, L), cross powers (L, L, P), noise (L,)."""
         m, n_levels, p = c.shape[0], self.n_levels, self.eta.size
-        eta, mult = self.eta, self.mult
+        eta = self.eta
+        mult = np.ones(p) if self.mult is None else self.mult
         kappa = np.ones((m, n_levels))                            # one solve per ridge value
         for lam in np.unique(self.ridge):
             cols = np.flatnonzero(self.ridge == lam)
@@ -229,10 +257,13 @@ class SpectralEstimator:
             live = sub > 0
             if np.any(live):
                 vals = np.ones(sub.shape)
-                vals[live] = solve_kappa(eta, sub[live], float(lam), mult)
+                vals[live] = solve_kappa(eta, sub[live], float(lam), self.mult)
                 kappa[:, cols] = vals
         coef = np.zeros((m, n_levels, p))                         # mu = sum_k coef_k d_k
-        q = np.zeros((m, p))
+        at = self.knots if gram is not None and self.knots is not None else None
+        coef_at = None if at is None else np.zeros((m, n_levels, at.size))
+        q = np.zeros((m, p))                                      # E[e_rho^2], entry sums
+        fluct = np.zeros((m, p))                                  # F per mode
         for lvl in range(n_levels):
             et2 = cross[lvl, lvl] + q
             if lvl:
@@ -240,37 +271,47 @@ class SpectralEstimator:
             n_l = c[:, lvl:lvl + 1]
             kap = kappa[:, lvl:lvl + 1]
             s = kap / (n_l * eta + kap)                           # n_l = 0 (skipped): s = 1
-            v = (1 - s) ** 2 / np.maximum(n_l, 1)                 # N eta^2/(N eta + kappa)^2
-            if mult is not None:
-                v = v * mult
+            v1 = (1 - s) ** 2 / np.maximum(n_l, 1)                # N eta^2/(N eta + kappa)^2
             s2 = s * s
-            gamma = v.sum(1, keepdims=True)
+            gamma = (v1 * mult).sum(1, keepdims=True)
             ebar = ((s2 * et2).sum(1, keepdims=True) + gamma * noise[lvl]) / (1 - gamma)
-            q = s2 * et2 + v * (ebar + noise[lvl])
+            q = s2 * et2 + v1 * mult * (ebar + noise[lvl])
+            fluct = s2 * fluct + v1 * (ebar + noise[lvl])
             coef = s[:, None, :] * coef
             coef[:, lvl] -= s
-        return q.sum(1)
+            if at is not None:
+                s_at = kap / (n_l * at + kap)
+                coef_at = s_at[:, None, :] * coef_at
+                coef_at[:, lvl] -= s_at
+        if gram is None:
+            return q.sum(1)
+        weight = mult if self.weight is None else self.weight
+        c_mean = coef if at is None else coef_at
+        return np.einsum("mjb,mkc,jkbc->m", c_mean, c_mean, gram, optimize=True) + fluct @ weight
 
     def error_many(self, counts: Any) -> np.ndarray:
         """Predicted relative MSE for each row of counts (M, L); zeros = skipped levels."""
         c = self._check(counts)
-        return self._propagate(c, self.cross, self.noise) / self.norm
+        return self._propagate(c, self.cross, self.noise, self.gram) / self.norm
 
     def error(self, counts: Any) -> float:
         """Predicted relative MSE for one allocation (L,)."""
         return float(self.error_many(np.asarray(counts, dtype=np.float64)[None])[0])
 
     def breakdown(self, counts: Any) -> Breakdown:
-        """Contribution of each level difference (E is linear in the cross powers and noise)."""
+        """Contribution of each level difference (E is linear in C, G and the noise)."""
         c = self._check(counts)[:1]
         n_levels = self.n_levels
         parts = np.zeros(n_levels)
+        zero = np.zeros(n_levels)
         for k in range(n_levels):
-            w = np.zeros((n_levels, n_levels, 1))
+            w = np.zeros((n_levels, n_levels))
             w[k, :] += 0.5
             w[:, k] += 0.5
-            parts[k] = self._propagate(c, self.cross * w, np.zeros(n_levels))[0] / self.norm
-        noise = self._propagate(c, 0 * self.cross, self.noise)[0] / self.norm
+            gram = None if self.gram is None else self.gram * w[:, :, None, None]
+            parts[k] = self._propagate(c, self.cross * w[:, :, None], zero, gram)[0] / self.norm
+        gram = None if self.gram is None else 0 * self.gram
+        noise = self._propagate(c, 0 * self.cross, self.noise, gram)[0] / self.norm
         single = self.single_level_error(float(c[0, -1]))
         return Breakdown(c[0], float(parts.sum() + noise), parts, float(noise), single)
 
@@ -284,7 +325,7 @@ class SpectralEstimator:
         """E_l(N): relative error of regressing d_level alone with N samples (level 1-based)."""
         if not 1 <= level <= self.n_levels:
             raise ValueError(f"level must be in 1..{self.n_levels}; got {level}")
-        sub = SpectralEstimator(self.eta, self.cross[level - 1:level, level - 1:level],
-                                self.norm, self.noise[level - 1:level],
-                                self.ridge[level - 1:level], self.mult)
+        sl = slice(level - 1, level)
+        sub = replace(self, cross=self.cross[sl, sl], noise=self.noise[sl], ridge=self.ridge[sl],
+                      gram=None if self.gram is None else self.gram[sl, sl])
         return sub.error_many(np.asarray(ns, dtype=np.float64)[:, None])
