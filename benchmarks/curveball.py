@@ -23,10 +23,20 @@ between the two methods. CurveBall uses fit's default λ₀ = 0.05 λ_max(GN); g
 at every η = c · 2/λ_max(GN) for c in ``GD_FRACTIONS`` of the stability limit and is reported at
 the best c. Both get λ_max from the same power iteration (its time is reported once); each
 method's steps and wall time to the target are measured after a compile-only warm-up, stopping
-at the first chunk boundary (10 steps for CurveBall, 50 for GD) where the target is met.
+at the first chunk boundary (10 steps for CurveBall, 50 for GD) where the target is met; the
+cost of one step of each is also timed interleaved (medians of 50-step runs), which is the
+ratio to trust on a loaded machine.
 
-Usage: ``python benchmarks/curveball.py [--out DIR] [--seed S] [--repeats R] [--quick] [--json]``
-(writes ``DIR/curveball.json``; prints a markdown table, or the JSON with ``--json``).
+Ridge sizing (``--ridge-sizing WIDTHxN ...``, off by default; for sizing validation runs):
+CurveBall exactly as ``training.fit`` runs it with the proximal ridge λ = 0.1 · mean NTK diagonal
+(centred mlp-relu-3, elliptic-rough finest level, 100 test inputs), ``SIZING_STEPS`` steps; the
+last iterate is the reference (its own distance to the converged point is far below the
+thresholds). Reports the steps after which the test predictions stay within relative MSE 1e-3,
+1e-4, 1e-6 of it, and where fit's stopping rule with chunk 20 would stop for several rtol.
+
+Usage: ``python benchmarks/curveball.py [--out DIR] [--seed S] [--repeats R] [--quick]
+[--ridge-sizing 512x200 ...] [--json]`` (writes ``DIR/curveball.json``; prints a markdown table,
+or the JSON with ``--json``).
 """
 
 from __future__ import annotations
@@ -44,6 +54,7 @@ TOL_ROSENBROCK = 1e-4
 TOL_LINEAR = 1e-12
 NTK_RELATIVE_TOL = 1e-6
 GD_FRACTIONS = (0.5, 0.7, 0.9, 0.95, 0.99)
+SIZING_STEPS = 400
 
 
 def _rosenbrock_runs(method, lr, seeds, max_steps):
@@ -198,9 +209,10 @@ def _ntk(seed, width, n_train, n_test=50):
            "n_train": n_train, "n_test": n_test, "relative_loss_tol": NTK_RELATIVE_TOL,
            "lambda_max_ntk": lam_max, "lambda_max_seconds": t_lam, "methods": {}}
     finals = {}
-    r, s = run("curveball", 10, 2000, curveball_lambda=0.05 * 2.0 * lam_max / nk)
+    cb_lam = 0.05 * 2.0 * lam_max / nk
+    r, s = run("curveball", 10, 2000, curveball_lambda=cb_lam)
     finals["curveball"] = np.asarray(pred(r.params, p0, jnp.asarray(xt)))
-    out["methods"]["curveball"] = {"lambda_init": 0.05 * 2.0 * lam_max / nk, **s}
+    out["methods"]["curveball"] = {"lambda_init": cb_lam, **s}
     grid = []
     for c in GD_FRACTIONS:
         r, s = run("gd", 50, 20000, learning_rate=c * nk / lam_max)
@@ -213,11 +225,81 @@ def _ntk(seed, width, n_train, n_test=50):
     for m, f in finals.items():
         out["methods"][m]["test_gap_to_analytic_kernel_regression"] = relative_mse(f, kreg)
     out["test_gap_curveball_vs_gd"] = relative_mse(finals["curveball"], finals["gd"])
+    # cost of one step, interleaved (5 rounds of 50 steps each, chunk 10 for both; medians), so
+    # that load changes on a shared machine hit both methods alike
+    settings = {"curveball": {"curveball_lambda": cb_lam}, "gd": {"learning_rate": best["learning_rate"]}}
+    per_step = {m: [] for m in settings}
+    for _ in range(6):                                   # the first round compiles chunk 10 for gd
+        for m, kw in settings.items():
+            r = fit(arch.apply_fn, p0, x, y, offset=f0, optimizer=m, max_steps=50, chunk=10,
+                    rtol=0.0, **kw)
+            per_step[m].append(r.wall_seconds / r.steps)
+    med = {m: float(np.median(v[1:])) for m, v in per_step.items()}
+    out["seconds_per_step_interleaved"] = med
+    out["step_cost_curveball_over_gd"] = med["curveball"] / med["gd"]
     cb, gd = out["methods"]["curveball"], out["methods"]["gd"]
     if cb["steps_to_tol"] and gd["steps_to_tol"]:
         out["gd_over_curveball_steps"] = gd["steps_to_tol"] / cb["steps_to_tol"]
         out["gd_over_curveball_wall"] = gd["wall_seconds_to_tol"] / cb["wall_seconds_to_tol"]
     return out
+
+
+def _ridge_sizing(seed, width, n_train, n_test=100, chunk=10):
+    import jax
+    import jax.numpy as jnp
+
+    from ntk_mlft.architectures import get_architecture
+    from ntk_mlft.optim import curveball
+    from ntk_mlft.problems import generate, get_problem
+    from ntk_mlft.training import max_ntk_eigenvalue, relative_mse
+
+    prob = get_problem("elliptic-rough")
+    data = generate(prob, [1] * (prob.levels - 1) + [n_train + n_test], seed=seed)
+    x, y = jnp.asarray(data.inputs[-1][:n_train]), jnp.asarray(data.outputs[-1][:n_train])
+    xt = jnp.asarray(data.inputs[-1][n_train:])
+    arch = get_architecture("mlp-relu-3", output_dim=y.shape[1], width=width)
+    ridge = 0.1 * float(np.mean(np.diag(np.asarray(arch.kernel_fn(np.asarray(x), None, get="ntk")))))
+    _, p0 = arch.init_fn(jax.random.key(seed), (-1, x.shape[1]))
+    f0, f0t = arch.apply_fn(p0, x), arch.apply_fn(p0, xt)
+    t0 = time.perf_counter()
+    lam_max = max_ntk_eigenvalue(arch.apply_fn, p0, x, rtol=1e-3)          # as fit does
+    t_lam = time.perf_counter() - t0
+    nk = y.size
+    init, update = curveball(arch.apply_fn, "mse", lambda_init=0.05 * 2 * (lam_max + ridge) / nk,
+                             l2=2 * ridge / nk)
+
+    @jax.jit
+    def run(p, s):
+        def body(c, _):
+            p, s, info = update(*c, (x, y + f0))
+            return (p, s), info.loss
+        (p, s), losses = jax.lax.scan(body, (p, s), None, length=chunk)
+        return p, s, losses, arch.apply_fn(p, xt) - f0t
+
+    p, s = p0, init(p0)
+    jax.block_until_ready(run(p, s))                                     # compile
+    preds, losses = [], []
+    t0 = time.perf_counter()
+    for _ in range(SIZING_STEPS // chunk):
+        p, s, loss, pr = run(p, s)
+        losses.extend(np.asarray(loss).tolist())
+        preds.append(np.asarray(pr))
+    wall = time.perf_counter() - t0
+    dist = [relative_mse(q, preds[-1]) for q in preds]                  # after 10, 20, ... steps
+
+    def settled(th):
+        k = next((i for i in range(len(dist) - 1) if max(dist[i:-1]) < th), None)
+        return None if k is None else (k + 1) * chunk
+
+    rule = {}
+    for rt in (1e-3, 1e-4, 1e-5, 1e-6):
+        k = next((k for k in range(20, len(losses), 20)
+                  if abs(losses[k - 20] - losses[k]) <= rt * losses[k - 20]), None)
+        rule[f"{rt:g}"] = None if k is None else {"step": k, "relmse_to_reference": dist[k // chunk - 1]}
+    return {"width": width, "n_train": n_train, "ridge": ridge, "lambda_max_ntk": lam_max,
+            "lambda_max_seconds": t_lam, "seconds_per_step": wall / SIZING_STEPS,
+            "steps_to_relmse": {f"{th:g}": settled(th) for th in (1e-3, 1e-4, 1e-6)},
+            "fit_rule_chunk20": rule, "last_chunk_relmse": dist[-2]}
 
 
 def _table(result):
@@ -234,7 +316,8 @@ def _table(result):
     if ntk:
         lines += ["", f"NTK regime: {ntk['architecture']} width {ntk['width']}, N = {ntk['n_train']}, target "
                   f"training loss <= {ntk['relative_loss_tol']:g} x initial; lambda_max estimate "
-                  f"{ntk['lambda_max_seconds']:.1f} s (not included below)", "",
+                  f"{ntk['lambda_max_seconds']:.1f} s (not included below); one CurveBall step costs "
+                  f"{ntk['step_cost_curveball_over_gd']:.2f} GD steps (interleaved timing)", "",
                   "| method | setting | steps to target | wall s to target | s/step "
                   "| test gap to analytic KRR |",
                   "| --- | --- | --- | --- | --- | --- |"]
@@ -244,6 +327,15 @@ def _table(result):
             wall = "-" if s["wall_seconds_to_tol"] is None else f"{s['wall_seconds_to_tol']:.1f}"
             lines.append(f"| {m} | {setting} | {s['steps_to_tol']} | {wall} | {s['seconds_per_step']:.3f} "
                          f"| {s['test_gap_to_analytic_kernel_regression']:.3g} |")
+    if result.get("ridge_sizing"):
+        lines += ["", f"Ridge sizing (CurveBall, ridge 0.1 x mean NTK diagonal, {SIZING_STEPS} steps):", "",
+                  "| width | N | s/step | steps to relMSE 1e-3 / 1e-4 / 1e-6 | fit rule (chunk 20) stops, "
+                  "rtol 1e-3 / 1e-4 / 1e-5 |", "| --- | --- | --- | --- | --- |"]
+        for r in result["ridge_sizing"]:
+            hits = " / ".join(str(r["steps_to_relmse"][k]) for k in ("0.001", "0.0001", "1e-06"))
+            stops = " / ".join(str(None if r["fit_rule_chunk20"][k] is None else r["fit_rule_chunk20"][k]["step"])
+                               for k in ("0.001", "0.0001", "1e-05"))
+            lines.append(f"| {r['width']} | {r['n_train']} | {r['seconds_per_step']:.2f} | {hits} | {stops} |")
     return "\n".join(lines)
 
 
@@ -257,6 +349,8 @@ def main(argv=None) -> int:
     ap.add_argument("--n-train", type=int, default=64)
     ap.add_argument("--skip-ntk", action="store_true")
     ap.add_argument("--quick", action="store_true", help="smoke run: 2 repeats, 500 steps, small NTK problem")
+    ap.add_argument("--ridge-sizing", nargs="*", default=[], metavar="WIDTHxN",
+                    help="CurveBall steps to the kernel-ridge limit for these width x N (e.g. 512x200)")
     ap.add_argument("--json", action="store_true", help="print the JSON result instead of the table")
     args = ap.parse_args(argv)
     import jax
@@ -277,6 +371,16 @@ def main(argv=None) -> int:
     if not args.skip_ntk:
         width, n_train = (64, 16) if args.quick else (args.width, args.n_train)
         result["ntk_regime"] = _ntk(args.seed, width, n_train)
+    sizes = []
+    for spec in args.ridge_sizing:
+        try:
+            sizes.append(tuple(int(v) for v in spec.lower().split("x")))
+        except ValueError:
+            ap.error(f"--ridge-sizing: expected WIDTHxN such as 512x200; got {spec!r}")
+        if len(sizes[-1]) != 2:
+            ap.error(f"--ridge-sizing: expected WIDTHxN such as 512x200; got {spec!r}")
+    if sizes:
+        result["ridge_sizing"] = [_ridge_sizing(args.seed, w, n) for w, n in sizes]
     result["wall_seconds"] = time.perf_counter() - t0
     from ntk_mlft._io import write_json_atomic
     os.makedirs(args.out, exist_ok=True)
