@@ -176,9 +176,9 @@ def _unspent_reason(counts: np.ndarray, costs: np.ndarray, budget: float, left: 
     price = step * costs
     fits = price <= left * (1 + 1e-12)
     if not np.any(fits):
-        cheapest = float(np.min(np.where(np.isfinite(left), price, np.inf)))
-        return (f"indivisible: the cheapest further purchase the rule could make costs {cheapest:.6g} s, "
-                f"more than is left")
+        k = int(np.argmin(np.where(np.isfinite(left), price, np.inf)))
+        return (f"indivisible: no further sample fits what the rule leaves to its level (the cheapest, "
+                f"at level {k + 1}, costs {price[k]:.6g} s; {max(float(left[k]), 0.0):.6g} s left there)")
     blocked = fits & (counts + step > caps)
     if np.all(blocked[fits]):
         where = np.flatnonzero(blocked)
