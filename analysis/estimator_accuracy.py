@@ -1,22 +1,28 @@
-"""Accuracy of the spectral MLFT error estimator against the Monte-Carlo reference.
+"""Accuracy of the MLFT error estimators against the Monte-Carlo reference, every built-in problem.
 
-For synthetic 3-level targets and every built-in problem of ``ntk_mlft.problems`` (paired data
-on a pool, ``generate(..., paired=True)``), with the mlp-relu-3 NTK and ridge 1e-3 x mean
-diagonal: MLFT allocations (single-level and multi-level) -> MC mean +- stderr vs spectral
-prediction, and per-level learning curves E_l(N) (level difference d_l regressed alone,
-relative to mean ||u_L||^2) predicted vs measured. Writes ``estimator_accuracy.json``,
-``estimator_accuracy.md`` and ``estimator_accuracy.png`` to ``--out``.
+For a synthetic 3-level target and every built-in problem of ``ntk_mlft.problems`` (paired data
+on a pool of ``--pool`` inputs, ``generate(..., paired=True)``), with the NTKs of mlp-relu-3 and
+cnn-relu-2 (inputs flattened to (n, length, 1); darcy-2d's 32 x 32 field is a 1,024-long signal
+for the CNN) and ridge 1e-3 x mean diagonal:
 
-``darcy-2d`` runs with reduced settings (``REDUCED``: 3 levels of 16^2..64^2 cells, 32 x 32
-input, 16 x 16 output) so that paired data for the pool is generated in seconds. Each case also
-records ``diag_cv``, the coefficient of variation of the kernel diagonal K(x, x) over the pool,
-and the deviation obtained with the kernel normalised to unit diagonal (same targets, MC redone):
-the learning-curve theory assumes concentrated feature norms, and a large ``diag_cv`` (ReLU NTK
-scales with |x|^2) is the identified cause of its under-prediction on
-``schrodinger-ground-state`` (see ``ntk_mlft.estimators.spectral``, "Accuracy").
+- Monte-Carlo (``montecarlo_error``, ``--trials`` draws; standard error reported) for single-
+  and multi-level allocations: the reference;
+- the spectral closed form on the pool, diagonal-normalised (the default) and plain
+  (``normalize="none"``), relative deviations from MC;
+- the practical pilot estimator on the same pool: ``--pilot`` of the pool's points labelled at
+  every level, the rest used unlabeled (``PilotEstimator``), point estimate, 90% bootstrap
+  interval and whether it covers MC;
+- per-level learning curves E_l(N) (level difference d_l regressed alone, relative to mean
+  ||u_L||^2), spectral vs MC, for the figure (mlp-relu-3).
+
+Each case records ``diag_cv``, the coefficient of variation of K(x, x) over the pool (the
+heterogeneity the normalisation corrects). ``darcy-2d`` runs with reduced settings
+(``REDUCED``: 3 levels of 16^2..64^2 cells, 32 x 32 input, 16 x 16 output) so that its paired
+data is generated in seconds. Writes ``estimator_accuracy.json``, ``.md`` (table and generated
+commentary) and ``.png`` to ``--out``.
 
 Usage: ``python analysis/estimator_accuracy.py [--out DIR] [--seed S] [--pool N] [--trials T]
-[--problems NAME ...] [--cache DIR] [--json]``
+[--pilot P] [--problems NAME ...] [--cache DIR] [--json]``
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import sys
 import numpy as np
 
 NS = np.array([20, 40, 80, 160])
+ARCHS = ("mlp-relu-3", "cnn-relu-2")
 REDUCED = {"darcy-2d": {"levels": 3, "n_input": 32, "n_coarse": 16, "n_output": 16}}
 
 
@@ -40,14 +47,7 @@ def _synthetic(rng, n):
     return x, u[:, :, None]
 
 
-def _case(name, x, u, trials, seed):
-    from ntk_mlft.architectures import get_architecture
-    from ntk_mlft.estimators import SpectralEstimator, montecarlo_error
-
-    n, n_levels = x.shape[0], u.shape[0]
-    k = np.asarray(get_architecture("mlp-relu-3", output_dim=1).kernel_fn(x, None, get="ntk"))
-    ridge = 1e-3 * np.trace(k) / n
-    est = SpectralEstimator.from_kernel(k, u, ridge=ridge)
+def _allocations(n_levels):
     allocs = []
     for nl in (20, 60, 150):
         single = np.zeros(n_levels, int)
@@ -55,89 +55,187 @@ def _case(name, x, u, trials, seed):
         allocs.append(single)
     allocs.append(np.array([int(100 / 2 ** i) for i in range(n_levels)]).clip(10))
     allocs.append(np.array([int(200 / 3 ** i) for i in range(n_levels)]).clip(20))
-    allocs = np.array(allocs)
+    return np.array(allocs)
+
+
+def _pilot(k, u, ridge, n_pilot, seed, allocs):
+    from ntk_mlft.estimators import PilotEstimator
+
+    perm = np.random.default_rng(seed + 17).permutation(k.shape[0])
+    p, un = perm[:n_pilot], perm[n_pilot:]
+    est = PilotEstimator.from_kernels(k[np.ix_(un, un)], k[np.ix_(p, un)], u[:, p],
+                                      k_pp=k[np.ix_(p, p)], ridge=ridge, n_boot=30, seed=seed)
+    return est.error_with_uncertainty(allocs, level=0.9)
+
+
+def _one_kernel(arch, x, u, allocs, trials, seed, n_pilot, curves):
+    from ntk_mlft.architectures import get_architecture
+    from ntk_mlft.estimators import SpectralEstimator, montecarlo_error
+
+    n, n_levels = x.shape[0], u.shape[0]
+    k = np.asarray(get_architecture(arch, output_dim=1).kernel_fn(x, None, get="ntk"), dtype=np.float64)
+    ridge = 1e-3 * np.trace(k) / n
     mc = montecarlo_error(k, u, allocs, ridge=ridge, n_trials=trials, seed=seed)
-    sp = est.error_many(allocs)
+    est = SpectralEstimator.from_kernel(k, u, ridge=ridge)
+    plain = SpectralEstimator.from_kernel(k, u, ridge=ridge, normalize="none").error_many(allocs)
+    pil = _pilot(k, u, ridge, n_pilot, seed, allocs)
     diag = np.diag(k)
-    k_unit = k / np.sqrt(np.outer(diag, diag))
-    ridge_unit = 1e-3 * np.trace(k_unit) / n
-    mc_unit = montecarlo_error(k_unit, u, allocs, ridge=ridge_unit, n_trials=trials, seed=seed)
-    sp_unit = SpectralEstimator.from_kernel(k_unit, u, ridge=ridge_unit).error_many(allocs)
-    u2 = u.reshape(n_levels, n, -1)
-    d = np.concatenate([u2[:1], np.diff(u2, axis=0)])
-    norm_l = np.mean(np.sum(u2[-1] ** 2, -1))
-    curves = []
-    for lvl in range(n_levels):
-        scale = np.mean(np.sum(d[lvl] ** 2, -1)) / norm_l
-        if scale == 0:
-            continue
-        mcl = montecarlo_error(k, d[lvl][None], NS[:, None], ridge=ridge, n_trials=trials,
-                               seed=seed + lvl + 1)
-        curves.append({"level": lvl + 1, "ns": NS.tolist(),
-                       "mc": (mcl.mean * scale).tolist(), "mc_stderr": (mcl.stderr * scale).tolist(),
-                       "spectral": est.level_curve(lvl + 1, NS).tolist()})
-    return {"case": name, "pool": n, "n_levels": n_levels, "counts": allocs.tolist(),
-            "mc": mc.mean.tolist(), "mc_stderr": mc.stderr.tolist(), "spectral": sp.tolist(),
-            "rel_dev": (sp / mc.mean - 1).tolist(), "diag_cv": float(diag.std() / diag.mean()),
-            "rel_dev_unit_diagonal": (sp_unit / mc_unit.mean - 1).tolist(),
-            "level_curves": curves}
+    out = {"arch": arch, "mc": mc.mean.tolist(), "mc_stderr": mc.stderr.tolist(),
+           "spectral": est.error_many(allocs).tolist(), "spectral_plain": plain.tolist(),
+           "pilot": pil["error"].tolist(), "pilot_lower": pil["lower"].tolist(),
+           "pilot_upper": pil["upper"].tolist(), "diag_cv": float(diag.std() / diag.mean())}
+    for key in ("spectral", "spectral_plain", "pilot"):
+        out[f"rel_{key}"] = (np.array(out[key]) / mc.mean - 1).tolist()
+    out["pilot_covers"] = ((pil["lower"] <= mc.mean) & (mc.mean <= pil["upper"])).tolist()
+    if curves:
+        u2 = u.reshape(n_levels, n, -1)
+        d = np.concatenate([u2[:1], np.diff(u2, axis=0)])
+        norm_l = np.mean(np.sum(u2[-1] ** 2, -1))
+        out["level_curves"] = []
+        for lvl in range(n_levels):
+            scale = np.mean(np.sum(d[lvl] ** 2, -1)) / norm_l
+            if scale == 0:
+                continue
+            mcl = montecarlo_error(k, d[lvl][None], NS[:, None], ridge=ridge, n_trials=trials,
+                                   seed=seed + lvl + 1)
+            out["level_curves"].append({"level": lvl + 1, "ns": NS.tolist(),
+                                        "mc": (mcl.mean * scale).tolist(),
+                                        "mc_stderr": (mcl.stderr * scale).tolist(),
+                                        "spectral": est.level_curve(lvl + 1, NS).tolist()})
+    return out
 
 
-def run(seed: int, pool: int, trials: int, problems: list[str] | None = None,
+def _case(name, x, u, trials, seed, n_pilot):
+    allocs = _allocations(u.shape[0])
+    kernels = [_one_kernel(a, x, u, allocs, trials, seed, n_pilot, curves=(a == ARCHS[0])) for a in ARCHS]
+    return {"case": name, "pool": int(x.shape[0]), "n_levels": int(u.shape[0]), "n_pilot": n_pilot,
+            "counts": allocs.tolist(), "kernels": kernels}
+
+
+def run(seed: int, pool: int, trials: int, n_pilot: int, problems: list[str] | None = None,
         cache: str | None = None) -> list[dict]:
     import jax
 
     jax.config.update("jax_enable_x64", True)
     rng = np.random.default_rng(seed)
-    results = [_case("synthetic", *_synthetic(rng, pool), trials, seed)]
+    results = [_case("synthetic", *_synthetic(rng, pool), trials, seed, n_pilot)]
     print("done: synthetic", file=sys.stderr, flush=True)
-    try:
-        from ntk_mlft.problems import available_problems, generate, get_problem
-    except ImportError:
-        return results
+    from ntk_mlft.problems import available_problems, generate, get_problem
+
     for name in (available_problems() if problems is None else problems):
         problem = get_problem(name, **REDUCED.get(name, {}))
         ds = generate(problem, [pool] * problem.n_levels, seed=seed, paired=True, cache_dir=cache)
-        x = np.asarray(ds.inputs[-1], dtype=np.float64)
-        x = x.reshape(x.shape[0], -1, 1)
+        x = np.asarray(ds.inputs[-1], dtype=np.float64).reshape(pool, -1, 1)
         u = np.stack([np.asarray(o, dtype=np.float64) for o in ds.outputs])
-        results.append(_case(name, x, u, trials, seed))
+        results.append(_case(name, x, u, trials, seed, n_pilot))
         results[-1]["params"] = problem.params
         print(f"done: {name}", file=sys.stderr, flush=True)
     return results
 
 
 def table(results: list[dict]) -> str:
-    lines = ["| case (diag CV) | counts | MC mean ± s.e. | spectral | rel. dev. "
-             "| rel. dev., unit-diagonal kernel |", "|---|---|---|---|---|---|"]
+    lines = ["| case | kernel (diag CV) | counts | MC mean ± s.e. | spectral | plain | pilot [90% interval] |",
+             "|---|---|---|---|---|---|---|"]
     for r in results:
-        for c, m, s, p, e, e1 in zip(r["counts"], r["mc"], r["mc_stderr"], r["spectral"],
-                                     r["rel_dev"], r["rel_dev_unit_diagonal"]):
-            lines.append(f"| {r['case']} ({r['diag_cv']:.2f}) | {tuple(c)} | {m:.4f} ± {s:.4f} | "
-                         f"{p:.4f} | {e:+.1%} | {e1:+.1%} |")
+        for kr in r["kernels"]:
+            for i, c in enumerate(r["counts"]):
+                cover = "" if kr["pilot_covers"][i] else " (misses)"
+                lines.append(
+                    f"| {r['case']} | {kr['arch']} ({kr['diag_cv']:.2f}) | {tuple(c)} | "
+                    f"{kr['mc'][i]:.4f} ± {kr['mc_stderr'][i]:.4f} | {kr['rel_spectral'][i]:+.1%} | "
+                    f"{kr['rel_spectral_plain'][i]:+.1%} | {kr['rel_pilot'][i]:+.1%} "
+                    f"[{kr['pilot_lower'][i]:.4f}, {kr['pilot_upper'][i]:.4f}]{cover} |")
+    return "\n".join(lines) + "\n"
+
+
+def _worst(results, key, case=None):
+    vals = [(abs(v), v, r["case"], kr["arch"], tuple(c)) for r in results if case in (None, r["case"])
+            for kr in r["kernels"] for v, c in zip(kr[key], r["counts"])]
+    return max(vals)
+
+
+def commentary(results: list[dict]) -> str:
+    """Generated summary statistics plus the standing explanation of the known limits."""
+    se = max(s / m for r in results for kr in r["kernels"] for s, m in zip(kr["mc_stderr"], kr["mc"]))
+    lines = ["## Commentary", "",
+             f"Monte-Carlo standard errors are at most {se:.1%} of the mean in this run. "
+             "Relative deviations are (estimate / MC - 1); 'spectral' is the default diagonal-"
+             "normalised closed form, 'plain' the unnormalised one, 'pilot' the practical "
+             "estimator from the pilot pairs alone.", ""]
+    for key, label in (("rel_spectral", "spectral (normalised)"), ("rel_spectral_plain", "spectral (plain)"),
+                       ("rel_pilot", "pilot")):
+        outside = sorted({r["case"] for r in results for kr in r["kernels"]
+                          if np.any(np.abs(kr[key]) > 0.10)})
+        w = _worst(results, key)
+        lines.append(f"- {label}: worst {w[1]:+.1%} ({w[2]}, {w[3]}, counts {w[4]}); cases with a deviation "
+                     f"beyond 10%: {', '.join(outside) if outside else 'none'}.")
+    covered = [c for r in results for kr in r["kernels"] for c in kr["pilot_covers"]]
+    lines.append(f"- pilot 90% intervals cover MC in {sum(covered)} of {len(covered)} allocations.")
+    lines += ["",
+              "Why the normalisation: the learning-curve theory assumes concentrated feature norms; the "
+              "ReLU NTKs scale with |x|^2 and K(x, x) varies over these pools (diag CV above). Regression "
+              "with K equals regression with the constant-diagonal kernel on y / sqrt(omega) measured in the "
+              "omega-weighted norm (``ntk_mlft.estimators.spectral``); the plain form ignores that and was "
+              "15-26% low on schrodinger-ground-state and +11% at N = 20 on elliptic-rough.",
+              "",
+              "Known limits: helmholtz-oscillatory with the mlp-relu-3 NTK (homogeneous diagonal, CV 0.07, so "
+              "normalisation changes nothing) is 12-14% low at N >= 150 and on the larger multi-level "
+              "allocation, while the CNN NTK on the same data stays within 5%: its inputs lie on a 12-parameter "
+              "family and its targets oscillate at wavenumber 80, outside the Gaussian-equivalence regime of "
+              "the theory for the MLP kernel; ruled out earlier: near-null modes and ridge, duplicated "
+              "inputs, pool overlap, a dominant top mode, localised eigenfunctions. The claim that holds "
+              "is therefore 'within 10% on the synthetic targets and every built-in problem, except "
+              "helmholtz-oscillatory with the MLP NTK at N >= 150' (see the table for this run). The "
+              "pilot estimator adds its sampling error (n_p pilot pairs, here a quarter of the pool) on "
+              "top of the theory's: its 90% intervals are the honest uncertainty; its point estimates "
+              "are within 25% except where N_1 = 2 n_p, and counts well above n_p rest on the even "
+              "spreading of unresolved (tail) power.",
+              "",
+              "All numbers are errors on the pool's own measure (training points included), the quantity "
+              "both estimators predict; fresh-input error is larger when the counts are a sizable fraction "
+              "of the pool (``ntk-mlft demo`` reports both)."]
     return "\n".join(lines) + "\n"
 
 
 def figure(results: list[dict]):
+    """Row 1: per-level learning curves (mlp-relu-3), spectral vs MC. Row 2: every allocation and
+    kernel, estimate vs MC (spectral; pilot with its 90% interval), the 10% band shaded."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(results), figsize=(4 * len(results), 3.6), squeeze=False)
+    fig, axes = plt.subplots(2, len(results), figsize=(4 * len(results), 7.2), squeeze=False)
     for ax, r in zip(axes[0], results):
-        for c in r["level_curves"]:
-            line = ax.errorbar(c["ns"], c["mc"], yerr=c["mc_stderr"], fmt="o",
-                               label=f"MC d_{c['level']}")
-            ax.plot(c["ns"], c["spectral"], "-", color=line[0].get_color(),
-                    label=f"spectral d_{c['level']}")
+        for c in r["kernels"][0]["level_curves"]:
+            line = ax.errorbar(c["ns"], c["mc"], yerr=c["mc_stderr"], fmt="o", label=f"MC d_{c['level']}")
+            ax.plot(c["ns"], c["spectral"], "-", color=line[0].get_color(), label=f"spectral d_{c['level']}")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xticks(NS, [str(v) for v in NS])
+        ax.minorticks_off()
         ax.set_xlabel("samples N (count)")
         ax.set_ylabel("relative MSE E_l(N) (dimensionless)")
-        ax.set_title(r["case"])
+        ax.set_title(f"{r['case']} ({r['kernels'][0]['arch']})")
         ax.legend(fontsize=6)
-    fig.suptitle("Per-level learning curves: spectral prediction vs Monte-Carlo")
+    for ax, r in zip(axes[1], results):
+        lo = min(min(kr["mc"]) for kr in r["kernels"]) * 0.7
+        hi = max(max(kr["mc"]) for kr in r["kernels"]) * 1.4
+        grid = np.geomspace(lo, hi, 20)
+        ax.fill_between(grid, 0.9 * grid, 1.1 * grid, color="0.9", label="MC +-10%")
+        ax.plot(grid, grid, "k-", lw=0.8)
+        for kr, marker in zip(r["kernels"], ("o", "s")):
+            mc, pil = np.array(kr["mc"]), np.array(kr["pilot"])
+            ax.plot(mc, kr["spectral"], marker, color="C0", ms=4, label=f"spectral, {kr['arch']}")
+            ax.errorbar(mc, pil, yerr=[pil - np.array(kr["pilot_lower"]), np.array(kr["pilot_upper"]) - pil],
+                        fmt=marker, color="C3", ms=4, mfc="none", capsize=2, label=f"pilot, {kr['arch']}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("Monte-Carlo relative MSE")
+        ax.set_ylabel("estimated relative MSE")
+        ax.set_title(f"{r['case']}: estimate vs MC")
+        ax.legend(fontsize=6)
+    fig.suptitle("Spectral and pilot estimators vs Monte-Carlo (pool error)")
     fig.tight_layout()
     return fig
 
@@ -147,23 +245,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=os.path.join("analysis", "results"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pool", type=int, default=400)
-    parser.add_argument("--trials", type=int, default=8)
-    parser.add_argument("--problems", nargs="*", default=None,
-                        help="built-in problems to include (default: all)")
+    parser.add_argument("--trials", type=int, default=60)
+    parser.add_argument("--pilot", type=int, default=100, help="pilot pairs for the practical estimator")
+    parser.add_argument("--problems", nargs="*", default=None, help="built-in problems to include (default: all)")
     parser.add_argument("--cache", default=None, help="folder for cached problem data")
     parser.add_argument("--json", action="store_true", help="print the JSON result")
     args = parser.parse_args(argv)
     from ntk_mlft._io import write_json_atomic, write_text_atomic
 
-    results = run(args.seed, args.pool, args.trials, args.problems, args.cache)
+    results = run(args.seed, args.pool, args.trials, args.pilot, args.problems, args.cache)
     os.makedirs(args.out, exist_ok=True)
     write_json_atomic(os.path.join(args.out, "estimator_accuracy.json"), results)
-    write_text_atomic(os.path.join(args.out, "estimator_accuracy.md"), table(results))
+    header = (f"# Estimator accuracy vs Monte-Carlo (pool {args.pool}, {args.trials} MC trials, "
+              f"pilot {args.pilot} pairs, seed {args.seed})\n\n")
+    write_text_atomic(os.path.join(args.out, "estimator_accuracy.md"),
+                      header + table(results) + "\n" + commentary(results))
     figure(results).savefig(os.path.join(args.out, "estimator_accuracy.png"), dpi=100)
     if args.json:
         json.dump(results, sys.stdout, indent=2)
     else:
         print(table(results))
+        print(commentary(results))
     return 0
 
 

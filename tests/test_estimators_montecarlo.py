@@ -95,3 +95,16 @@ def test_bad_inputs(rng):
         montecarlo_error(k, 0 * u, [5, 5])
     with pytest.raises(ValueError, match="same shape"):
         montecarlo_error(k, [u[0], u[1][:5]], [5, 5])
+
+
+def test_constant_target_is_allowed(rng):
+    """Relative MSE divides by sum ||u_L||^2, so a constant non-zero target (zero variance) is a
+    valid, easily learned target for both the reference and the closed form."""
+    from ntk_mlft.estimators.spectral import SpectralEstimator
+
+    k, _ = _setup(rng)
+    u = np.full((1, 40, 1), 2.0)
+    mc = montecarlo_error(k, u, [[5], [20]], ridge=1e-3, n_trials=20)
+    sp = SpectralEstimator.from_kernel(k, u, ridge=1e-3).error_many([[5], [20]])
+    assert np.all(np.isfinite(mc.mean)) and np.all(mc.mean < 0.5) and mc.mean[1] < mc.mean[0]
+    assert np.all(np.isfinite(sp)) and np.all((sp > 0) & (sp < 0.5)) and sp[1] < sp[0]

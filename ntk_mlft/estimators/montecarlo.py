@@ -9,7 +9,13 @@ of ``ntk_mlft.multilevel`` (f_l = f_{l-1} + P_l(u_l - f_{l-1})), and measure on 
     E(N) = E_X[ sum_x ||f_L(x) - u_L(x)||^2 ] / sum_x ||u_L(x)||^2        (dimensionless)
 
 This estimate is exact for the pool up to Monte-Carlo noise; ``stderr`` is the standard error
-over trials. Trials are vectorised (batched eigen-solves of the (T, N_l, N_l) kernel blocks).
+over trials. Trials are vectorised: per allocation and level one batched solve of the
+(T, N_l, N_l) kernel blocks and one (n, n) x (n, T D) product for the predictions on the pool.
+
+Degenerate targets: the error is normalised by sum ||u_L||^2, not by a variance, so a constant
+non-zero target is a legitimate (easy) target, and only an identically zero finest level makes
+the relative error undefined; that is the one case refused. The kernel must be PSD (a Cholesky
+test; the smallest eigenvalue is reported when it fails).
 """
 
 from __future__ import annotations
@@ -39,7 +45,8 @@ def as_level_targets(targets: Any, n_pool: int | None = None) -> np.ndarray:
     """Validate per-level targets u_l on a pool: (L, n, ...) -> float64 (L, n, D).
 
     Raises ValueError for mismatched level shapes, NaN/inf, a pool size other than ``n_pool``,
-    or zero-variance finest-level targets (relative error undefined).
+    or an identically zero finest level (the relative error divides by sum ||u_L||^2; a constant
+    non-zero target is allowed, see the module docstring).
     """
     if isinstance(targets, (list, tuple)):
         shapes = {np.shape(t) for t in targets}
