@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     next(steps)
     t_model = time.perf_counter()
     setup = practical_estimator_from_problem(problem, args.arch, args.ridge, n_pilot=args.pilot_size,
-                                             n_unlabeled=args.n_unlabeled, seed=args.seed)
+                                             n_unlabeled=args.n_unlabeled, seed=args.seed, n_boot=20)
     t_model = time.perf_counter() - t_model
     model, cap = setup.model, setup.max_samples
     budget = float(args.budget_samples * c[-1])
@@ -130,8 +130,6 @@ def run(args: argparse.Namespace) -> int:
     band = model.error_with_uncertainty(counts, level=0.9)
     k_check, y_check = _check_pool(problem, args, args.arch)
     mc = montecarlo_error(k_check, y_check, counts, ridge=setup.ridge, n_trials=args.trials, seed=args.seed)
-    fresh = montecarlo_error(k_check, y_check, counts, ridge=setup.ridge, n_trials=args.trials, seed=args.seed,
-                             test="held_out")
     comparison = Comparison(predicted=band["error"], measured=mc.mean, labels=tuple(allocs),
                             measured_std=mc.stderr, problem=problem.name, kernel=args.arch)
     lcurves = _learning_curves(model, np.maximum(best.counts, 1).astype(float), cap, k_check, y_check,
@@ -160,10 +158,10 @@ def run(args: argparse.Namespace) -> int:
                                                     band["upper"])},
         "monte_carlo": {key: {"mean": float(m), "stderr": float(s), "fresh_mean": float(f),
                               "fresh_stderr": float(fs)}
-                        for key, m, s, f, fs in zip(allocs, mc.mean, mc.stderr, fresh.mean, fresh.stderr)},
+                        for key, m, s, f, fs in zip(allocs, mc.mean, mc.stderr, mc.fresh_mean, mc.fresh_stderr)},
         "gain_over_single_level_predicted": single.predicted_error / best.predicted_error,
         "gain_over_single_level_measured": float(mc.mean[1] / mc.mean[0]),
-        "gain_over_single_level_measured_fresh": float(fresh.mean[1] / fresh.mean[0]),
+        "gain_over_single_level_measured_fresh": float(mc.fresh_mean[1] / mc.fresh_mean[0]),
         "curves": curves.to_dict(),
         "runtime_seconds": time.perf_counter() - t0,
     }

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft._validation import check_choice, check_positive_int
+from ntk_mlft._validation import check_positive_int
 from ntk_mlft.estimators._linalg import RCOND, check_psd, safe_inverse
 
 __all__ = ["MonteCarloResult", "as_level_targets", "montecarlo_error", "per_level_nonneg"]
@@ -33,12 +33,18 @@ __all__ = ["MonteCarloResult", "as_level_targets", "montecarlo_error", "per_leve
 
 @dataclass(frozen=True)
 class MonteCarloResult:
-    """counts (M, L); mean, stderr (M,) relative MSE; per_trial (M, T)."""
+    """counts (M, L); mean, stderr (M,) relative MSE on the whole pool; per_trial (M, T);
+    fresh_mean, fresh_stderr (M,), fresh_per_trial (M, T): the same on the pool points outside
+    every level's training set only (numerator and denominator), i.e. the fresh-input error;
+    NaN where no point with a non-zero target is left."""
 
     counts: np.ndarray
     mean: np.ndarray
     stderr: np.ndarray
     per_trial: np.ndarray
+    fresh_mean: np.ndarray
+    fresh_stderr: np.ndarray
+    fresh_per_trial: np.ndarray
 
 
 def as_level_targets(targets: Any, n_pool: int | None = None) -> np.ndarray:
@@ -111,20 +117,18 @@ def _level_fit(k: np.ndarray, idx: np.ndarray, resid: np.ndarray, lam: float) ->
 
 
 def montecarlo_error(k_pool: Any, targets: Any, counts: Any, *, ridge: Any = 0.0,
-                     noise: Any = 0.0, n_trials: int = 20, seed: int = 0,
-                     test: str = "pool") -> MonteCarloResult:
+                     noise: Any = 0.0, n_trials: int = 20, seed: int = 0) -> MonteCarloResult:
     """Monte-Carlo MLFT error on a pool: k_pool (n, n) PSD kernel, targets (L, n, ...), counts (M, L).
 
     ``ridge``: scalar or (L,) unnormalised ridge per level (K_SS + lambda I); 0 uses the
     minimum-norm interpolant (pseudo-inverse, see ``_linalg``). ``noise``: scalar or (L,)
     label-noise variance per output component: level-l training labels are u_l(x) + eps with
     eps ~ N(0, noise_l) independent per sample, component, level and trial; the error is still
-    measured against the noiseless u_L. ``test``: "pool" (the quantity above, what the
-    estimators predict) or "held_out" (only pool points outside every level's training set, in
-    numerator and denominator: the fresh-input error). Cost per allocation and level: one
-    batched (T, N_l, N_l) solve and one (n, n) x (n, T D) product.
+    measured against the noiseless u_L. The result holds the whole-pool error (the quantity
+    above, what the estimators predict) and the fresh-input error (pool points outside every
+    level's training set). Cost per allocation and level: one batched (T, N_l, N_l) solve and
+    one (n, n) x (n, T D) product.
     """
-    check_choice("test", test, ("pool", "held_out"))
     k = check_psd("k_pool", k_pool)
     n = k.shape[0]
     u = as_level_targets(targets, n)
@@ -137,17 +141,17 @@ def montecarlo_error(k_pool: Any, targets: Any, counts: Any, *, ridge: Any = 0.0
     power = np.sum(u[-1] ** 2, axis=1)                            # ||u_L(x)||^2 (n,)
     rng = np.random.default_rng(seed)
     per_trial = np.zeros((c.shape[0], t_count))
+    fresh = np.zeros((c.shape[0], t_count))
     for m, alloc in enumerate(c):
         err = np.zeros((t_count, n, n_out))                       # e_l = f_l - u_l on the pool
-        keep = np.ones((t_count, n))                              # test points (held_out)
+        keep = np.ones((t_count, n))                              # points outside training sets
         for lvl in range(n_levels):
             err = err - d[lvl]
             size = int(alloc[lvl])
             if size == 0:
                 continue
             idx = np.argsort(rng.random((t_count, n)), axis=1)[:, :size]     # (T, N) distinct
-            if test == "held_out":
-                np.put_along_axis(keep, idx, 0.0, axis=1)
+            np.put_along_axis(keep, idx, 0.0, axis=1)
             resid = -np.take_along_axis(err, idx[:, :, None], axis=1)         # u_l - f_{l-1}
             if sig2[lvl] > 0:
                 resid = resid + np.sqrt(sig2[lvl]) * rng.standard_normal(resid.shape)
@@ -155,10 +159,13 @@ def montecarlo_error(k_pool: Any, targets: Any, counts: Any, *, ridge: Any = 0.0
             np.put_along_axis(alpha, idx[:, :, None], _level_fit(k, idx, resid, lam[lvl]), axis=1)
             err += np.moveaxis((k @ np.moveaxis(alpha, 0, 1).reshape(n, -1)).reshape(
                 n, t_count, n_out), 1, 0)
-        if test == "held_out" and np.any(keep @ power == 0):
-            raise ValueError(f"counts {alloc.tolist()}: no pool point with a non-zero target is left "
-                             f"outside the training sets for test='held_out'")
-        per_trial[m] = (np.sum(err ** 2, axis=2) * keep).sum(1) / (keep @ power)
-    se = per_trial.std(axis=1, ddof=1) / np.sqrt(t_count) if t_count > 1 else \
-        np.full(c.shape[0], np.nan)
-    return MonteCarloResult(c, per_trial.mean(axis=1), se, per_trial)
+        sq = np.sum(err ** 2, axis=2)
+        per_trial[m] = sq.sum(1) / power.sum()
+        left = keep @ power
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fresh[m] = np.where(left > 0, (sq * keep).sum(1) / left, np.nan)
+    def stderr(v: np.ndarray) -> np.ndarray:
+        return v.std(axis=1, ddof=1) / np.sqrt(t_count) if t_count > 1 else np.full(v.shape[0], np.nan)
+
+    return MonteCarloResult(c, per_trial.mean(axis=1), stderr(per_trial), per_trial,
+                            fresh.mean(axis=1), stderr(fresh), fresh)
