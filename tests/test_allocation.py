@@ -16,6 +16,9 @@ from ntk_mlft.allocation import (equal_split_allocation, minimum_budget, mlmc_al
 from ntk_mlft.costs import CostTable
 from ntk_mlft.error_models import PowerLawErrorModel, effective_counts
 
+# module-scoped fixtures are computed once per xdist worker: keep this file on one worker
+pytestmark = pytest.mark.xdist_group("allocation")
+
 
 def _brute_force(model, costs, budget, min_samples=1, max_samples=10**9):
     """Best integer allocation by enumerating every one within the budget (0 or >= min_samples
