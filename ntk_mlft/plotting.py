@@ -310,19 +310,21 @@ def plot_validation_overview(results: Any):
         _validation_panel(ax, r, r.budgets[0], legend=ax is axes[0])
     ax = axes[-1]
     for i, r in enumerate(results):
-        g = r.gaps()
-        ax.plot([d["width"] for d in g], [d["finite_width_gap"] for d in g], "o-", color=f"C{i}",
-                label=r.problem)
+        g = [d for d in r.gaps() if d["excess_error"] > 0]      # log axes: positive excesses only
+        ax.errorbar([d["width"] for d in g], [d["excess_error"] for d in g],
+                    yerr=[0 if not np.isfinite(d["excess_error_se"]) else d["excess_error_se"] for d in g],
+                    fmt="o-", color=f"C{i}", capsize=2, label=r.problem)
     widths = np.array(sorted({w for r in results for w in r.widths}), dtype=float)
-    ref = results[0].gaps()[0]["finite_width_gap"] * np.sqrt(widths[0] / widths)
-    ax.plot(widths, ref, "k:", label="∝ width^-1/2 (reference)")
+    first = [d["excess_error"] for d in results[0].gaps() if d["excess_error"] > 0]
+    if first:
+        ax.plot(widths, first[0] * widths[0] / widths, "k:", label="∝ 1/width (theory)")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("hidden width (neurons)")
-    ax.set_ylabel("mean |measured − NTK| / NTK (dimensionless)")
+    ax.set_ylabel("excess error: measured − NTK (relative MSE)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="best", fontsize=7)
-    ax.set_title("Finite-width gap vs width (all budgets)", fontsize=9)
+    ax.set_title("Finite-width excess error vs width (mean ± s.e., all budgets)", fontsize=9)
     budgets = "; ".join(f"{r.problem}: {_budgets_text(r.budgets[:1])}" for r in results)
     fig.suptitle(f"MLFT validation: trained networks vs NTK theory — kernel {results[0].architecture}, "
                  f"optimizer {results[0].optimizer}\n{budgets}", fontsize=10)

@@ -79,6 +79,8 @@ def test_result_aggregates_by_hand_and_round_trip():
     assert gain["predicted_single_over_optimal"] == pytest.approx(0.3 / 0.12)
     (gap,) = res.gaps()
     assert gap["finite_width_gap"] == pytest.approx(np.mean([1.0, 1 / 3, 0.2, 3 / 7]))
+    assert gap["excess_error"] == pytest.approx(0.15) and gap["excess_error_se"] == pytest.approx(
+        np.std([0.1, 0.1, 0.1, 0.3], ddof=1) / 2)
     assert gap["log_ratio_to_predicted"] == pytest.approx(
         np.mean(np.abs(np.log([0.2 / 0.12, 0.4 / 0.12, 0.6 / 0.3, 1.0 / 0.3]))))
     back = ValidationResult.from_dict(json.loads(json.dumps(res.to_dict())))
