@@ -19,11 +19,19 @@ The practical path (what a user with a solver has): a few paired pilot solves pl
 unlabeled inputs (``Pilot.x_unlabeled``, m of them: ``problem.sample_inputs``, no solves). The
 spectrum then comes from the kernel on the union U of pilot and unlabeled inputs (M = n_p + m
 points, exact eigenfunctions on the pilot) and the mode powers from the pilot pairs
-(:class:`ntk_mlft.estimators.pilot.PilotEstimator`); counts up to m/2 per level are allowed
-(``max_samples``), far beyond the pilot size. :func:`practical_estimator_from_problem` builds it
-for a built-in problem. Either estimate refers to its pool's measure (error on all of U,
-training points included): it approaches the fresh-input error only when the counts are well
-below the pool size.
+(:class:`ntk_mlft.estimators.pilot.PilotEstimator`), so counts far beyond the pilot size can be
+predicted. :func:`practical_estimator_from_problem` builds it for a built-in problem.
+
+4. What is predicted, and up to which counts. Both estimators predict the fresh-input (held-out)
+   error by default: the closed form on the pool's measure with its training atoms removed
+   (:mod:`ntk_mlft.estimators.fresh`; ``target="pool"`` keeps the whole-pool error). The step is
+   exact in its assumptions; what remains is the closed form's own error, which grows with the
+   fraction q_l = N_l / M of the pool that the sets cover and with the overlap of the levels'
+   sets. :func:`sample_cap` is the per-level cap ``floor(MAX_COVERAGE * M)`` up to which the
+   accuracy is documented (``tests/test_estimators_fresh.py``,
+   ``analysis/results/estimator_accuracy.md``): within 10% of the Monte-Carlo fresh-input error
+   with every level at the cap. A larger budget needs a larger pool (unlabeled inputs are
+   cheap; the cost is one (M, M) eigen-decomposition, measured in ``benchmarks/estimators.py``).
 
 Used by ``ntk-mlft allocate --problem/--pilot``, ``ntk-mlft demo`` and :mod:`ntk_mlft.validation`.
 """
@@ -37,8 +45,18 @@ import numpy as np
 
 from ntk_mlft._validation import check_positive_int, check_positive_scalar
 
-__all__ = ["PracticalSetup", "absolute_ridge", "estimator_from_pilot", "estimator_from_pilot_file",
-           "pilot_from_problem", "pilot_kernel", "practical_estimator_from_problem", "unlabeled_inputs"]
+__all__ = ["MAX_COVERAGE", "PracticalSetup", "absolute_ridge", "estimator_from_pilot",
+           "estimator_from_pilot_file", "pilot_from_problem", "pilot_kernel",
+           "practical_estimator_from_problem", "sample_cap", "unlabeled_inputs"]
+
+MAX_COVERAGE = 0.2
+"""Largest fraction N_l / M of the estimator's pool one level may use (module docstring, step 4)."""
+
+
+def sample_cap(pool_size: int) -> int:
+    """Per-level count cap ``max(1, floor(MAX_COVERAGE * pool_size))`` for an estimator whose
+    pool (the measure its error refers to) has ``pool_size`` points (module docstring, step 4)."""
+    return max(1, int(MAX_COVERAGE * check_positive_int("pool_size", pool_size)))
 
 
 def pilot_kernel(x: np.ndarray, ys: Any, arch: str, **arch_options: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -95,14 +113,15 @@ def _practical(pilot: Any, arch: str, ridge: float, seed: int, n_boot: int, nois
 
 def estimator_from_pilot_file(pilot: Any, arch: str, ridge: float, seed: int = 0,
                               **arch_options: Any) -> tuple[Any, int]:
-    """Error model from a :class:`ntk_mlft.estimators.pilot.Pilot`, and the pool size callers
-    cap at half of.
+    """Error model from a :class:`ntk_mlft.estimators.pilot.Pilot`, and a pool size whose
+    :func:`sample_cap` is the per-level cap.
 
     With ``x_unlabeled`` (m inputs): :class:`~ntk_mlft.estimators.pilot.PilotEstimator` on the
     union of pilot and unlabeled inputs (exact eigenfunctions on the pilot, 30 bootstrap
-    replicates); the returned size is m, so the cap is m/2. Without: the spectral estimator on
-    the pilot inputs themselves; the size is n_p. ``ridge`` is relative to the mean kernel
-    diagonal on the inputs that define the spectrum.
+    replicates); the returned size is m (the model's pool has n_p + m points, so the cap from m
+    is slightly conservative). Without: the spectral estimator on the pilot inputs themselves;
+    the size is n_p. ``ridge`` is relative to the mean kernel diagonal on the inputs that define
+    the spectrum.
     """
     x, ys = np.asarray(pilot.x), np.asarray(pilot.ys)
     if pilot.x_unlabeled is None:
@@ -118,7 +137,7 @@ class PracticalSetup:
     model: the :class:`~ntk_mlft.estimators.pilot.PilotEstimator`; pilot: the
     :class:`~ntk_mlft.estimators.pilot.Pilot` (paired solves + unlabeled inputs); ridge: the
     absolute ridge lambda (relative ridge x mean NTK diagonal over pilot + unlabeled inputs);
-    max_samples: the per-level cap m // 2.
+    max_samples: the per-level cap :func:`sample_cap` of the pool (pilot + unlabeled inputs).
     """
 
     model: Any
@@ -155,8 +174,8 @@ def practical_estimator_from_problem(problem: Any, arch: str, ridge: float, *, n
     ``arch`` on the union U, :class:`~ntk_mlft.estimators.pilot.PilotEstimator` (diagonal-
     normalised spectral estimate on U's measure, ``n_boot`` bootstrap replicates, label noise
     ``noise`` per output component, 0 for deterministic solvers). ``ridge`` is relative to the
-    mean NTK diagonal over U. ``max_samples = n_unlabeled // 2``: predictions for larger counts
-    would refer to a measure with few points left outside the training sets.
+    mean NTK diagonal over U. ``max_samples = sample_cap(n_pilot + n_unlabeled)``: the counts up
+    to which the fresh-input predictions are documented accurate (module docstring, step 4).
     """
     from ntk_mlft.estimators.pilot import Pilot
 
@@ -164,7 +183,7 @@ def practical_estimator_from_problem(problem: Any, arch: str, ridge: float, *, n
     pilot = Pilot(base.x, base.ys, unlabeled_inputs(problem, n_unlabeled, seed))
     model, lam = _practical(pilot, arch, ridge, seed, check_positive_int("n_boot", n_boot), noise,
                             **arch_options)
-    return PracticalSetup(model=model, pilot=pilot, ridge=lam, max_samples=max(1, n_unlabeled // 2))
+    return PracticalSetup(model=model, pilot=pilot, ridge=lam, max_samples=sample_cap(model.pool_size))
 
 
 def pilot_from_problem(problem: Any, n_pilot: int, seed: int = 0, cache_dir: Any = None):

@@ -143,8 +143,8 @@ def test_curves_plots_measured_points(tmp_path, costs_csv, capsys):
 
 def test_demo_smoke(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--pilot-size", "40", "--trials", "2", "--n-budgets", "3",
-                 "--budget-samples", "6", "--levels", "3", "--json"]) == 0
+    assert main(["demo", "--out", str(out), "--pilot-size", "40", "--n-unlabeled", "160", "--check-size", "120",
+                 "--trials", "2", "--n-budgets", "3", "--budget-samples", "6", "--levels", "3", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["allocations"]["optimal"]["cost_seconds"] <= report["budget_seconds"] * (1 + 1e-12)
     for name in ("summary.md", "report.json", "error_vs_budget.png", "allocation.png", "learning_curves.png",

@@ -1,6 +1,7 @@
 """Monte-Carlo reference: exact cases where the sampled sets are forced (whole pool) compared
 with ``multilevel.chained_regression``; statistical agreement with a plain loop over draws (with
-and without label noise, whole-pool and held-out test sets); bad inputs."""
+and without label noise, whole-pool and held-out test sets, independent and disjoint level
+sets); bad inputs."""
 
 import numpy as np
 import pytest
@@ -28,13 +29,17 @@ def test_whole_pool_levels_match_chained_regression(rng):
         assert res.stderr[0] < 1e-8 * max(ref, 1e-300) + 1e-14
 
 
-def _loop(k, u, alloc, ridge, noise, draws, held_out, seed):
+def _loop(k, u, alloc, ridge, noise, draws, held_out, seed, disjoint=False):
     """Plain reference: one chained regression per draw, errors measured the slow way."""
     rng = np.random.default_rng(seed)
     n = k.shape[0]
     errs = []
     for _ in range(draws):
-        sets = [rng.choice(n, a, replace=False) for a in alloc]
+        if disjoint:
+            perm, ends = rng.permutation(n), np.cumsum(alloc)
+            sets = [perm[e - a:e] for a, e in zip(alloc, ends)]
+        else:
+            sets = [rng.choice(n, a, replace=False) for a in alloc]
         ys = [u[i][s] + np.sqrt(noise) * rng.normal(size=u[i][s].shape) for i, s in enumerate(sets)]
         f = chained_regression(k, sets, ys, ridge=ridge)
         test = np.setdiff1d(np.arange(n), np.concatenate(sets)) if held_out else np.arange(n)
@@ -42,18 +47,29 @@ def _loop(k, u, alloc, ridge, noise, draws, held_out, seed):
     return np.mean(errs), np.std(errs) / np.sqrt(draws)
 
 
-@pytest.mark.parametrize("noise, held_out", [(0.0, False), (0.05, False), (0.0, True)])
-def test_mean_agrees_with_plain_loop(rng, noise, held_out):
+@pytest.mark.parametrize("noise, held_out, sets", [(0.0, False, "independent"), (0.05, False, "independent"),
+                                                   (0.0, True, "independent"), (0.0, True, "disjoint")])
+def test_mean_agrees_with_plain_loop(rng, noise, held_out, sets):
     k, u = _setup(rng)
     allocs = [[12, 6], [0, 8]]
-    res = montecarlo_error(k, u, allocs, ridge=1e-3, noise=noise, n_trials=300, seed=5)
+    res = montecarlo_error(k, u, allocs, ridge=1e-3, noise=noise, n_trials=300, seed=5, sets=sets)
     got, got_se = (res.fresh_mean, res.fresh_stderr) if held_out else (res.mean, res.stderr)
     for row, alloc in enumerate(allocs):
-        mean, se = _loop(k, u, alloc, 1e-3, noise, 300, held_out, 11 + row)
+        mean, se = _loop(k, u, alloc, 1e-3, noise, 300, held_out, 11 + row, disjoint=sets == "disjoint")
         assert abs(mean - got[row]) < 4 * np.hypot(se, got_se[row]), (alloc, mean, got[row])
     if noise:
         clean = montecarlo_error(k, u, allocs, ridge=1e-3, n_trials=300, seed=5)
         assert np.all(res.mean > clean.mean)
+
+
+def test_disjoint_sets_share_no_point(rng):
+    """Two levels of 20 on a 40-point pool: disjoint sets cover it, so no point is left for the
+    fresh-input error in any trial (NaN); independent sets overlap and leave points uncovered."""
+    k, u = _setup(rng)
+    res = montecarlo_error(k, u, [20, 20], n_trials=5, sets="disjoint")
+    assert np.all(np.isnan(res.fresh_per_trial))
+    ind = montecarlo_error(k, u, [20, 20], n_trials=5)
+    assert np.all(np.isfinite(ind.fresh_per_trial))
 
 
 def test_held_out_exceeds_pool_error_when_training_points_are_fitted(rng):
@@ -91,6 +107,10 @@ def test_bad_inputs(rng):
         montecarlo_error(k, 0 * u, [5, 5])
     with pytest.raises(ValueError, match="same shape"):
         montecarlo_error(k, [u[0], u[1][:5]], [5, 5])
+    with pytest.raises(ValueError, match="sets"):
+        montecarlo_error(k, u, [5, 5], sets="overlapping")
+    with pytest.raises(ValueError, match="disjoint sets need sum_l N_l <= the pool size 40"):
+        montecarlo_error(k, u, [30, 20], sets="disjoint")
 
 
 def test_constant_target_is_allowed(rng):

@@ -1,6 +1,7 @@
 """Practical pilot estimator: exact identity when the pilot is the whole pool; accuracy and
-interval coverage against Monte-Carlo on an independent labelled pool over pilot draws (each
-draw: its own 200 pilot pairs + 1,000 unlabeled inputs); strictly positive predictions; tail
+interval coverage of the fresh-input prediction against the Monte-Carlo fresh-input error on an
+independent labelled pool over pilot draws (each draw: its own 200 pilot pairs + 1,000
+unlabeled inputs; counts up to the cap 0.2 x 1,200); strictly positive predictions; tail
 diagnostics; pilot files; bad inputs."""
 
 import numpy as np
@@ -12,7 +13,7 @@ from ntk_mlft.estimators.montecarlo import montecarlo_error
 from ntk_mlft.estimators.pilot import Pilot, PilotEstimator, load_pilot, save_pilot
 from ntk_mlft.estimators.spectral import SpectralEstimator
 
-COUNTS = np.array([[0, 0, 20], [0, 0, 100], [200, 60, 20], [400, 100, 40]])
+COUNTS = np.array([[0, 0, 20], [0, 0, 100], [200, 60, 20], [240, 240, 40]])
 N_PILOT, N_UNLABELED = 200, 1000
 
 
@@ -30,8 +31,8 @@ def reference():
     x = np.random.default_rng(0).normal(size=(N_PILOT + N_UNLABELED, 16, 1))
     k = np.asarray(arch.kernel_fn(x, None, get="ntk"))
     ridge = 1e-3 * np.mean(np.diag(k))
-    mc = montecarlo_error(k, _target(x), COUNTS, ridge=ridge, n_trials=40, seed=3)
-    return arch, ridge, mc
+    mc = montecarlo_error(k, _target(x), COUNTS, ridge=ridge, n_trials=40, seed=3, sets="disjoint")
+    return arch, ridge, mc.fresh_mean
 
 
 def _draw(arch, ridge, draw, n_boot=30):
@@ -45,11 +46,11 @@ def _draw(arch, ridge, draw, n_boot=30):
 
 
 def test_pilot_within_25_percent_and_interval_covers(reference):
-    """One draw (measured deviations from the reference MC: [-1.9 -0.0 +0.4 +0.5]%)."""
+    """One draw (measured deviations from the reference MC fresh-input error: [-1.8 +0.0 -0.2 -2.2]%)."""
     arch, ridge, mc = reference
     est, r = _draw(arch, ridge, 3, n_boot=20)
-    assert np.all(np.abs(r["error"] / mc.mean - 1) < 0.25), r["error"] / mc.mean - 1
-    assert np.all((r["lower"] <= mc.mean) & (mc.mean <= r["upper"])), (r, mc.mean)
+    assert np.all(np.abs(r["error"] / mc - 1) < 0.25), r["error"] / mc - 1
+    assert np.all((r["lower"] <= mc) & (mc <= r["upper"])), (r, mc)
     assert np.all(r["std"] > 0) and np.all(r["lower"] >= 0)
     assert est.pool_size == N_PILOT + N_UNLABELED
     assert est.error(COUNTS[2]) == pytest.approx(r["error"][2])
@@ -58,16 +59,16 @@ def test_pilot_within_25_percent_and_interval_covers(reference):
 @pytest.mark.slow
 def test_pilot_bias_spread_and_coverage_over_draws(reference):
     """Eight draws. Claim: within 25% of MC in every draw for allocations with all N_l <= n_p / 2;
-    median |deviation| below 15% for every allocation up to N_1 = 2 n_p (measured medians
-    2.6, 5.2, 7.2, 8.8%; single draws reach +22.6% at N_1 = n_p and +26.6% at 2 n_p: the spread
-    grows with N / n_p); the 90% bootstrap interval covers MC in at least 7 of 8 draws per
-    allocation."""
+    median |deviation| below 15% for every allocation up to N_1 = 1.2 n_p (the cap; measured
+    medians 2.6, 5.2, 6.9, 7.2%; single draws reach +22.5% at N_1 = n_p and +24.8% at 1.2 n_p: the
+    spread grows with N / n_p); the 90% bootstrap interval covers MC in at least 7 of 8 draws per
+    allocation (measured: 8 of 8 everywhere)."""
     arch, ridge, mc = reference
     rel, cover = [], []
     for draw in range(8):
         _, r = _draw(arch, ridge, draw)
-        rel.append(r["error"] / mc.mean - 1)
-        cover.append((r["lower"] <= mc.mean) & (mc.mean <= r["upper"]))
+        rel.append(r["error"] / mc - 1)
+        cover.append((r["lower"] <= mc) & (mc <= r["upper"]))
     rel, cover = np.array(rel), np.array(cover)
     assert np.all(np.abs(rel[:, :2]) < 0.25), np.round(rel, 3)
     assert np.all(np.median(np.abs(rel), axis=0) < 0.15), np.round(rel, 3)

@@ -1,12 +1,16 @@
 """Spectral closed form vs the Monte-Carlo reference on the same pool, and its algebra.
 
-Accuracy target (literal): |spectral - MC| <= 10% of MC for every N >= 20 up to half the pool,
-single- and 3-level, ReLU MLP and CNN NTKs, three learnable targets of different smoothness
-(analytic, Lipschitz kink, discontinuous). The MC reference has enough trials that its standard
-error is at most 2.5% of its mean (asserted), so a pass is not bought with MC noise; the
-measured deviations of the diagonal-normalised estimator are within 3.2% (slow sweep: every
-N of a dense grid, 200 trials). Closed forms are checked against independent re-derivations
-(kappa by bracketing, the weighted error from the mean field in input space)."""
+Accuracy targets (literal), ReLU MLP and CNN NTKs, three learnable targets of different
+smoothness (analytic, Lipschitz kink, discontinuous), single- and 3-level allocations:
+- pool error (``target="pool"`` vs ``MonteCarloResult.mean``): within 10% for every N >= 20 up
+  to half the pool;
+- fresh-input error (the default, vs ``fresh_mean``): within 10% for every allocation whose
+  counts stay within the cap ``MAX_COVERAGE`` x pool (``workflow.sample_cap``), single-level ones
+  up to half the pool, with the levels' sets drawn independently (the MC default) and disjoint.
+The MC reference has enough trials that its standard error is at most 2.5% of its mean
+(asserted), so a pass is not bought with MC noise; measured deviations are in the test
+docstrings. Closed forms are checked against independent re-derivations (kappa by bracketing,
+the weighted error from the mean field in input space)."""
 
 import numpy as np
 import pytest
@@ -15,9 +19,11 @@ from scipy.optimize import brentq
 from ntk_mlft.architectures import get_architecture
 from ntk_mlft.estimators.montecarlo import montecarlo_error
 from ntk_mlft.estimators.spectral import SpectralEstimator, solve_kappa
+from ntk_mlft.workflow import MAX_COVERAGE
 
 N_POOL = 400
 KINDS = ("smooth", "kink", "rough")
+CAP = int(MAX_COVERAGE * N_POOL)
 
 
 def _levels(x, kind):
@@ -38,36 +44,59 @@ def kernels():
     return x, ks
 
 
-def _compare(k, u, counts, n_trials):
+def _compare(k, u, counts, n_trials, sets="independent"):
+    """Pool error (independent sets only: what the closed form computes) and fresh-input error
+    of every row within the cap or single-level, each within 10% of one MC run."""
     ridge = 1e-3 * np.trace(k) / k.shape[0]
-    mc = montecarlo_error(k, u, counts, ridge=ridge, n_trials=n_trials, seed=1)
-    sp = SpectralEstimator.from_kernel(k, u, ridge=ridge).error_many(counts)
-    assert np.all(mc.stderr <= 0.025 * mc.mean), mc.stderr / mc.mean        # MC noise << band
-    rel = sp / mc.mean - 1
-    assert np.all(np.abs(rel) <= 0.10), (counts.tolist(), np.round(rel, 3))
+    if sets == "disjoint":                                        # the sets must fit the pool
+        counts = counts[counts.sum(1) < k.shape[0]]
+    mc = montecarlo_error(k, u, counts, ridge=ridge, n_trials=n_trials, seed=1, sets=sets)
+    est = SpectralEstimator.from_kernel(k, u, ridge=ridge)
+    fresh = (counts.max(1) <= CAP) | (counts[:, :-1].max(1) == 0)
+    assert np.all(mc.fresh_stderr[fresh] <= 0.025 * mc.fresh_mean[fresh]), mc.fresh_stderr / mc.fresh_mean
+    rel = est.error_many(counts[fresh]) / mc.fresh_mean[fresh] - 1
+    assert np.all(np.abs(rel) <= 0.10), (counts[fresh].tolist(), np.round(rel, 3))
+    if sets == "independent":
+        assert np.all(mc.stderr <= 0.025 * mc.mean), mc.stderr / mc.mean
+        rel = est.error_many(counts, target="pool") / mc.mean - 1
+        assert np.all(np.abs(rel) <= 0.10), (counts.tolist(), np.round(rel, 3))
 
 
 @pytest.mark.parametrize("arch", ["mlp-relu-3", "cnn-relu-2"])
 @pytest.mark.parametrize("kind", KINDS)
 def test_spectral_within_10_percent_of_montecarlo(kernels, arch, kind):
-    """Fast tier: N = 20, 50, 120, 200 single-level and two 3-level allocations, 100 trials."""
+    """Fast tier: N = 20, 50, 80, 200 single-level, two 3-level allocations beyond the cap
+    (pool error only) and two at it, 100 trials (measured: fresh within 4.3%, pool 3.4%)."""
     x, ks = kernels
-    counts = np.array([[0, 0, 20], [0, 0, 50], [0, 0, 120], [0, 0, 200], [100, 40, 20],
-                       [200, 80, 30]])
+    counts = np.array([[0, 0, 20], [0, 0, 50], [0, 0, 80], [0, 0, 200], [100, 40, 20],
+                       [200, 80, 30], [80, 80, 20], [80, 30, 10]])
     _compare(ks[arch], _levels(x, kind), counts, n_trials=100)
 
 
+@pytest.mark.parametrize("arch", ["mlp-relu-3", "cnn-relu-2"])
+def test_fresh_within_10_percent_with_disjoint_sets(kernels, arch):
+    """Fast tier: sets without shared points (inputs from a continuous distribution), every
+    level at the cap and below, 100 trials (measured: within 5.6%)."""
+    x, ks = kernels
+    counts = np.array([[80, 80, 80], [80, 80, 20], [80, 0, 20], [40, 40, 40], [0, 0, 80]])
+    _compare(ks[arch], _levels(x, "kink"), counts, n_trials=100, sets="disjoint")
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("sets", ["independent", "disjoint"])
 @pytest.mark.parametrize("arch", ["mlp-relu-3", "cnn-relu-2"])
 @pytest.mark.parametrize("kind", KINDS)
-def test_spectral_within_10_percent_dense_sweep(kernels, arch, kind):
-    """Every N of a dense grid from 20 to n/2 and eight 3-level allocations (skips included),
-    200 trials."""
+def test_spectral_within_10_percent_dense_sweep(kernels, arch, kind, sets):
+    """Every N of a dense grid from 20 to n/2 and twelve 3-level allocations (skips included,
+    coverage up to the cap and, for the pool error, beyond it), 200 trials. Measured: fresh
+    within 9.1% (independent sets) and 9.6% (disjoint; CNN NTK, analytic target, every level at
+    the cap), pool within 4.0%."""
     x, ks = kernels
     single = [[0, 0, n] for n in (20, 25, 30, 40, 50, 65, 80, 100, 130, 160, 200)]
     multi = [[100, 40, 20], [60, 0, 25], [200, 80, 30], [150, 50, 20], [200, 200, 20],
-             [30, 20, 20], [0, 100, 20], [200, 0, 100]]
-    _compare(ks[arch], _levels(x, kind), np.array(single + multi), n_trials=200)
+             [30, 20, 20], [0, 100, 20], [200, 0, 100], [80, 80, 80], [80, 80, 20], [80, 20, 5],
+             [40, 40, 40]]
+    _compare(ks[arch], _levels(x, kind), np.array(single + multi), n_trials=200, sets=sets)
 
 
 def _kappa_bracketed(eta, n, lam):
@@ -98,8 +127,8 @@ def test_unnormalised_single_level_is_canatar(kernels):
         kap = _kappa_bracketed(eta, n, 0.1)
         gam = np.sum(n * eta ** 2 / (n * eta + kap) ** 2)
         canatar = np.sum(kap ** 2 * m / (n * eta + kap) ** 2) / (1 - gam)
-        np.testing.assert_allclose(est.single_level_error(n), canatar / np.mean(np.sum(u[-1] ** 2, -1)),
-                                   rtol=1e-9)
+        np.testing.assert_allclose(est.error([0, 0, n], target="pool"),
+                                   canatar / np.mean(np.sum(u[-1] ** 2, -1)), rtol=1e-9)
 
 
 def test_weighted_error_equals_input_space_mean_field(kernels):
@@ -124,7 +153,8 @@ def test_weighted_error_equals_input_space_mean_field(kernels):
         field = np.sqrt(N_POOL) * vecs @ (-s[:, None] * t)                     # m(x), (n, D)
         w_diag = np.sum(vecs ** 2 * omega[:, None], axis=0)
         ref = np.mean(omega * np.sum(field ** 2, 1)) + np.sum(w_diag * v * ebar)
-        np.testing.assert_allclose(est.error([n]), ref / np.mean(np.sum(u[-1] ** 2, -1)), rtol=1e-9)
+        np.testing.assert_allclose(est.error([n], target="pool"), ref / np.mean(np.sum(u[-1] ** 2, -1)),
+                                   rtol=1e-9)
 
 
 def test_constant_diagonal_normalisation_is_identity(rng):
@@ -160,9 +190,10 @@ def test_skipping_equals_merging_and_breakdown(kernels, normalize):
 
 @pytest.mark.slow
 def test_label_noise_path_matches_montecarlo():
-    """sigma^2 > 0 vs MC with N(0, sigma^2) label noise added; pool 1,200, N <= n/8 (the noise
-    term overestimates MC by up to +50% when N approaches n/3 on a small pool: the theory's
-    i.i.d. sampling vs distinct pool points, see the spectral module docstring)."""
+    """sigma^2 > 0 vs MC with N(0, sigma^2) label noise added; pool 1,200, N <= n/8, pool and
+    fresh-input error from the same MC run (with ridge 1e-2 x mean diagonal the noise term
+    overestimates MC when N grows: fresh +14% at N = n/5, +41% at n/3; with ridge >= 0.1 x it
+    stays within 2.5% up to n/3, training errors far from zero included)."""
     x = np.random.default_rng(5).normal(size=(1200, 16, 1))
     k = np.asarray(get_architecture("mlp-relu-3", output_dim=1).kernel_fn(x, None, get="ntk"))
     u = _levels(x, "smooth")
@@ -172,8 +203,12 @@ def test_label_noise_path_matches_montecarlo():
         mc = montecarlo_error(k, u, counts, ridge=ridge, noise=noise, n_trials=60, seed=2)
         clean = montecarlo_error(k, u, counts, ridge=ridge, n_trials=60, seed=2)
         assert np.all(mc.mean > clean.mean) and np.max(mc.mean / clean.mean) > 1.2   # visible
-        sp = SpectralEstimator.from_kernel(k, u, ridge=ridge, noise=noise).error_many(counts)
+        est = SpectralEstimator.from_kernel(k, u, ridge=ridge, noise=noise)
+        sp = est.error_many(counts, target="pool")
         assert np.all(np.abs(sp / mc.mean - 1) <= 0.10), (rel, noise, np.round(sp / mc.mean - 1, 3))
+        fresh = est.error_many(counts)
+        assert np.all(np.abs(fresh / mc.fresh_mean - 1) <= 0.10), (rel, noise,
+                                                                   np.round(fresh / mc.fresh_mean - 1, 3))
 
 
 def test_bad_inputs(kernels):
@@ -211,30 +246,33 @@ def test_bad_inputs(kernels):
     with pytest.raises(ValueError, match="pool size 400"):
         est.error([0, 0, 10 * N_POOL])
     with pytest.raises(ValueError, match="resolved kernel modes"):
-        SpectralEstimator.from_kernel(k, u, normalize="none").error([0, 0, N_POOL])
+        SpectralEstimator.from_kernel(k, u, normalize="none").error([0, 0, N_POOL], target="pool")
 
 
 @pytest.mark.parametrize("arch", ["mlp-relu-3", "cnn-relu-2"])
 @pytest.mark.parametrize("normalize", ["diagonal", "none"])
 def test_compressed_spectrum_matches_exact(kernels, arch, normalize):
     """Merging modes within a factor 1 + rtol changes E by O(rtol): checked against the
-    uncompressed recursion at random 3-level allocations (skipped levels included)."""
+    uncompressed recursion at random 3-level allocations (skipped levels included), pool error
+    up to 3/4 of the pool and fresh-input error within the cap."""
     x, ks = kernels
     u = _levels(x, "rough")
     exact = SpectralEstimator.from_kernel(ks[arch], u, ridge=1e-3, compress=0, normalize=normalize)
     rng = np.random.default_rng(7)
     counts = np.round(np.exp(rng.uniform(0, np.log(300), (60, 3))))
     counts[::4, 0] = 0
-    ref = exact.error_many(counts)
+    capped = np.minimum(counts, CAP)
+    ref, ref_fresh = exact.error_many(counts, target="pool"), exact.error_many(capped)
     for rtol, bound in ((0.03, 2e-3), (0.1, 1e-2)):
         comp = exact.compressed(rtol)
         assert comp.eta.size < exact.eta.size and comp.mult.sum() == exact.eta.size
         np.testing.assert_allclose((comp.mult * comp.eta).sum(), exact.eta.sum(), rtol=1e-12)
         np.testing.assert_allclose(comp.cross.sum(-1), exact.cross.sum(-1), rtol=1e-12, atol=1e-15)
-        np.testing.assert_allclose(comp.error_many(counts), ref, rtol=bound)
+        np.testing.assert_allclose(comp.error_many(counts, target="pool"), ref, rtol=bound)
+        np.testing.assert_allclose(comp.error_many(capped), ref_fresh, rtol=bound)
         direct = SpectralEstimator.from_kernel(ks[arch], u, ridge=1e-3, compress=rtol,
                                                normalize=normalize)
-        np.testing.assert_allclose(direct.error_many(counts), comp.error_many(counts), rtol=1e-10)
+        np.testing.assert_allclose(direct.error_many(capped), comp.error_many(capped), rtol=1e-10)
     with pytest.raises(ValueError, match="rtol"):
         exact.compressed(0.0)
 
@@ -258,8 +296,10 @@ def test_ridgeless_duplicated_inputs_null_space(rng):
     counts = [[0, 20], [0, 50], [30, 20]]
     mc = montecarlo_error(k, u, counts, n_trials=100, seed=2)
     assert np.all(np.isfinite(mc.per_trial)) and np.all(mc.stderr <= 0.025 * mc.mean)
-    sp = est.error_many(counts)
+    sp = est.error_many(counts, target="pool")
     assert np.all(np.abs(sp / mc.mean - 1) <= 0.10), (sp / mc.mean - 1)
+    fresh = est.error_many(counts)
+    assert np.all(np.abs(fresh / mc.fresh_mean - 1) <= 0.10), (fresh / mc.fresh_mean - 1)
     pair = np.array([0, 150])                                     # one input and its copy
     f = chained_regression(k, [pair, pair], [u[0, pair], u[1, pair]])
     np.testing.assert_allclose(f[0], u[1, pair].mean(0), rtol=1e-6)

@@ -1,6 +1,7 @@
-"""workflow: the practical pilot + unlabeled construction of a built-in problem (cap m/2, ridge
-relative to the NTK diagonal over the union, the exact-eigenfunction path with k_pp), the pilot
-file path, and the independent unlabeled input stream."""
+"""workflow: the practical pilot + unlabeled construction of a built-in problem (cap
+``sample_cap`` of the pool, ridge relative to the NTK diagonal over the union, the
+exact-eigenfunction path with k_pp, fresh-input target by default), the pilot file path, the
+cap rule, and the independent unlabeled input stream."""
 
 import numpy as np
 import pytest
@@ -8,8 +9,8 @@ import pytest
 from ntk_mlft.architectures import get_architecture
 from ntk_mlft.estimators.pilot import Pilot, PilotEstimator
 from ntk_mlft.problems import get_problem
-from ntk_mlft.workflow import (estimator_from_pilot_file, pilot_from_problem,
-                               practical_estimator_from_problem, unlabeled_inputs)
+from ntk_mlft.workflow import (MAX_COVERAGE, estimator_from_pilot_file, pilot_from_problem,
+                               practical_estimator_from_problem, sample_cap, unlabeled_inputs)
 
 COUNTS = np.array([[0, 10], [30, 10], [60, 40]])
 
@@ -27,7 +28,7 @@ def kernel_fn():
 def test_practical_estimator_from_problem(problem, kernel_fn):
     setup = practical_estimator_from_problem(problem, "mlp-relu-3", 1e-3, n_pilot=30,
                                              n_unlabeled=120, seed=4, n_boot=4)
-    assert setup.n_pilot == 30 and setup.n_unlabeled == 120 and setup.max_samples == 60
+    assert setup.n_pilot == 30 and setup.n_unlabeled == 120 and setup.max_samples == 30
     assert setup.model.pool_size == 150 and setup.model.n_levels == 2
     pilot = setup.pilot
     ref = pilot_from_problem(problem, 30, seed=4)                    # the paired solves
@@ -39,6 +40,8 @@ def test_practical_estimator_from_problem(problem, kernel_fn):
     assert setup.ridge == pytest.approx(lam, rel=1e-10)
     direct = PilotEstimator.from_pilot(kernel_fn, pilot, ridge=lam, n_boot=4, seed=4)
     np.testing.assert_allclose(setup.model.error_many(COUNTS), direct.error_many(COUNTS), rtol=1e-10)
+    fresh, pool = setup.model.error_many(COUNTS), setup.model.error_many(COUNTS, target="pool")
+    assert np.all(fresh > pool)                                       # the training atoms removed
     with pytest.raises(ValueError, match="pool size 150"):
         setup.model.error([200, 10])
 
@@ -56,6 +59,16 @@ def test_pilot_file_path_uses_the_pilot_kernel(problem, kernel_fn):
     np.testing.assert_allclose(model.error_many(COUNTS[:2]), direct.error_many(COUNTS[:2]), rtol=1e-10)
     spectral, size = estimator_from_pilot_file(base, "mlp-relu-3", 1e-3)
     assert size == 24 and spectral.pool_size == 24
+
+
+def test_sample_cap():
+    assert MAX_COVERAGE == 0.2
+    assert sample_cap(150) == 30 and sample_cap(3120) == 624 and sample_cap(4) == 1
+    for bad in (0, -3):
+        with pytest.raises(ValueError, match="pool_size"):
+            sample_cap(bad)
+    with pytest.raises(TypeError, match="pool_size"):
+        sample_cap(10.5)
 
 
 def test_unlabeled_inputs_stream(problem):

@@ -1,9 +1,12 @@
 """Generalization-error estimators for MLFT in the NTK regime.
 
 ``montecarlo`` (the reference on a finite pool), ``spectral`` (closed-form learning-curve
-theory extended to multiple levels), ``pilot`` (the spectral formula fed from paired pilot
-data), ``power_law`` (separable per-level fits). All report the relative
-MSE sum||f_L - u_L||^2 / sum||u_L||^2 averaged over draws of the per-level sample sets.
+theory extended to multiple levels), ``fresh`` (its step from the pool's measure to inputs
+outside the training sets), ``pilot`` (the spectral formula fed from paired pilot data),
+``power_law`` (separable per-level fits). All report the relative MSE
+sum||f_L - u_L||^2 / sum||u_L||^2 averaged over draws of the per-level sample sets; the
+spectral and pilot estimators predict it on fresh inputs by default (``target="fresh"``) and on
+the whole pool with ``target="pool"``.
 """
 
 from ntk_mlft.estimators.montecarlo import MonteCarloResult as MonteCarloResult

@@ -1,16 +1,19 @@
 """Monte-Carlo reference for the MLFT generalization error on a finite pool.
 
-The quantity (defined once, used by every estimator): for per-level sample counts
-N = (N_1..N_L), draw independent sample sets X_l of N_l distinct points uniformly from the pool
-(without replacement; sets of different levels independent), run the chained kernel regression
-of ``ntk_mlft.multilevel`` (f_l = f_{l-1} + P_l(u_l - f_{l-1})), and measure on the whole pool
-(its empirical measure is the input distribution)
+The quantities (defined once, used by every estimator): for per-level sample counts
+N = (N_1..N_L), draw sample sets X_l of N_l distinct points uniformly from the pool (without
+replacement; ``sets``: the levels' sets independent of each other, or disjoint), run the chained
+kernel regression of ``ntk_mlft.multilevel`` (f_l = f_{l-1} + P_l(u_l - f_{l-1})), and measure
 
-    E(N) = E_X[ sum_x ||f_L(x) - u_L(x)||^2 ] / sum_x ||u_L(x)||^2        (dimensionless)
+    pool:  E(N) = E_X[ sum_x ||f_L(x) - u_L(x)||^2 ] / sum_x ||u_L(x)||^2   over the whole pool,
+    fresh: the same sum over the pool points outside every X_l (numerator and denominator),
 
-This estimate is exact for the pool up to Monte-Carlo noise; ``stderr`` is the standard error
-over trials. Trials are vectorised: per allocation and level one batched solve of the
-(T, N_l, N_l) kernel blocks and one (n, n) x (n, T D) product for the predictions on the pool.
+both dimensionless. The fresh error is the held-out error of DESIGN.md (given the sets, the
+remaining points of an i.i.d. pool are fresh draws from the input distribution); the pool error
+counts the training points too and is what the spectral closed form computes before its
+fresh-input step (``fresh``). Both are exact for the pool up to Monte-Carlo noise; the standard
+errors are over trials. Trials are vectorised: per allocation and level one batched solve of
+the (T, N_l, N_l) kernel blocks and one (n, n) x (n, T D) product for the predictions on the pool.
 
 Degenerate targets: the error is normalised by sum ||u_L||^2, not by a variance, so a constant
 non-zero target is a legitimate (easy) target, and only an identically zero finest level makes
@@ -25,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft._validation import check_positive_int
+from ntk_mlft._validation import check_choice, check_positive_int
 from ntk_mlft.estimators._linalg import RCOND, check_psd, safe_inverse
 
 __all__ = ["MonteCarloResult", "as_level_targets", "montecarlo_error", "per_level_nonneg"]
@@ -117,17 +120,19 @@ def _level_fit(k: np.ndarray, idx: np.ndarray, resid: np.ndarray, lam: float) ->
 
 
 def montecarlo_error(k_pool: Any, targets: Any, counts: Any, *, ridge: Any = 0.0,
-                     noise: Any = 0.0, n_trials: int = 20, seed: int = 0) -> MonteCarloResult:
+                     noise: Any = 0.0, n_trials: int = 20, seed: int = 0,
+                     sets: str = "independent") -> MonteCarloResult:
     """Monte-Carlo MLFT error on a pool: k_pool (n, n) PSD kernel, targets (L, n, ...), counts (M, L).
 
     ``ridge``: scalar or (L,) unnormalised ridge per level (K_SS + lambda I); 0 uses the
     minimum-norm interpolant (pseudo-inverse, see ``_linalg``). ``noise``: scalar or (L,)
     label-noise variance per output component: level-l training labels are u_l(x) + eps with
     eps ~ N(0, noise_l) independent per sample, component, level and trial; the error is still
-    measured against the noiseless u_L. The result holds the whole-pool error (the quantity
-    above, what the estimators predict) and the fresh-input error (pool points outside every
-    level's training set). Cost per allocation and level: one batched (T, N_l, N_l) solve and
-    one (n, n) x (n, T D) product.
+    measured against the noiseless u_L. The result holds the whole-pool error and the
+    fresh-input error (pool points outside every level's training set; module docstring). ``sets``: "independent" (each level's set drawn from the whole pool,
+    so sets of different levels may share points) or "disjoint" (no point in two sets, which is
+    what inputs drawn from a continuous distribution give; needs sum_l N_l <= n). Cost per
+    allocation and level: one batched (T, N_l, N_l) solve and one (n, n) x (n, T D) product.
     """
     k = check_psd("k_pool", k_pool)
     n = k.shape[0]
@@ -137,6 +142,10 @@ def montecarlo_error(k_pool: Any, targets: Any, counts: Any, *, ridge: Any = 0.0
     t_count = check_positive_int("n_trials", n_trials)
     lam = per_level_nonneg("ridge", ridge, n_levels)
     sig2 = per_level_nonneg("noise", noise, n_levels)
+    check_choice("sets", sets, ("independent", "disjoint"))
+    if sets == "disjoint" and np.any(c.sum(1) > n):
+        raise ValueError(f"counts: disjoint sets need sum_l N_l <= the pool size {n}; got "
+                         f"{int(c.sum(1).max())}")
     d = np.concatenate([u[:1], np.diff(u, axis=0)])              # level differences (L, n, D)
     power = np.sum(u[-1] ** 2, axis=1)                            # ||u_L(x)||^2 (n,)
     rng = np.random.default_rng(seed)
@@ -145,12 +154,18 @@ def montecarlo_error(k_pool: Any, targets: Any, counts: Any, *, ridge: Any = 0.0
     for m, alloc in enumerate(c):
         err = np.zeros((t_count, n, n_out))                       # e_l = f_l - u_l on the pool
         keep = np.ones((t_count, n))                              # points outside training sets
+        order = np.argsort(rng.random((t_count, n)), axis=1) if sets == "disjoint" else None
+        start = 0
         for lvl in range(n_levels):
             err = err - d[lvl]
             size = int(alloc[lvl])
             if size == 0:
                 continue
-            idx = np.argsort(rng.random((t_count, n)), axis=1)[:, :size]     # (T, N) distinct
+            if sets == "disjoint":
+                idx = order[:, start:start + size]
+                start += size
+            else:
+                idx = np.argsort(rng.random((t_count, n)), axis=1)[:, :size]  # (T, N) distinct
             np.put_along_axis(keep, idx, 0.0, axis=1)
             resid = -np.take_along_axis(err, idx[:, :, None], axis=1)         # u_l - f_{l-1}
             if sig2[lvl] > 0:

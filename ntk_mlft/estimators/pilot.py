@@ -47,11 +47,11 @@ diagonal over U, which needs no labels); targets become d / sqrt(omega) on the p
    band and the fraction of the level's power in unresolved bands. Predictions for N_l above
    the resolved rank of the dominant levels rest on the tail's even spreading.
 
-Quantity predicted: the error on U's empirical measure, like ``montecarlo_error`` on the pool U
-(test on all of U, training points included). It approaches the population error (fresh test
-inputs) when sum_l N_l << M; measured on a 2,000-point pool, the error on points outside the
-training sets exceeds the in-pool error by 1% at N = 20, 5% at N = 100 and 26% at
-N = (400, 100, 40). Use many cheap unlabeled inputs (m >> N) when fresh-input error is wanted.
+Quantity predicted: by default the fresh-input error (inputs outside every training set,
+``fresh``: the closed form on U's measure, its training atoms removed; q_l = N_l / M);
+``target="pool"`` gives the error on all of U, training points included (``montecarlo_error``'s
+``mean`` on the pool U). Counts must stay below M; accuracy is documented up to the cap of
+``workflow.sample_cap``.
 """
 
 from __future__ import annotations
@@ -356,7 +356,7 @@ class PilotEstimator:
                 - np.diagonal(cov, axis1=2, axis2=3)
             norm = float(w @ np.sum(y2[-1] ** 2, -1)) / float(w.sum())    # mean ||u_L||^2
             est = SpectralEstimator(eta, _psd_banded(c, edges), norm, sig2 * inv_mean,
-                                    lam * inv_mean, pool_size=size)
+                                    lam * inv_mean, pool_size=size, label_noise=sig2)
             if normalize == "none":
                 return est.compressed(compress), c
             gram = _gram(w_modes, r_self, phi_rest, beta, resid, cov, w, float(size), hats)
@@ -388,22 +388,24 @@ class PilotEstimator:
                 "tail_fraction": self.tail_fraction.tolist(),
                 "noise_summed_over_outputs": self.estimate.noise.tolist()}
 
-    def error_many(self, counts: Any) -> np.ndarray:
-        """Predicted relative MSE (M,) for counts (M, L); > 0 by construction (docstring step 3)."""
-        return self.estimate.error_many(counts)
+    def error_many(self, counts: Any, target: str | None = None) -> np.ndarray:
+        """Predicted relative MSE (M,) for counts (M, L); > 0 by construction (docstring step 3).
+        ``target``: "fresh" or "pool" (``SpectralEstimator.error_many``; None: the estimate's)."""
+        return self.estimate.error_many(counts, target)
 
-    def error(self, counts: Any) -> float:
-        return float(self.error_many(np.asarray(counts, dtype=np.float64)[None])[0])
+    def error(self, counts: Any, target: str | None = None) -> float:
+        return float(self.error_many(np.asarray(counts, dtype=np.float64)[None], target)[0])
 
     def breakdown(self, counts: Any) -> Any:
         return self.estimate.breakdown(counts)
 
-    def error_with_uncertainty(self, counts: Any, level: float = 0.9) -> dict[str, np.ndarray]:
+    def error_with_uncertainty(self, counts: Any, level: float = 0.9, target: str | None = None
+                               ) -> dict[str, np.ndarray]:
         """Point estimate, bootstrap std and a normal interval est +- z_level * std, counts (M, L)."""
         from statistics import NormalDist
 
-        est = self.error_many(counts)
-        boot = np.stack([r.error_many(counts) for r in self.replicates])
+        est = self.error_many(counts, target)
+        boot = np.stack([r.error_many(counts, target) for r in self.replicates])
         std = boot.std(0, ddof=1)
         z = NormalDist().inv_cdf(0.5 + level / 2)
         return {"error": est, "std": std, "lower": np.maximum(est - z * std, 0.0),
