@@ -15,14 +15,17 @@ each measurement we record
   convergence with the proximal ridge term of :func:`ntk_mlft.training.fit` tends to exactly this
   as the width grows, so ``|measured − ntk|/ntk`` is the finite-width gap;
 - ``predicted_error``: the error model's expectation over data sets for these counts — the number
-  the allocation optimises. By default the spectral MLFT estimator on a paired pilot pool
-  (:mod:`ntk_mlft.workflow`, the same construction as ``ntk-mlft allocate --problem`` and
-  ``ntk-mlft demo``); a user-supplied ``ErrorModel`` may replace it.
+  the allocation optimises: the expected fresh-input (held-out) error. By default the practical
+  MLFT estimator of :func:`ntk_mlft.workflow.practical_estimator_from_problem` (``n_pilot`` paired
+  pilot solves + ``n_unlabeled`` cheap unlabeled inputs, the same construction as ``ntk-mlft
+  allocate --problem`` and ``ntk-mlft demo``); with ``n_unlabeled=None`` the spectral estimator
+  on the pilot inputs alone; a user-supplied ``ErrorModel`` may replace either.
 
-One ridge λ = ``ridge`` · mean NTK diagonal on the pilot inputs (:func:`ntk_mlft.workflow.absolute_ridge`)
-is used by the estimator, the kernel regression and the training, so the three columns describe
-the same regularised method. Counts are capped at half the pilot pool (the estimator is a pool
-estimate), as in ``allocate``.
+One ridge λ = ``ridge`` · mean NTK diagonal (over the estimator's inputs; over the pilot inputs for
+a user model; :func:`ntk_mlft.workflow.absolute_ridge`) is used by the estimator, the kernel
+regression and the training, so the three columns describe the same regularised method. Counts
+of every rule are capped at the estimator's :func:`ntk_mlft.workflow.sample_cap` (the coverage of
+its pool up to which its accuracy is documented), as in ``allocate``.
 
 Nothing is lost: with ``checkpoint_dir`` every trained network's row is appended atomically to
 ``<checkpoint_dir>/validation-<problem>-<key>.json``, where ``key`` is a content hash of everything
@@ -264,10 +267,10 @@ def _check_lists(allocations, widths, seeds, budgets):
 def validate(problem: Any, *, architecture: str = "mlp-relu-3", budgets: Sequence[float],
              allocations: Sequence[str] = ALLOCATIONS, widths: Sequence[int] = (32, 128, 512),
              seeds: Sequence[int] = (0, 1), n_test: int = 200, optimizer: str = "curveball",
-             max_steps: int = 200, rtol: float = 1e-4, ridge: float = 0.1, costs: Any = None,
-             error_model: Any = None, n_pilot: int = 600, max_samples: int | None = None,
+             max_steps: int = 600, rtol: float = 1e-4, ridge: float = 0.1, costs: Any = None,
+             error_model: Any = None, n_pilot: int = 150, max_samples: int | None = None,
              seed: int = 0, cache_dir: Any = None, architecture_options: dict | None = None,
-             checkpoint_dir: Any = None) -> ValidationResult:
+             checkpoint_dir: Any = None, n_unlabeled: int | None = 3000) -> ValidationResult:
     """Run the predicted-vs-measured experiment (module docstring).
 
     Args:
@@ -279,9 +282,11 @@ def validate(problem: Any, *, architecture: str = "mlp-relu-3", budgets: Sequenc
         of 20 steps lowers the objective by less than ``rtol`` relative, or at ``max_steps``).
       ridge: relative to the mean NTK diagonal on the pilot inputs (estimator, NTK, training).
       costs: (L,) seconds per sample or a ``CostTable``; default ``problems.measure_costs``.
-      error_model: any ``ErrorModel``; default the spectral estimator on a paired pilot pool of
-        ``n_pilot`` inputs (seed ``seed``) via :func:`ntk_mlft.workflow.estimator_from_pilot_file`.
-      max_samples: cap per level for the optimiser; default half the pilot pool.
+      error_model: any ``ErrorModel``; default the practical estimator from ``n_pilot`` paired
+        pilot solves and ``n_unlabeled`` unlabeled inputs (seed ``seed``;
+        :func:`ntk_mlft.workflow.practical_estimator_from_problem`), or with ``n_unlabeled=None``
+        the spectral estimator on the pilot inputs (:func:`ntk_mlft.workflow.estimator_from_pilot_file`).
+      max_samples: cap per level for every rule; default the estimator's ``sample_cap``.
       cache_dir: dataset cache folder passed to ``problems.generate``.
       checkpoint_dir: folder for the resumable row checkpoint (module docstring); ``None``: off.
     The test set is ``n_test`` fresh finest-level samples from seed ``seed + 7``.
@@ -290,7 +295,8 @@ def validate(problem: Any, *, architecture: str = "mlp-relu-3", budgets: Sequenc
     from .costs import as_cost_array
     from .multilevel import mlft_predict
     from .problems import generate, measure_costs
-    from .workflow import absolute_ridge, estimator_from_pilot_file, pilot_from_problem
+    from .workflow import (absolute_ridge, estimator_from_pilot_file, pilot_from_problem,
+                           practical_estimator_from_problem, sample_cap)
 
     allocations, widths, seeds, budgets = _check_lists(allocations, widths, seeds, budgets)
     n_test = check_positive_int("n_test", n_test)
@@ -302,21 +308,31 @@ def validate(problem: Any, *, architecture: str = "mlp-relu-3", budgets: Sequenc
     x_test, y_test = test.inputs[-1], test.outputs[-1].reshape(n_test, -1)
     out_dim = y_test.shape[1]
     kernel_fn = get_architecture(architecture, output_dim=out_dim, **arch_opts).kernel_fn
-    pilot = pilot_from_problem(problem, n_pilot, seed=seed, cache_dir=cache_dir)
-    lam = absolute_ridge(np.asarray(kernel_fn(pilot.x, None, get="ntk")), ridge)
-    if error_model is None:
-        error_model, pool = estimator_from_pilot_file(pilot, architecture, ridge, seed, **arch_opts)
-        model_name = (f"spectral MLFT estimator (ntk_mlft.workflow) on {pool} paired pilot inputs, "
-                      f"NTK of {architecture}, ridge {ridge:g} x mean diagonal")
-        cap = max_samples if max_samples is not None else max(1, pool // 2)
+    if error_model is None and n_unlabeled is not None:
+        setup = practical_estimator_from_problem(problem, architecture, ridge, n_pilot=n_pilot,
+                                                 n_unlabeled=check_positive_int("n_unlabeled", n_unlabeled),
+                                                 seed=seed, cache_dir=cache_dir, **arch_opts)
+        error_model, lam = setup.model, setup.ridge
+        model_name = (f"practical MLFT estimator (ntk_mlft.workflow) from {n_pilot} paired pilot solves and "
+                      f"{n_unlabeled} unlabeled inputs, NTK of {architecture}, ridge {ridge:g} x mean diagonal, "
+                      "fresh-input error")
+        cap = max_samples if max_samples is not None else setup.max_samples
     else:
-        model_name = f"user-supplied {type(error_model).__name__}"
-        cap = max_samples
+        pilot = pilot_from_problem(problem, n_pilot, seed=seed, cache_dir=cache_dir)
+        lam = absolute_ridge(np.asarray(kernel_fn(pilot.x, None, get="ntk")), ridge)
+        if error_model is None:
+            error_model, pool = estimator_from_pilot_file(pilot, architecture, ridge, seed, **arch_opts)
+            model_name = (f"spectral MLFT estimator (ntk_mlft.workflow) on {pool} paired pilot inputs, "
+                          f"NTK of {architecture}, ridge {ridge:g} x mean diagonal, fresh-input error")
+            cap = max_samples if max_samples is not None else sample_cap(pool)
+        else:
+            model_name = f"user-supplied {type(error_model).__name__}"
+            cap = max_samples
     # one Architecture per width, reused across allocations and seeds: its apply_fn keys the
     # compiled training steps (ntk_mlft.training caches them per model and data shape)
     nets = {w: get_architecture(architecture, output_dim=out_dim, width=w, **arch_opts) for w in widths}
     settings = {"max_steps": max_steps, "rtol": rtol, "ridge_relative": ridge, "n_pilot": n_pilot,
-                "max_samples": cap, "seed": seed, "architecture_options": arch_opts}
+                "n_unlabeled": n_unlabeled, "max_samples": cap, "seed": seed, "architecture_options": arch_opts}
     from . import __version__
 
     name = getattr(problem, "name", str(problem))

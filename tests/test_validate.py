@@ -89,28 +89,34 @@ def test_result_aggregates_by_hand_and_round_trip():
 
 
 def test_validate_columns_against_independent_formulas():
-    """Estimator path with untrained networks (max_steps=0): the centred net is identically 0, so
-    its measured error is exactly 1; predicted and NTK columns recomputed independently."""
+    """Default (practical) estimator path with untrained networks (max_steps=0): the centred net is
+    identically 0, so its measured error is exactly 1; the predicted column is the pilot estimator
+    rebuilt by hand from the kernel on pilot + unlabeled inputs, the NTK column the chained formula."""
     from ntk_mlft.architectures import get_architecture
-    from ntk_mlft.estimators import SpectralEstimator
+    from ntk_mlft.estimators.pilot import PilotEstimator
     from ntk_mlft.problems import generate, get_problem
     from ntk_mlft.training import relative_mse
     from ntk_mlft.validation import level_data, validate
+    from ntk_mlft.workflow import sample_cap, unlabeled_inputs
 
     problem = get_problem("elliptic-rough", levels=3, **_SMALL)
     res = validate(problem, architecture="mlp-erf-2", budgets=[24.0], allocations=["optimal", "single"],
                    widths=[8], seeds=[0], n_test=20, optimizer="adam", max_steps=0, ridge=0.05,
-                   costs=[1.0, 2.0, 4.0], n_pilot=24, seed=3)
+                   costs=[1.0, 2.0, 4.0], n_pilot=24, n_unlabeled=40, seed=3)
     kf = get_architecture("mlp-erf-2", output_dim=16).kernel_fn
     pilot = generate(problem, [24] * 3, seed=3, paired=True)
-    k = np.asarray(kf(pilot.inputs[-1], None, get="ntk"))
+    union = np.concatenate([pilot.inputs[-1], unlabeled_inputs(problem, 40, seed=3)])
+    k = np.asarray(kf(union, None, get="ntk"))
     lam = 0.05 * np.mean(np.diag(k))
     assert res.ridge == pytest.approx(lam, rel=1e-10)
-    est = SpectralEstimator.from_kernel(k, np.stack(pilot.outputs), ridge=lam)
+    est = PilotEstimator.from_kernels(k[24:, 24:], k[:24, 24:], np.stack(pilot.outputs), k_pp=k[:24, :24],
+                                      ridge=lam, n_boot=30, seed=3)
     test = generate(problem, [1, 1, 20], seed=10)
     opt, single = res.rows
+    cap = sample_cap(64)
+    assert res.settings["max_samples"] == cap == 12
     assert single.counts == (0, 0, 6) and opt.allocation == "optimal"
-    assert np.dot(opt.counts, [1.0, 2.0, 4.0]) <= 24 and max(opt.counts) <= 12     # cap: half the pool
+    assert np.dot(opt.counts, [1.0, 2.0, 4.0]) <= 24 and max(opt.counts) <= cap
     for row in res.rows:
         assert row.measured_error == pytest.approx(1.0, abs=1e-12)
         assert row.predicted_error == pytest.approx(est.error(row.counts), rel=1e-10)
@@ -142,12 +148,13 @@ def test_validate_cli_end_to_end(tmp_path, capsys):
     out = tmp_path / "val"
     rc = main(["validate", "--problem", "elliptic-rough", "--levels", "3", *_SMALL_ARGS, "--arch", "mlp-erf-2",
                "--budget", "24", "--widths", "8", "--allocations", "single", "--seeds", "1", "--max-steps", "20",
-               "--n-test", "20", "--n-pilot", "24", "--ridge", "0.05", "--costs", str(costs), "--out", str(out),
+               "--n-test", "20", "--n-pilot", "24", "--n-unlabeled", "0", "--ridge", "0.05", "--costs", str(costs), "--out", str(out),
                "--json", "--quiet"])
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
     (summ,) = report["summary"]
-    assert summ["allocation"] == "single" and summ["counts"] == [0, 0, 6]       # floor(24 / 4) finest samples
+    # floor(24 / 4) = 6 finest samples, capped at sample_cap(24) = 4 (the pilot-only estimator's pool)
+    assert summ["allocation"] == "single" and summ["counts"] == [0, 0, 4]
     saved = ValidationResult.from_dict(json.loads((out / "validation.json").read_text()))
     (row,) = saved.rows
     assert (out / "measured_vs_predicted.png").exists() and (out / "error_vs_budget.png").exists()
@@ -158,10 +165,10 @@ def test_validate_cli_end_to_end(tmp_path, capsys):
     lam = 0.05 * np.mean(np.diag(k))
     assert saved.ridge == pytest.approx(lam, rel=1e-10)
     est = SpectralEstimator.from_kernel(k, np.stack(pilot.outputs), ridge=lam)
-    assert row.predicted_error == pytest.approx(est.error([0, 0, 6]), rel=1e-10)
+    assert row.predicted_error == pytest.approx(est.error([0, 0, 4]), rel=1e-10)
     test = generate(problem, [1, 1, 20], seed=7)
     levels = level_data(problem, row.counts, 1000 * (row.seed + 1))
-    assert [len(x) for x, _ in levels] == [0, 0, 6]
+    assert [len(x) for x, _ in levels] == [0, 0, 4]
     pred = _chained_krr(kf, levels, test.inputs[-1], lam)
     assert row.ntk_error == pytest.approx(relative_mse(pred, test.outputs[-1]), rel=1e-8)
     assert np.isfinite(row.measured_error) and row.max_stage_steps == 20

@@ -38,17 +38,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: 8 finest-level samples' worth)")
     parser.add_argument("--allocations", type=_csv(str, "--allocations"), default=["optimal", "single", "equal"],
                         help="comma-separated subset of optimal,single,equal")
-    parser.add_argument("--widths", type=_csv(int, "--widths"), default=[32, 128, 512],
+    parser.add_argument("--widths", type=_csv(int, "--widths"), default=[128, 512, 2048],
                         help="hidden widths to train, comma-separated")
     parser.add_argument("--seeds", type=int, default=2, help="number of seeds (data draw + init) per setting")
     parser.add_argument("--optimizer", default="curveball", help="gd, sgd, adam or curveball")
-    parser.add_argument("--max-steps", type=int, default=100, help="step limit per level")
+    parser.add_argument("--max-steps", type=int, default=600,
+                        help="step limit per level (CurveBall converges in ~150-300 steps at N ~ 200-400)")
     parser.add_argument("--rtol", type=float, default=1e-4,
                         help="stop a level when 20 steps lower the objective by less than this, relative")
     parser.add_argument("--ridge", type=float, default=0.1,
                         help="ridge relative to the mean NTK diagonal (estimator, kernel regression, training)")
     parser.add_argument("--n-test", type=int, default=200, help="held-out finest-level test samples")
-    parser.add_argument("--n-pilot", type=int, default=400, help="paired pilot samples for the error model")
+    parser.add_argument("--n-pilot", type=int, default=150, help="paired pilot solves (every level) for the error model")
+    parser.add_argument("--n-unlabeled", type=int, default=3000,
+                        help="cheap unlabeled inputs (no solves) for the estimator's spectrum; 0: the spectral "
+                             "estimator on the pilot inputs alone")
     parser.add_argument("--costs", default=None, help="cost table CSV (default: measure costs now)")
     parser.add_argument("--power-law", nargs="+", default=None, metavar="KEY=VALUES",
                         help="user-supplied error model instead of the estimator, e.g. "
@@ -75,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
                       widths=args.widths, seeds=range(seeds), n_test=args.n_test,
                       optimizer=args.optimizer, max_steps=args.max_steps, rtol=args.rtol,
                       ridge=args.ridge, costs=costs, error_model=model, n_pilot=args.n_pilot,
+                      n_unlabeled=args.n_unlabeled or None,
                       seed=args.seed, cache_dir=args.cache_dir)
     out = Path(args.out or f"results/validate-{problem.name}")
     write_json_atomic(out / "validation.json", result.to_dict())

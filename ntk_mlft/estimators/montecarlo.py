@@ -129,10 +129,11 @@ def montecarlo_error(k_pool: Any, targets: Any, counts: Any, *, ridge: Any = 0.0
     label-noise variance per output component: level-l training labels are u_l(x) + eps with
     eps ~ N(0, noise_l) independent per sample, component, level and trial; the error is still
     measured against the noiseless u_L. The result holds the whole-pool error and the
-    fresh-input error (pool points outside every level's training set; module docstring). ``sets``: "independent" (each level's set drawn from the whole pool,
-    so sets of different levels may share points) or "disjoint" (no point in two sets, which is
-    what inputs drawn from a continuous distribution give; needs sum_l N_l <= n). Cost per
-    allocation and level: one batched (T, N_l, N_l) solve and one (n, n) x (n, T D) product.
+    fresh-input error (pool points outside every level's training set; module docstring).
+    ``sets``: "independent" (each level's set drawn from the whole pool, so sets of different
+    levels may share points) or "disjoint" (no point in two sets, which is what inputs drawn
+    from a continuous distribution give; needs sum_l N_l <= n). Cost per allocation and level:
+    one batched (T, N_l, N_l) solve and one (n, n) x (n, T D) product.
     """
     k = check_psd("k_pool", k_pool)
     n = k.shape[0]

@@ -75,12 +75,13 @@ against MC with independent and with disjoint level sets (measured: within 9.1% 
 standard error <= 1.5%; the worst case is the CNN NTK on the analytic target with every level at
 the cap, where the fresh step itself adds -4..-6%; elsewhere its deviations track the pool
 error's within about 2%). Beyond the cap the sets of different levels overlap more and the two
-MC schemes drift apart (10-25% at N_l = n/2 on a coarse level). Where the closed form does not hold: (1) label noise sigma^2 > 0 with a ridge
-small against it (1e-2 x mean diagonal): the noise term overestimates MC as N grows (fresh +14%
-at N = n/5, +41% at n/3; within 10% for N <= n/8, tested); with ridge >= 0.1 x mean diagonal it
-stays within 2.5% up to n/3; (2) helmholtz-oscillatory (inputs on a 12-parameter family, targets at
-wavenumber 80, homogeneous diagonal) is 12-14% low at N >= 150 and on multi-level allocations:
-outside the Gaussian-equivalence regime of the theory, cause not pinned down.
+MC schemes drift apart (10-25% at N_l = n/2 on a coarse level). Where the closed form does not
+hold: (1) label noise sigma^2 > 0 with a ridge small against it (1e-2 x mean diagonal): the
+noise term overestimates MC as N grows (fresh +14% at N = n/5, +41% at n/3; within 10% for
+N <= n/8, tested); with ridge >= 0.1 x mean diagonal it stays within 2.5% up to n/3;
+(2) helmholtz-oscillatory (inputs on a 12-parameter family, targets at wavenumber 80,
+homogeneous diagonal) is 12-14% low at N >= 150 and on multi-level allocations: outside the
+Gaussian-equivalence regime of the theory, cause not pinned down.
 """
 
 from __future__ import annotations
@@ -379,9 +380,11 @@ class SpectralEstimator:
             w[k, :] += 0.5
             w[:, k] += 0.5
             gram = None if self.gram is None else self.gram * w[:, :, None, None]
-            parts[k] = self._evaluate(c, self.cross * w[:, :, None], zero, gram, zero, None)[0] / self.norm
+            parts[k] = self._evaluate(c, self.cross * w[:, :, None], zero, gram, zero,
+                                      None)[0] / self.norm
         gram = None if self.gram is None else 0 * self.gram
-        noise = self._evaluate(c, 0 * self.cross, self.noise, gram, self._label_noise(), None)[0] / self.norm
+        noise = self._evaluate(c, 0 * self.cross, self.noise, gram, self._label_noise(),
+                               None)[0] / self.norm
         single = self.single_level_error(float(c[0, -1]))
         return Breakdown(c[0], float(parts.sum() + noise), parts, float(noise), single)
 
