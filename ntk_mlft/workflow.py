@@ -118,8 +118,8 @@ def estimator_from_pilot_file(pilot: Any, arch: str, ridge: float, seed: int = 0
 
     With ``x_unlabeled`` (m inputs): :class:`~ntk_mlft.estimators.pilot.PilotEstimator` on the
     union of pilot and unlabeled inputs (exact eigenfunctions on the pilot, 30 bootstrap
-    replicates); the returned size is m (the model's pool has n_p + m points, so the cap from m
-    is slightly conservative). Without: the spectral estimator on the pilot inputs themselves;
+    replicates); the returned size is its pool, n_p + m (as in
+    :func:`practical_estimator_from_problem`). Without: the spectral estimator on the pilot inputs themselves;
     the size is n_p. ``ridge`` is relative to the mean kernel diagonal on the inputs that define
     the spectrum.
     """
@@ -127,7 +127,7 @@ def estimator_from_pilot_file(pilot: Any, arch: str, ridge: float, seed: int = 0
     if pilot.x_unlabeled is None:
         return estimator_from_pilot(x, list(ys), arch, ridge, **arch_options), len(x)
     model, _ = _practical(pilot, arch, ridge, seed, 30, 0.0, **arch_options)
-    return model, len(pilot.x_unlabeled)
+    return model, int(model.pool_size)
 
 
 @dataclass(frozen=True)

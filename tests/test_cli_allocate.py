@@ -10,6 +10,7 @@ import pytest
 from ntk_mlft.allocation import mlmc_allocation, optimize_allocation
 from ntk_mlft.cli import main
 from ntk_mlft.error_models import PowerLawErrorModel
+from ntk_mlft.workflow import sample_cap
 
 COSTS_CSV = "level,grid,cost_seconds\n1,32,0.5\n2,64,2.0\n3,128,8.0\n"
 POWER_LAW = ["--power-law", "coef=1.0,0.3,0.05", "exponent=1,1,1"]
@@ -54,24 +55,24 @@ def _pilot_file(tmp_path, n=40):
 
 
 def test_single_level_baseline_respects_the_sample_cap(tmp_path, capsys):
-    # regression: 40-point pilot (cap 20), costs [1, 10], 3000 s: the single level used to get
-    # N_L = 300 (far beyond the pool), a meaningless 2e-13 error and a "gain" of 6e-12
+    # regression: 40-point pilot (cap sample_cap(40) = 8), costs [1, 10], 3000 s: the single level
+    # used to get N_L = 300 (far beyond the pool), a meaningless 2e-13 error and a "gain" of 6e-12
     costs = tmp_path / "costs.csv"
     costs.write_text("level,grid,cost_seconds\n1,32,1\n2,64,10\n")
     argv = ["allocate", "--costs", str(costs), "--budget", "3000", "--pilot", _pilot_file(tmp_path)]
     assert main([*argv, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     opt, single = report["optimal"], report["single_level"]
-    assert report["max_samples"] == 20 and single["counts"] == [0, 20]
-    assert single["cost_seconds"] == 200.0 and single["unspent_seconds"] == 2800.0
+    assert report["max_samples"] == 8 == sample_cap(40) and single["counts"] == [0, 8]
+    assert single["cost_seconds"] == 80.0 and single["unspent_seconds"] == 2920.0
     assert single["unspent_reason"].startswith("sample cap")
-    assert opt["cost_seconds"] == 220.0 and opt["unspent_seconds"] == 2780.0
-    assert sum(opt["share_of_budget"]) == pytest.approx(220.0 / 3000.0)
+    assert opt["counts"] == [8, 8] and opt["cost_seconds"] == 88.0 and opt["unspent_seconds"] == 2912.0
+    assert sum(opt["share_of_budget"]) == pytest.approx(88.0 / 3000.0)
     assert 1.0 <= report["gain_over_single_level"] < 100.0
     assert main([*argv, "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "7.3%" in out and "unspent: 2780 s (92.7% of budget)" in out and "100.0%" not in out
-    assert "N_L = 20, spends 200 of 3000 s; 2800 s unspent" in out
+    assert "2.9%" in out and "unspent: 2912 s (97.1% of budget)" in out and "100.0%" not in out
+    assert "N_L = 8, spends 80 of 3000 s; 2920 s unspent" in out
 
 
 def test_allocate_without_a_model_uses_the_default_problem(tmp_path, capsys):
@@ -79,11 +80,21 @@ def test_allocate_without_a_model_uses_the_default_problem(tmp_path, capsys):
 
     costs = tmp_path / "costs.csv"
     costs.write_text("level,grid,cost_seconds\n1,32,0.5\n2,64,2.0\n")
-    assert main(["allocate", "--costs", str(costs), "--budget", "200", "--pilot-size", "16", "--json"]) == 0
+    argv = ["allocate", "--costs", str(costs), "--budget", "200", "--pilot-size", "16", "--json"]
+    # practical estimator: 16 paired pilot solves + 64 unlabeled inputs, pool 80, cap 16
+    assert main([*argv, "--n-unlabeled", "64"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["problem"] == DEFAULT_PROBLEM and len(report["optimal"]["counts"]) == 2  # levels from the table
     assert report["model_source"].startswith(f"default problem {DEFAULT_PROBLEM}")
-    assert report["max_samples"] == 8 and max(report["optimal"]["counts"]) <= 8
+    assert "16 paired pilot solves + 64 unlabeled inputs" in report["model_source"]
+    assert report["pool"] == 80 and report["max_samples"] == 16 == sample_cap(80)
+    assert max(report["optimal"]["counts"]) <= 16
+    # pilot inputs alone: pool 16, cap 3
+    assert main([*argv, "--n-unlabeled", "0"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["pool"] == 16 and report["max_samples"] == 3 and max(report["optimal"]["counts"]) <= 3
+    assert main([*argv, "--n-unlabeled", "-1"]) == 2
+    assert "--n-unlabeled must be >= 0" in capsys.readouterr().err
     assert main(["allocate", "--costs", str(costs), "--budget", "200", "--levels", "3"]) == 2
     assert "cost table has 2 levels" in capsys.readouterr().err
 
@@ -106,8 +117,8 @@ def test_allocate_from_a_pilot_file(tmp_path, costs_csv, capsys):
     np.savez(pilot, x=x, **{f"y_level{l}": y for l, y in enumerate(ys, start=1)})
     assert main(["allocate", "--costs", costs_csv, "--budget", "100", "--pilot", str(pilot), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["kernel"] == "mlp-relu-3" and report["max_samples"] == 20
-    assert max(report["optimal"]["counts"]) <= 20
+    assert report["kernel"] == "mlp-relu-3" and report["max_samples"] == 8 == sample_cap(40)
+    assert max(report["optimal"]["counts"]) <= 8
     assert report["optimal"]["predicted_error"] <= report["single_level"]["predicted_error"]
 
 
@@ -163,7 +174,7 @@ def test_allocate_from_a_pilot_file_with_unlabeled_inputs(tmp_path, capsys):
     assert main(["allocate", "--costs", _two_level(tmp_path), "--budget", "50",
                  "--pilot", str(pilot), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["max_samples"] == 40  # half of the 80 unlabeled inputs
+    assert report["max_samples"] == 22 == sample_cap(110)  # pool: 30 pilot + 80 unlabeled inputs
     assert report["optimal"]["cost_seconds"] <= 50.0
 
 

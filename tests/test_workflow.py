@@ -48,11 +48,11 @@ def test_practical_estimator_from_problem(problem, kernel_fn):
 
 def test_pilot_file_path_uses_the_pilot_kernel(problem, kernel_fn):
     """With x_unlabeled the file path builds the exact-eigenfunction estimator (k_pp given), and
-    reports m for the cap; without, the spectral estimator on the pilot inputs (size n_p)."""
+    reports its pool n_p + m for the cap (as the problem path does); without, the spectral estimator on the pilot inputs (size n_p)."""
     base = pilot_from_problem(problem, 24, seed=1)
     pilot = Pilot(base.x, base.ys, unlabeled_inputs(problem, 60, seed=1))
     model, size = estimator_from_pilot_file(pilot, "mlp-relu-3", 1e-3, seed=2)
-    assert isinstance(model, PilotEstimator) and size == 60 and model.pool_size == 84
+    assert isinstance(model, PilotEstimator) and size == model.pool_size == 84
     union = np.concatenate([pilot.x, pilot.x_unlabeled])
     lam = 1e-3 * float(np.mean(np.diag(np.asarray(kernel_fn(union, None, get="ntk")))))
     direct = PilotEstimator.from_pilot(kernel_fn, pilot, ridge=lam, n_boot=30, seed=2)

@@ -5,15 +5,18 @@ Synopsis: ``ntk-mlft allocate --costs costs.csv --budget 3600 [--problem NAME | 
 
 The error model comes from one of: ``--power-law coef=.. exponent=.. [floor=..]`` (user-supplied
 separable model), ``--pilot pilot.npz`` (paired pilot data → NTK kernel of ``--arch`` on the
-pilot inputs → :class:`ntk_mlft.estimators.SpectralEstimator`), or ``--problem NAME`` (a paired
-pilot study generated with the built-in solver, then as ``--pilot``); the pilot → estimator
-construction is :mod:`ntk_mlft.workflow`. With none of the three, the built-in default problem
+pilot inputs, or on the pilot + ``x_unlabeled`` inputs when the file has them), or ``--problem
+NAME`` (the practical estimator of :func:`ntk_mlft.workflow.practical_estimator_from_problem`:
+``--pilot-size`` paired pilot solves with the built-in solver + ``--n-unlabeled`` cheap unlabeled
+inputs for the kernel spectrum; ``--n-unlabeled 0``: the spectral estimator on the pilot inputs
+alone); the pilot → estimator construction is :mod:`ntk_mlft.workflow`. With none of the three, the built-in default problem
 (:data:`ntk_mlft.problems.DEFAULT_PROBLEM`) is used as ``--problem``, with as many levels as the
 cost table has rows (the report says so). Costs come from ``--costs costs.csv`` (columns
 ``level,grid,cost_seconds``) or, with a problem, are measured.
 
-Estimator paths cap every level at half the estimator's pool (``--max-samples`` overrides); the
-single-level and equal-split baselines get the same cap, so the reported gain compares rules
+Estimator paths cap every level at :func:`ntk_mlft.workflow.sample_cap` of the estimator's pool
+(``MAX_COVERAGE`` of it: the counts up to which the fresh-input predictions are documented
+accurate; ``--max-samples`` overrides); the single-level and equal-split baselines get the same cap, so the reported gain compares rules
 under the same limits. Unspent budget (rounding, or a binding cap) is reported for every rule.
 """
 
@@ -30,6 +33,7 @@ import numpy as np
 from ntk_mlft.workflow import estimator_from_pilot as estimator_from_pilot
 from ntk_mlft.workflow import estimator_from_pilot_file as estimator_from_pilot_file
 from ntk_mlft.workflow import pilot_kernel as pilot_kernel
+from ntk_mlft.workflow import sample_cap
 
 HELP = "optimal number of training samples per level for a cost table and a budget (seconds)"
 
@@ -54,7 +58,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--arch", default="mlp-relu-3", help="architecture whose NTK defines the estimator")
     src.add_argument("--ridge", type=float, default=1e-6,
                      help="ridge per level, relative to the mean kernel diagonal (estimator paths)")
-    src.add_argument("--pilot-size", type=int, default=200, help="pilot samples per level with a problem")
+    src.add_argument("--pilot-size", type=int, default=150,
+                     help="paired pilot solves (every level, same inputs) with a problem")
+    src.add_argument("--n-unlabeled", type=int, default=3000,
+                     help="cheap unlabeled inputs (no solves) for the kernel spectrum with a problem; "
+                          "0: the pilot inputs alone (pool and cap much smaller)")
     src.add_argument("--levels", type=int, default=None,
                      help="number of levels of the problem (default: the cost table's rows, else the problem's)")
 
@@ -99,14 +107,15 @@ def model_and_costs(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]
             raise FileNotFoundError(f"pilot file {args.pilot} does not exist")
         model, pool = estimator_from_pilot_file(load_pilot(args.pilot), args.arch, args.ridge, args.seed)
         return model, costs, {"problem": str(args.pilot), "kernel": args.arch, "pool": pool,
-                              "model_source": f"--pilot {args.pilot}"}
+                              "cap_per_level": sample_cap(pool), "model_source": f"--pilot {args.pilot}"}
     return _problem_model(args, costs)
 
 
 def _problem_model(args: argparse.Namespace, costs: Any) -> tuple[Any, Any, dict[str, Any]]:
-    """``--problem`` (or the default problem): paired pilot study → estimator; costs measured if absent."""
+    """``--problem`` (or the default problem): practical estimator (paired pilot + unlabeled inputs;
+    pilot alone with ``--n-unlabeled 0``); costs measured if absent."""
     from ntk_mlft.problems import DEFAULT_PROBLEM, get_problem, measure_costs
-    from ntk_mlft.workflow import pilot_from_problem
+    from ntk_mlft.workflow import pilot_from_problem, practical_estimator_from_problem
 
     name = args.problem or DEFAULT_PROBLEM
     levels = args.levels if args.levels is not None else (None if costs is None else costs.n_levels)
@@ -121,9 +130,19 @@ def _problem_model(args: argparse.Namespace, costs: Any) -> tuple[Any, Any, dict
               f"default problem {name} (no --power-law/--pilot/--problem given)")
     if [int(g) for g in costs.grid] != grids:
         source += f"; its grids {grids} differ from the cost table's {[int(g) for g in costs.grid]}"
-    pilot = pilot_from_problem(problem, args.pilot_size, seed=args.seed)
-    model, pool = estimator_from_pilot_file(pilot, args.arch, args.ridge, args.seed)
-    return model, costs, {"problem": problem.name, "kernel": args.arch, "pool": pool, "model_source": source}
+    if args.n_unlabeled < 0:
+        raise ValueError(f"--n-unlabeled must be >= 0 (0: pilot inputs only); got {args.n_unlabeled}")
+    if args.n_unlabeled == 0:
+        pilot = pilot_from_problem(problem, args.pilot_size, seed=args.seed)
+        model, pool = estimator_from_pilot_file(pilot, args.arch, args.ridge, args.seed)
+        cap = sample_cap(pool)
+    else:
+        setup = practical_estimator_from_problem(problem, args.arch, args.ridge, n_pilot=args.pilot_size,
+                                                 n_unlabeled=args.n_unlabeled, seed=args.seed)
+        model, pool, cap = setup.model, setup.model.pool_size, setup.max_samples
+        source += f"; {setup.n_pilot} paired pilot solves + {setup.n_unlabeled} unlabeled inputs"
+    return model, costs, {"problem": problem.name, "kernel": args.arch, "pool": int(pool),
+                          "cap_per_level": int(cap), "model_source": source}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -131,16 +150,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", type=float, required=True, help="budget in seconds of solver time")
     parser.add_argument("--min-samples", type=int, default=1, help="least samples of every used level")
     parser.add_argument("--max-samples", type=int, default=None,
-                        help="cap per level for the optimum and both baselines; estimator paths default to half "
-                             "the estimator's pool (x_unlabeled, else the pilot inputs): a pool-based estimate is "
-                             "only meaningful well below it")
+                        help="cap per level for the optimum and both baselines; estimator paths default to "
+                             "workflow.MAX_COVERAGE of the estimator's pool (pilot + unlabeled inputs): a "
+                             "pool-based estimate is only accurate well below it")
 
 
-def sample_cap(args: argparse.Namespace, labels: dict[str, Any]) -> int | None:
-    """``--max-samples``, or half the pilot pool for the estimator paths."""
+def cap_per_level(args: argparse.Namespace, labels: dict[str, Any]) -> int | None:
+    """``--max-samples``, or the estimator path's :func:`ntk_mlft.workflow.sample_cap` of its pool."""
     if getattr(args, "max_samples", None) is not None:
         return args.max_samples
-    return max(1, int(labels["pool"]) // 2) if "pool" in labels else None
+    return labels.get("cap_per_level")
 
 
 def allocation_report(model: Any, costs: Any, budget: float, min_samples: int = 1,
@@ -213,7 +232,7 @@ def format_table(report: dict[str, Any], labels: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     model, costs, labels = model_and_costs(args)
-    report = allocation_report(model, costs, args.budget, args.min_samples, sample_cap(args, labels))
+    report = allocation_report(model, costs, args.budget, args.min_samples, cap_per_level(args, labels))
     report.update(labels)
     if args.out:
         from ntk_mlft._io import write_json_atomic

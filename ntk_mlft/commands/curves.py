@@ -34,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--at", type=float, default=None,
                         help="budget (s) for the allocation and learning-curve charts (default: middle budget)")
     parser.add_argument("--max-samples", type=int, default=None,
-                        help="cap per level for every rule (estimator paths default to half the estimator's pool)")
+                        help="cap per level for every rule (estimator paths default to workflow.MAX_COVERAGE "
+                             "of the estimator's pool)")
     parser.add_argument("--measured", default=None, metavar="FILE.csv",
                         help="measured points to plot: CSV with columns allocation,budget,error[,stderr] "
                              "(allocation: optimal, single or equal; budget in s; error: relative MSE)")
@@ -43,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ntk_mlft._io import write_json_atomic
     from ntk_mlft.allocation import optimize_allocation
-    from ntk_mlft.commands.allocate import model_and_costs, sample_cap
+    from ntk_mlft.commands.allocate import cap_per_level, model_and_costs
     from ntk_mlft.curves import (budget_curves, compare_measured, parse_budgets, predicted_learning_curves,
                                  read_measured_csv)
     from ntk_mlft.plotting import (plot_allocation, plot_error_vs_budget, plot_learning_curves,
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     budgets = parse_budgets(args.budgets)
     measured = read_measured_csv(args.measured) if args.measured else None
     model, costs, labels = model_and_costs(args)
-    cap = sample_cap(args, labels)
+    cap = cap_per_level(args, labels)
     ctx = {"problem": labels["problem"], "kernel": labels["kernel"]}
     curves = budget_curves(model, costs, budgets, max_samples=cap, measured=measured, **ctx)
     out = Path(args.out or "results/curves")
