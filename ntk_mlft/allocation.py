@@ -176,9 +176,13 @@ def _unspent_reason(counts: np.ndarray, costs: np.ndarray, budget: float, left: 
     price = step * costs
     fits = price <= left * (1 + 1e-12)
     if not np.any(fits):
-        k = int(np.argmin(np.where(np.isfinite(left), price, np.inf)))
-        return (f"indivisible: no further sample fits what the rule leaves to its level (the cheapest, "
-                f"at level {k + 1}, costs {price[k]:.6g} s; {max(float(left[k]), 0.0):.6g} s left there)")
+        rest = np.flatnonzero(np.isfinite(left) & (left > 1e-12 * budget))
+        if rest.size == 0:  # the rule leaves nothing anywhere; the seconds are outside every level's share
+            rest = np.array([int(np.argmin(np.where(np.isfinite(left), price, np.inf)))])
+        return ("indivisible: what the rule leaves at level(s) "
+                f"{', '.join(str(l + 1) for l in rest)} "
+                f"({', '.join(f'{max(float(left[l]), 0.0):.6g}' for l in rest)} s) is less than one more "
+                f"sample there ({', '.join(f'{price[l]:.6g}' for l in rest)} s)")
     blocked = fits & (counts + step > caps)
     if np.all(blocked[fits]):
         where = np.flatnonzero(blocked)

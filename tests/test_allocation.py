@@ -367,7 +367,13 @@ def test_baselines_respect_max_samples_and_say_what_is_unspent():
 def test_unspent_reasons_without_a_cap():
     model = PowerLawErrorModel([1.0, 0.3, 0.05], [1.0, 1.0, 1.0])
     single = single_level_allocation(model, [1.0, 4.0, 16.0], 1000.0)  # 62 * 16 = 992: 8 s < one sample
-    assert single.unspent == 8.0 and single.unspent_reason.startswith("indivisible")
+    assert single.unspent == 8.0 and single.unspent_reason == (
+        "indivisible: what the rule leaves at level(s) 3 (8 s) is less than one more sample there (16 s)")
+    # equal split of 1000 s over costs [1, 8, 32]: 333 + 41 * 8 + 10 * 32 = 981; levels 2 and 3 keep 5.33 s and 13.3 s
+    equal = equal_split_allocation(model, [1.0, 8.0, 32.0], 1000.0)
+    assert equal.counts.tolist() == [333, 41, 10] and equal.unspent_reason == (
+        "indivisible: what the rule leaves at level(s) 1, 2, 3 (0.333333, 5.33333, 13.3333 s) is less than "
+        "one more sample there (1, 8, 32 s)")
     assert single.max_samples is not None and np.all(np.isinf(single.max_samples)) and single.capped_levels == ()
     useless = PowerLawErrorModel([0.0, 1.0], [1.0, 1.0])  # level 1's samples change nothing
     best = optimize_allocation(useless, [1.0, 10.0], 25.0)
