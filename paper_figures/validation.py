@@ -1,15 +1,15 @@
 """Regenerate the validation figures (trained MLFT networks vs NTK predictions) from scratch, seeded.
 
-Runs exactly the experiment of ``analysis/validation.py`` (same defaults: the four 1-D built-in
-problems, budget of 8 finest-level samples under the linear-work cost model, allocations
-optimal / single / equal, widths 32/128/512, 2 seeds, CurveBall with ridge 0.1 × mean NTK
-diagonal) and writes into ``--out``: ``validation.{json,md,png}`` (the overview also committed
-as ``analysis/results/validation.png``) plus, per problem, ``<problem>-measured_vs_predicted``
-and ``<problem>-error_vs_budget`` as PNG and PDF. ``--from-json analysis/results/validation.json``
-redraws the figures from the committed numbers without training.
+Runs exactly the experiment of ``analysis/validation.py`` (same defaults, listed in its docstring
+and its ``FULL`` settings: the five built-in problems, allocations optimal / single / equal,
+several widths and seeds, CurveBall with ridge 0.1 × mean NTK diagonal; ``--widths``, ``--seeds``
+and ``--budget-samples`` are passed on) and writes into ``--out``: ``validation.{json,md,png,pdf}``
+plus, per problem, ``<problem>-measured_vs_predicted`` and ``<problem>-error_vs_budget`` as PNG
+and PDF. ``--from-json analysis/results/validation.json`` redraws the figures from the committed
+numbers without training.
 
 Usage: ``python paper_figures/validation.py [--out DIR] [--seed S] [--quick] [--problems ...]
-[--from-json PATH ...]``.
+[--cache-dir DIR] [--widths W,W,..] [--seeds N] [--budget-samples B,B,..] [--from-json PATH ...]``.
 """
 
 from __future__ import annotations
@@ -34,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="tiny smoke settings")
     parser.add_argument("--problems", nargs="*", default=None, help="NAME or NAME:LEVELS")
+    parser.add_argument("--cache-dir", default=None, help="dataset cache and checkpoints (analysis default if omitted)")
+    parser.add_argument("--widths", default=None, help="comma-separated hidden widths")
+    parser.add_argument("--seeds", default=None, help="seeds per setting")
+    parser.add_argument("--budget-samples", default=None, help="budgets in finest samples' worth")
     parser.add_argument("--from-json", nargs="+", default=None, metavar="PATH",
                         help="redraw from validation.json files instead of training")
     args = parser.parse_args(argv)
@@ -44,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         forwarded.append("--quick")
     if args.problems:
         forwarded += ["--problems", *args.problems]
+    for flag in ("cache_dir", "widths", "seeds", "budget_samples"):
+        if getattr(args, flag) is not None:
+            forwarded += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     if args.from_json:
         forwarded += ["--from-json", *args.from_json]
     analysis.main(forwarded)
