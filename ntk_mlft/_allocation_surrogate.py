@@ -27,7 +27,10 @@ terms. We therefore optimise in three steps (a sequential convex approximation):
    ``min_samples``. So the set of used levels is decided again at the integer level, by the exact
    model, both by comparing the searches from all sets and by the drop/open moves inside each.
    The lowest exact error over all searches is returned. (With ``integer=False`` each search
-   starts from the set's continuous point rounded down instead.)
+   starts from the set's continuous point rounded down instead.) A caller's ``starts`` (feasible
+   integer allocations, e.g. the optimum at a smaller budget) start further searches, so the
+   result is never worse than any of them: ``curves.budget_curves`` passes the previous budget's
+   optimum, which makes the optimal error non-increasing in the budget.
 
 Guarantee (``integer_status``):
 
@@ -207,9 +210,11 @@ def _continuous(model: Any, c: np.ndarray, budget: float, lo: np.ndarray, hi_a: 
 
 
 def optimize_surrogate(model: Any, c: np.ndarray, budget: float, lo: np.ndarray, hi: np.ndarray, *,
-                       integer: bool = True, max_rounds: int = 6, max_evals: int = 4000) -> SurrogateResult:
+                       integer: bool = True, max_rounds: int = 6, max_evals: int = 4000,
+                       starts: tuple[np.ndarray, ...] = ()) -> SurrogateResult:
     """Steps 1-3 of the module docstring. ``lo`` (L,): ``min_samples`` per level (all equal);
-    ``hi`` (L,): caps (``inf``: none); ``max_evals``: exact evaluations per local search."""
+    ``hi`` (L,): caps (``inf``: none); ``max_evals``: exact evaluations per local search;
+    ``starts``: extra (L,) feasible integer start points (checked by the caller)."""
     n = c.size
     min_samples = int(lo[0])
     sets = []
@@ -248,6 +253,13 @@ def optimize_surrogate(model: Any, c: np.ndarray, budget: float, lo: np.ndarray,
         evals += used
         statuses.append(st)
         if best is None or err < best[1]:
+            best = (counts, err)
+    for start in starts:
+        counts, err, used, st = _local_search(model, np.asarray(start, float), c, budget, min_samples, hi,
+                                              max_evals)
+        evals += used
+        statuses.append(st)
+        if err < best[1]:
             best = (counts, err)
     int_status = "local" if all(st == "local" for st in statuses) else "eval_limit"
     return SurrogateResult(counts=best[0], error=best[1], continuous_counts=cont, continuous_error=e_cont,

@@ -225,6 +225,22 @@ def _prepare(model: Any, costs: Any, budget: Any, min_samples: Any = 1, max_samp
     return n, c, float(budget), min_samples, hi
 
 
+def _check_warm_start(counts: Any, c: np.ndarray, budget: float, min_samples: int, hi: np.ndarray) -> np.ndarray:
+    """``counts`` as (L,) floats after checking it is a feasible integer allocation."""
+    x = np.asarray(counts)
+    if x.shape != c.shape or x.dtype.kind not in "iuf" or not np.all(np.isfinite(x)) or np.any(x != np.round(x)):
+        raise ValueError(f"warm_start must be {c.size} integer counts; got {counts!r}")
+    x = x.astype(float)
+    used = x > 0
+    if x[-1] < min_samples or np.any(x[used] < min_samples) or np.any(x < 0) or np.any(x > hi):
+        raise ValueError(f"warm_start {x.astype(int).tolist()} must use the finest level, give every used level "
+                         f"at least min_samples ({min_samples}) and respect max_samples")
+    if float(np.sum(c * x)) > budget * (1 + 1e-12):
+        raise ValueError(f"warm_start {x.astype(int).tolist()} costs {float(np.sum(c * x)):.6g} s, more than the "
+                         f"budget {budget:.6g} s")
+    return x
+
+
 def _active_sets(n: int):
     """All (L,) used-level masks with the finest level used (2^(L-1) of them)."""
     for mask in range(2 ** (n - 1)):
@@ -236,7 +252,7 @@ def _skipped(counts: np.ndarray) -> tuple[int, ...]:
 
 
 def optimize_allocation(model: Any, costs: Any, budget: float, *, integer: bool = True,
-                        min_samples: int = 1, max_samples: Any = None) -> Allocation:
+                        min_samples: int = 1, max_samples: Any = None, warm_start: Any = None) -> Allocation:
     """Samples per level minimising the model's predicted error within ``budget`` seconds.
 
     Args:
@@ -250,14 +266,20 @@ def optimize_allocation(model: Any, costs: Any, budget: float, *, integer: bool 
             always used).
         max_samples: None, or an int / (L,) ints capping each level; a cap that binds leaves budget
             unspent, which the result reports (``unspent``, ``unspent_reason``).
+        warm_start: None, or (L,) integer counts feasible here (within the budget and the caps,
+            finest level used, every used level >= ``min_samples``), e.g. the optimum at a smaller
+            budget: the local search also starts from it, so the result's predicted error is at
+            most its error. Ignored for power-law models (their method is exact).
 
     Raises:
-        ValueError: invalid costs / lengths, or ``budget`` below the minimum (stated).
+        ValueError: invalid costs / lengths, ``budget`` below the minimum (stated), or an
+            infeasible ``warm_start``.
     """
     n, c, budget, min_samples, hi = _prepare(model, costs, budget, min_samples, max_samples)
     lo = np.full(n, float(min_samples))
+    starts = () if warm_start is None else (_check_warm_start(warm_start, c, budget, min_samples, hi),)
     if not isinstance(model, PowerLawErrorModel):
-        res = optimize_surrogate(model, c, budget, lo, hi, integer=integer)
+        res = optimize_surrogate(model, c, budget, lo, hi, integer=integer, starts=starts)
         return _finish(model, c, budget, hi, min_samples, res.counts, continuous=res.continuous_counts,
                        continuous_error=res.continuous_error, status=res.status, method="surrogate+local-search",
                        integer_status=res.integer_status, lam=res.lam)

@@ -285,7 +285,9 @@ def budget_curves(model: Any, costs: Any, budgets: Any, *, problem: str = "", ke
     ``max_samples`` caps every level of every rule (the baselines as
     :func:`~ntk_mlft.allocation.single_level_allocation` / ``equal_split_allocation`` do); where it
     binds, the rule leaves budget unspent (``BudgetCurves.unspent``, ``cap_bound``) and its curve
-    flattens. The equal split is ``None`` below its minimum budget ``L c_L``.
+    flattens. The equal split is ``None`` below its minimum budget ``L c_L``. Budgets are taken in
+    increasing order and each optimum warm-starts the next (``optimize_allocation(warm_start=)``),
+    so the optimal curve never rises with the budget (a local search alone could end higher).
     ``measured``: optional points to draw with the curves.
 
     Raises ValueError if a budget is below the cheapest admissible allocation.
@@ -301,7 +303,8 @@ def budget_curves(model: Any, costs: Any, budgets: Any, *, problem: str = "", ke
     opt, single, equal = [], [], []
     for budget in progress(b, total=b.size, desc="budgets"):
         budget = float(budget)
-        opt.append(optimize_allocation(model, c, budget, min_samples=min_samples, max_samples=max_samples))
+        opt.append(optimize_allocation(model, c, budget, min_samples=min_samples, max_samples=max_samples,
+                                       warm_start=opt[-1].counts if opt else None))
         single.append(single_level_allocation(model, c, budget, max_samples=max_samples))
         equal.append(equal_split_allocation(model, c, budget, max_samples=max_samples)
                      if budget >= c.size * c[-1] else None)

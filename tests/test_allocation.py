@@ -445,3 +445,52 @@ def test_surrogate_matches_brute_force_on_the_spectral_estimator(spectral_model,
     assert alloc.cost <= budget and alloc.counts.max() <= cap
     assert alloc.predicted_error == pytest.approx(best_e, rel=1e-9)
     assert alloc.predicted_error <= single_level_allocation(model, c, budget, max_samples=cap).predicted_error
+
+
+class _Trap:
+    """Two levels whose coarse samples only pay off jointly at (N_1, N_2) >= (500, 50): every move
+    of the local search from the cold start raises the error, so only a warm start finds the well."""
+
+    n_levels = 2
+
+    def error(self, counts):
+        n1, n2 = (float(v) for v in counts)
+        well = n1 >= 500 and n2 >= 50
+        return 1.0 / max(n2, 1.0) + (0.0 if well else 0.1 + 1e-4 * n1)
+
+
+def test_warm_start_reaches_what_the_local_search_cannot():
+    model, c = _Trap(), [1.0, 10.0]
+    cold = optimize_allocation(model, c, 1000.0)
+    assert cold.predicted_error > 0.1  # the cold search ends outside the well
+    warm = optimize_allocation(model, c, 1000.0, warm_start=[500, 50])
+    assert warm.counts.tolist() == [500, 50] and warm.predicted_error == pytest.approx(0.02)
+
+
+def test_warm_start_is_never_beaten_by_the_result(spectral_model):
+    """With ``warm_start`` the result is at most the start's exact error, for random feasible
+    starts on the real spectral estimator (the search only accepts improvements)."""
+    model, c, budget = spectral_model(2), np.array([1.0, 2.0, 4.0]), 60.0
+    rng = np.random.default_rng(5)
+    for _ in range(6):
+        start = np.array([rng.integers(0, 15), rng.integers(0, 8), rng.integers(1, 8)])
+        best = optimize_allocation(model, c, budget, max_samples=20, warm_start=start)
+        assert best.predicted_error <= float(model.error(start)) * (1 + 1e-12)
+        assert np.dot(c, best.counts) <= budget and best.counts.max() <= 20
+
+
+@pytest.mark.parametrize("start, match", [
+    ([1, 1], "3 integer counts"), ([1.5, 1, 1], "3 integer counts"), ([1, 1, 0], "finest level"),
+    ([1, 1, 30], "max_samples"), ([-1, 1, 1], "finest level"), ([20, 20, 10], "more than the budget"),
+])
+def test_warm_start_errors(spectral_model, start, match):
+    with pytest.raises(ValueError, match=match):
+        optimize_allocation(spectral_model(2), [1.0, 2.0, 4.0], 60.0, max_samples=20, warm_start=start)
+
+
+def test_optimal_curve_never_rises_with_the_budget(spectral_model):
+    from ntk_mlft.curves import budget_curves
+
+    curves = budget_curves(spectral_model(3), [1.0, 2.0, 4.0], np.geomspace(8, 400, 9), max_samples=30)
+    err = np.array([a.predicted_error for a in curves.optimal])
+    assert np.all(np.diff(err) <= 1e-12 * err[:-1])
