@@ -204,16 +204,21 @@ def write_outputs(results, settings: dict, seed: int, seconds: float, out: str) 
 
 def load_results(paths: list[str]):
     """Results, settings and summed runtime from one or more ``validation.json`` files (to merge
-    runs made separately, e.g. one problem per process)."""
+    runs made separately, e.g. one problem per process). Settings that differ between the files
+    are kept per run: ``{"runs": [{"problems": [...], **settings}, ...]}``."""
     from ntk_mlft.validation import ValidationResult
 
-    results, settings, seconds = [], None, 0.0
+    results, runs, seconds = [], [], 0.0
     for path in paths:
         with open(path) as fh:
             d = json.load(fh)
-        results += [ValidationResult.from_dict(r) for r in d["results"]]
-        settings = settings or d["settings"]
+        part = [ValidationResult.from_dict(r) for r in d["results"]]
+        results += part
+        runs.append({"problems": [r.problem for r in part], **d["settings"]})
         seconds += d.get("runtime_seconds", 0.0)
+    same = all({k: v for k, v in r.items() if k != "problems"} == {k: v for k, v in runs[0].items()
+                                                                    if k != "problems"} for r in runs)
+    settings = {k: v for k, v in runs[0].items() if k != "problems"} if same else {"runs": runs}
     return results, settings, seconds
 
 
