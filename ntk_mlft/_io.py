@@ -110,3 +110,28 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
 def write_json_atomic(path: str | os.PathLike[str], obj: Any, indent: int = 2) -> Path:
     """Write ``obj`` as JSON (numpy values converted) to ``path`` atomically."""
     return write_text_atomic(path, json.dumps(_canonical(obj), indent=indent) + "\n")
+
+
+def read_csv_records(path: str | os.PathLike[str], what: str, required: tuple[str, ...],
+                     header_hint: str) -> list[tuple[int, dict[str, str]]]:
+    """``(line number, row)`` for each non-blank row of the CSV ``path`` (keys and values
+    stripped). ``what`` names the file in errors ("cost table"); FileNotFoundError if it is
+    missing, ValueError if the header lacks one of ``required`` (``header_hint``: the expected header, for the message)."""
+    import csv
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        header = [h.strip() for h in (reader.fieldnames or ())]
+        missing = [k for k in required if k not in header]
+        if missing:
+            raise ValueError(f"{what} {path} lacks column(s) {missing}; expected the header {header_hint} "
+                             f"(got {','.join(header) or 'nothing'})")
+        records = []
+        for lineno, row in enumerate(reader, start=2):
+            row = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
+            if any(row.values()):
+                records.append((lineno, row))
+    return records

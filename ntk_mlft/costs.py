@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft._io import write_text_atomic
+from ntk_mlft._io import read_csv_records, write_text_atomic
 
 __all__ = ["CostTable", "as_cost_array"]
 
@@ -121,26 +121,14 @@ class CostTable:
     @classmethod
     def from_csv(cls, path: str | os.PathLike[str]) -> CostTable:
         """Read a CSV with columns ``level,grid,cost_seconds`` (any row order; levels must be 1..L)."""
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"cost table {path} does not exist")
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            header = tuple(h.strip() for h in (reader.fieldnames or ()))
-            missing = [c for c in _COLUMNS if c not in header]
-            if missing:
-                raise ValueError(f"cost table {path} lacks column(s) {missing}; the header must contain "
-                                 f"{','.join(_COLUMNS)} (got {','.join(header) or 'nothing'})")
-            rows = []
-            for lineno, row in enumerate(reader, start=2):
-                row = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
-                if not any(row.values()):
-                    continue
-                try:
-                    rows.append((int(row["level"]), int(row["grid"]), float(row["cost_seconds"])))
-                except ValueError as err:
-                    raise ValueError(f"cost table {path} line {lineno}: level and grid must be integers and "
-                                     f"cost_seconds a number; got {row}") from err
+        rows = []
+        for lineno, row in read_csv_records(path, "cost table", _COLUMNS,
+                                            ",".join(_COLUMNS)):
+            try:
+                rows.append((int(row["level"]), int(row["grid"]), float(row["cost_seconds"])))
+            except ValueError as err:
+                raise ValueError(f"cost table {path} line {lineno}: level and grid must be integers and "
+                                 f"cost_seconds a number; got {row}") from err
         if not rows:
             raise ValueError(f"cost table {path} has no rows; expected one row per level 1..L")
         rows.sort(key=lambda r: r[0])

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft._io import write_text_atomic
+from ntk_mlft._io import read_csv_records, write_text_atomic
 from ntk_mlft._progress import progress
 from ntk_mlft._validation import as_finite_array
 from ntk_mlft.allocation import (Allocation, equal_split_allocation, minimum_budget, optimize_allocation,
@@ -87,27 +87,15 @@ class MeasuredPoints:
 def read_measured_csv(path: str | os.PathLike[str]) -> MeasuredPoints:
     """Measured points from a CSV with columns ``allocation,budget,error[,stderr]`` (budget in
     seconds, error = relative MSE; allocation one of ``optimal``, ``single``, ``equal``)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"measured-points file {path} does not exist")
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        header = [h.strip() for h in (reader.fieldnames or ())]
-        missing = [k for k in ("allocation", "budget", "error") if k not in header]
-        if missing:
-            raise ValueError(f"measured-points file {path} lacks column(s) {missing}; the header must be "
-                             f"allocation,budget,error[,stderr] (got {','.join(header) or 'nothing'})")
-        rows = []
-        for lineno, row in enumerate(reader, start=2):
-            row = {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
-            if not any(row.values()):
-                continue
-            try:
-                rows.append((row["allocation"], float(row["budget"]), float(row["error"]),
-                             float(row["stderr"]) if row.get("stderr") else float("nan")))
-            except ValueError as err:
-                raise ValueError(f"measured-points file {path} line {lineno}: budget, error and stderr must be "
-                                 f"numbers; got {row}") from err
+    rows = []
+    for lineno, row in read_csv_records(path, "measured-points file", ("allocation", "budget", "error"),
+                                        "allocation,budget,error[,stderr]"):
+        try:
+            rows.append((row["allocation"], float(row["budget"]), float(row["error"]),
+                         float(row["stderr"]) if row.get("stderr") else float("nan")))
+        except ValueError as err:
+            raise ValueError(f"measured-points file {path} line {lineno}: budget, error and stderr must be "
+                             f"numbers; got {row}") from err
     if not rows:
         raise ValueError(f"measured-points file {path} has no rows")
     a, b, e, se = zip(*rows)
