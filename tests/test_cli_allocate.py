@@ -73,6 +73,7 @@ def test_single_level_baseline_respects_the_sample_cap(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "2.9%" in out and "unspent: 2912 s (97.1% of budget)" in out and "100.0%" not in out
     assert "N_L = 8, spends 80 of 3000 s; 2920 s unspent" in out
+    assert report["coverage_of_pool"] == 16 / 40 and "note: the levels' samples" not in out  # 40 % < 50 %
 
 
 def test_allocate_without_a_model_uses_the_default_problem(tmp_path, capsys):
@@ -120,6 +121,11 @@ def test_allocate_from_a_pilot_file(tmp_path, costs_csv, capsys):
     assert report["kernel"] == "mlp-relu-3" and report["max_samples"] == 8 == sample_cap(40)
     assert max(report["optimal"]["counts"]) <= 8
     assert report["optimal"]["predicted_error"] <= report["single_level"]["predicted_error"]
+    coverage = sum(report["optimal"]["counts"]) / 40
+    assert report["coverage_of_pool"] == pytest.approx(coverage, rel=1e-15)
+    assert main(["allocate", "--costs", costs_csv, "--budget", "100", "--pilot", str(pilot)]) == 0
+    noted = "of the estimator's pool (40 inputs); above 50% the fresh-input prediction" in capsys.readouterr().out
+    assert noted == (coverage > 0.5) and coverage > 0.5  # 3 levels capped at 8 each: more than 20 of the 40
 
 
 def test_curves_writes_figures_and_csv(tmp_path, costs_csv, capsys):

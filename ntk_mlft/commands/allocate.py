@@ -17,7 +17,9 @@ cost table has rows (the report says so). Costs come from ``--costs costs.csv`` 
 Estimator paths cap every level at :func:`ntk_mlft.workflow.sample_cap` of the estimator's pool
 (``MAX_COVERAGE`` of it: the counts up to which the fresh-input predictions are documented
 accurate; ``--max-samples`` overrides); the single-level and equal-split baselines get the same cap, so the reported gain compares rules
-under the same limits. Unspent budget (rounding, or a binding cap) is reported for every rule.
+under the same limits. Unspent budget (rounding, or a binding cap) is reported for every rule. With
+an estimator, ``coverage_of_pool`` is sum_l N_l / pool for the optimum; above ``COVERAGE_WARNING``
+the table says that the prediction tends to be optimistic there.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ from ntk_mlft.workflow import estimator_from_pilot as estimator_from_pilot
 from ntk_mlft.workflow import estimator_from_pilot_file as estimator_from_pilot_file
 from ntk_mlft.workflow import pilot_kernel as pilot_kernel
 from ntk_mlft.workflow import sample_cap
+
+# total samples over the estimator's pool above which the report warns (README, "How accurate")
+COVERAGE_WARNING = 0.5
 
 HELP = "optimal number of training samples per level for a cost table and a budget (seconds)"
 
@@ -219,6 +224,12 @@ def format_table(report: dict[str, Any], labels: dict[str, Any]) -> str:
                      f"{opt['unspent_reason']}")
     if cap is not None:
         lines.append(f"every rule is capped at {cap} samples per level (* = at the cap)")
+    coverage = report.get("coverage_of_pool")
+    if coverage is not None and coverage > COVERAGE_WARNING:
+        lines.append(f"note: the levels' samples together are {100 * coverage:.0f}% of the estimator's pool "
+                     f"({labels['pool']} inputs); above {100 * COVERAGE_WARNING:.0f}% the fresh-input prediction "
+                     "of multi-level allocations tends to be optimistic (up to ~20% in "
+                     "analysis/results/estimator_accuracy.md): a larger --n-unlabeled pool avoids it")
     lines.append(f"predicted relative MSE: {opt['predicted_error']:.4g} (optimal MLFT, "
                  f"integer {opt['integer_status']}, continuous {opt['status']})")
     single = report["single_level"]
@@ -234,6 +245,8 @@ def run(args: argparse.Namespace) -> int:
     model, costs, labels = model_and_costs(args)
     report = allocation_report(model, costs, args.budget, args.min_samples, cap_per_level(args, labels))
     report.update(labels)
+    if "pool" in labels:
+        report["coverage_of_pool"] = sum(report["optimal"]["counts"]) / labels["pool"]
     if args.out:
         from ntk_mlft._io import write_json_atomic
 
