@@ -45,12 +45,18 @@ import numpy as np
 
 from ntk_mlft._validation import check_positive_int, check_positive_scalar
 
-__all__ = ["MAX_COVERAGE", "PracticalSetup", "absolute_ridge", "estimator_from_pilot",
+__all__ = ["COVERAGE_WARNING", "MAX_COVERAGE", "PracticalSetup", "absolute_ridge", "estimator_from_pilot",
            "estimator_from_pilot_file", "pilot_from_problem", "pilot_kernel",
            "practical_estimator_from_problem", "sample_cap", "unlabeled_inputs"]
 
 MAX_COVERAGE = 0.2
 """Largest fraction N_l / M of the estimator's pool one level may use (module docstring, step 4)."""
+
+COVERAGE_WARNING = 0.5
+"""Total fraction sum_l N_l / M above which reports warn: there the fresh-input prediction of
+multi-level allocations tends to be optimistic (up to ~20 % low against disjoint-set Monte-Carlo,
+``analysis/results/estimator_accuracy.md``), since ``estimators.fresh`` models independent level
+memberships."""
 
 
 def sample_cap(pool_size: int) -> int:

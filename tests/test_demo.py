@@ -39,3 +39,6 @@ def test_demo_practical_pipeline(tmp_path, capsys):
     assert "What this does and does not show" in summary and "fresh inputs" in summary
     assert "Predicted vs Monte-Carlo fresh-input error" in summary
     assert "24 paired pilot solves" in summary
+    cov = sum(r["allocations"]["optimal"]["counts"]) / 184
+    assert r["coverage_of_pool"] == np.float64(cov)
+    assert ("of the pool; above 50% the fresh-input prediction" in summary) == (cov > 0.5)

@@ -19,7 +19,7 @@ Estimator paths cap every level at :func:`ntk_mlft.workflow.sample_cap` of the e
 accurate; ``--max-samples`` overrides); the single-level and equal-split baselines get the same cap, so the reported gain compares rules
 under the same limits. Unspent budget (rounding, or a binding cap) is reported for every rule. With
 an estimator, ``coverage_of_pool`` is sum_l N_l / pool for the optimum; above ``COVERAGE_WARNING``
-the table says that the prediction tends to be optimistic there.
+(:data:`ntk_mlft.workflow.COVERAGE_WARNING`) the table says that the prediction tends to be optimistic there.
 """
 
 from __future__ import annotations
@@ -35,10 +35,7 @@ import numpy as np
 from ntk_mlft.workflow import estimator_from_pilot as estimator_from_pilot
 from ntk_mlft.workflow import estimator_from_pilot_file as estimator_from_pilot_file
 from ntk_mlft.workflow import pilot_kernel as pilot_kernel
-from ntk_mlft.workflow import sample_cap
-
-# total samples over the estimator's pool above which the report warns (README, "How accurate")
-COVERAGE_WARNING = 0.5
+from ntk_mlft.workflow import COVERAGE_WARNING, sample_cap
 
 HELP = "optimal number of training samples per level for a cost table and a budget (seconds)"
 

@@ -162,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
                        "fresh-input error)",
         "pilot_size": args.pilot_size, "n_unlabeled": args.n_unlabeled, "pool_size": model.pool_size,
         "pilot_cost_seconds": pilot_cost, "pilot_cost_fraction_of_budget": pilot_cost / budget,
-        "max_samples_per_level": cap, "ridge": setup.ridge, "ridge_relative": args.ridge,
+        "max_samples_per_level": cap, "ridge": setup.ridge,
+        "coverage_of_pool": float(best.counts.sum()) / model.pool_size, "ridge_relative": args.ridge,
         "estimator_seconds": t_model, "diagnostics": model.diagnostics(),
         "budget_seconds": budget, "budget_finest_samples": args.budget_samples, "check_size": args.check_size,
         "allocations": {key: a.to_dict() for key, a in allocs.items()},
@@ -189,6 +190,18 @@ def run(args: argparse.Namespace) -> int:
         print((out / "summary.md").read_text())
         print(f"wrote {len(files)} files to {out}")
     return 0
+
+
+def _coverage_note(r: dict[str, Any]) -> list[str]:
+    """A bullet when the optimum's samples cover more than ``COVERAGE_WARNING`` of the pool."""
+    from ntk_mlft.workflow import COVERAGE_WARNING
+
+    cov = r["coverage_of_pool"]
+    if cov <= COVERAGE_WARNING:
+        return []
+    return [f"- The optimum's samples are {100 * cov:.0f}% of the pool; above {100 * COVERAGE_WARNING:.0f}% the "
+            "fresh-input prediction of multi-level allocations tends to be optimistic (up to ~20% in "
+            "`analysis/results/estimator_accuracy.md`); the Monte-Carlo column is the check."]
 
 
 def _ratio_stderr(num: np.ndarray, den: np.ndarray) -> float:
@@ -249,6 +262,7 @@ def _summary(r: dict[str, Any]) -> str:
         f"It predicts the error at inputs outside the training sets (the closed form on its pool of "
         f"{r['pool_size']} points with the training points removed, `ntk_mlft.estimators.fresh`); counts are capped "
         f"at {r['max_samples_per_level']} per level, where that prediction is documented accurate.",
+        *_coverage_note(r),
         f"- The Monte-Carlo column uses an independent pool of {r['check_size']} inputs solved at every level "
         "(validation only, not part of the method's cost): kernel regression (the infinite-width NTK limit) with "
         f"random sample sets drawn from it ({r['monte_carlo_sets']} sets), error on the check points outside the "
