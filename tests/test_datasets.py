@@ -1,15 +1,14 @@
 """generate(): seeds (independent / paired / prefix), cache reuse, provenance, bad input, NaN
 reports. Damaged chunks, cache keys, executors, interruption, progress: tests/test_datasets_cache.py."""
 
-from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 import pytest
 
 import ntk_mlft.problems.datasets as datasets
-from ntk_mlft.problems import Problem, generate, get_problem
+from ntk_mlft.problems import generate, get_problem
 from ntk_mlft.problems.datasets import solver_fingerprint
+from toy_problems import NaNAbove
 
 SMALL = dict(levels=3, n_coarse=16, refinement=2, n_input=32, n_output=8)
 
@@ -102,30 +101,8 @@ def test_bad_arguments(problem):
         generate(problem, [1, 1, 1], seed=0, executor=object())
 
 
-@dataclass(frozen=True)
-class _NaNAtSample(Problem):
-    """Returns NaN for inputs whose first entry is above 1.5 (a deterministic, seed-dependent sample)."""
-
-    name: ClassVar[str] = "nan-test"
-    levels: int = 2
-
-    @property
-    def input_shape(self):
-        return (2,)
-
-    @property
-    def output_shape(self):
-        return (1,)
-
-    def _sample(self, rng, n):
-        return rng.standard_normal((n, 2))
-
-    def _solve_one(self, x, n_cells):
-        return np.array([np.nan if x[0] > 1.5 else x.sum()])
-
-
 def test_nan_output_reports_sample_and_seed():
-    p = _NaNAtSample()
+    p = NaNAbove(threshold=1.5)  # two levels
     xs = np.stack([p.sample_inputs(np.random.default_rng(np.random.SeedSequence(7, spawn_key=(1, i))), 1)[0]
                    for i in range(40)])
     bad = int(np.flatnonzero(xs[:, 0] > 1.5)[0])

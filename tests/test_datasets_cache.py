@@ -8,15 +8,14 @@ import sys
 import textwrap
 import threading
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 import pytest
 
 import ntk_mlft.problems.datasets as datasets
-from ntk_mlft.problems import Problem, generate, get_problem
+from ntk_mlft.problems import generate, get_problem
 from ntk_mlft.problems.datasets import solver_fingerprint
+from toy_problems import NaNAbove
 
 SMALL = dict(levels=3, n_coarse=16, refinement=2, n_input=32, n_output=8)
 
@@ -195,36 +194,13 @@ def test_interruption_keeps_chunks_that_finished(problem, tmp_path, monkeypatch)
     np.testing.assert_array_equal(resumed.outputs[0], fresh.outputs[0])
 
 
-@dataclass(frozen=True)
-class _NaNAbove(Problem):
-    """Label NaN for inputs whose first entry exceeds ``threshold``."""
-
-    name: ClassVar[str] = "nan-above"
-    levels: int = 1
-    threshold: float = np.inf
-
-    @property
-    def input_shape(self):
-        return (2,)
-
-    @property
-    def output_shape(self):
-        return (1,)
-
-    def _sample(self, rng, n):
-        return rng.standard_normal((n, 2))
-
-    def _solve_one(self, x, n_cells):
-        return np.array([np.nan if x[0] > self.threshold else x.sum()])
-
-
 def test_failing_chunk_in_thread_pool_keeps_the_finished_ones(tmp_path):
     """A NaN in the last chunk (ValueError) fails the run; the chunks done before it are on disk."""
     for seed in range(100):  # a seed whose largest first entry lies in the last chunk (samples 6, 7)
-        x = generate(_NaNAbove(), [8], seed=seed).inputs[0][:, 0]
+        x = generate(NaNAbove(levels=1), [8], seed=seed).inputs[0][:, 0]
         if x[6:].max() > x[:6].max():
             break
-    p = _NaNAbove(threshold=float(x[:6].max()))
+    p = NaNAbove(levels=1, threshold=float(x[:6].max()))
     with ThreadPoolExecutor(1) as ex:  # one worker: the chunks run in submission order
         with pytest.raises(ValueError, match=rf"NaN/inf for sample [67] of level 1 \(seed={seed}"):
             generate(p, [8], seed=seed, cache_dir=tmp_path, chunk_size=2, executor=ex)

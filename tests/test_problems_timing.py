@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from ntk_mlft.costs import CostTable
-from ntk_mlft.problems import Problem, measure_costs
+from ntk_mlft.problems import measure_costs
 from ntk_mlft.problems import timing
+from toy_problems import GaussianInputs
 
 
 class FakeClock:
@@ -28,25 +29,15 @@ CALLS: list[tuple[int, int]] = []  # (level, batch size) of every solve
 
 
 @dataclass(frozen=True)
-class _Scripted(Problem):
+class _Scripted(GaussianInputs):
     """A solve of b samples at level l advances the fake clock by b * COST[l] * LOAD[k mod len]
     (k = call number): a known per-sample cost under a known, varying machine load."""
 
     name: ClassVar[str] = "scripted"
     COST: ClassVar[dict] = {}
     LOAD: ClassVar[tuple] = (1.0,)
+    INPUT_DIM: ClassVar[int] = 1
     levels: int = 3
-
-    @property
-    def input_shape(self):
-        return (1,)
-
-    @property
-    def output_shape(self):
-        return (1,)
-
-    def _sample(self, rng, n):
-        return rng.standard_normal((n, 1))
 
     def _solve_one(self, x, n_cells):
         raise AssertionError("solved as a batch")
@@ -115,22 +106,12 @@ def test_bad_arguments(scripted):
 
 
 @dataclass(frozen=True)
-class _Sleeper(Problem):
+class _Sleeper(GaussianInputs):
     """Solve time >= 2 ms * n_cells / n_coarse per sample (sleep never returns early)."""
 
     name: ClassVar[str] = "sleeper"
+    INPUT_DIM: ClassVar[int] = 1
     levels: int = 3
-
-    @property
-    def input_shape(self):
-        return (1,)
-
-    @property
-    def output_shape(self):
-        return (1,)
-
-    def _sample(self, rng, n):
-        return rng.standard_normal((n, 1))
 
     def _solve_one(self, x, n_cells):
         time.sleep(0.002 * n_cells / self.n_coarse)

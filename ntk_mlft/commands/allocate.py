@@ -31,11 +31,7 @@ from typing import Any
 
 import numpy as np
 
-# the pilot -> estimator construction lives in the library (re-exported here for older imports)
-from ntk_mlft.workflow import estimator_from_pilot as estimator_from_pilot
-from ntk_mlft.workflow import estimator_from_pilot_file as estimator_from_pilot_file
-from ntk_mlft.workflow import pilot_kernel as pilot_kernel
-from ntk_mlft.workflow import COVERAGE_WARNING, sample_cap
+from ntk_mlft.workflow import COVERAGE_WARNING, estimator_from_pilot_file, sample_cap
 
 HELP = "optimal number of training samples per level for a cost table and a budget (seconds)"
 
