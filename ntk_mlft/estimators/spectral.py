@@ -87,6 +87,7 @@ Gaussian-equivalence regime of the theory, cause not pinned down.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -154,6 +155,12 @@ class Breakdown:
     contributions: np.ndarray
     noise: float
     single_level: float
+
+
+def _gram_as_matrix(gram: np.ndarray) -> np.ndarray:
+    """(L, L, B, K) ``G[i, k, b, c]`` → (L K, L B) matrix ``M[(k, c), (i, b)]``, C-contiguous."""
+    n_levels, _, bins, knots = gram.shape
+    return np.ascontiguousarray(gram.transpose(1, 3, 0, 2).reshape(n_levels * knots, n_levels * bins))
 
 
 @dataclass(frozen=True)
@@ -305,6 +312,8 @@ class SpectralEstimator:
         weight = mult if self.weight is None else self.weight
         pi = np.zeros((m, n_levels, n_levels) if pairs else (m, 1, 1))
         means, carried = [], []                                   # per level j <= current
+        if gram is not None:
+            gram_matrix = self._gram_matrix if gram is self.gram else _gram_as_matrix(gram)
         for lvl in range(n_levels):
             et2 = cross[lvl, lvl] + q
             if lvl:
@@ -329,8 +338,8 @@ class SpectralEstimator:
             mean = (coef if at is None else coef_at).copy()
             if gram is None:                                      # G = diag C: entries apart
                 h = np.einsum("mkb,ikb->mib", mean, cross)
-            else:
-                h = np.einsum("mkc,ikbc->mib", mean, gram, optimize=True)
+            else:                                                 # h_mib = sum_kc mean_mkc G_ikbc
+                h = (mean.reshape(m, -1) @ gram_matrix).reshape(m, n_levels, -1)
             if not pairs:
                 pi[:, 0, 0] = np.einsum("mib,mib->m", mean, h) + fluct @ weight
                 continue
@@ -340,6 +349,12 @@ class SpectralEstimator:
                 pi[:, j, lvl] = pi[:, lvl, j] = np.einsum("mib,mib->m", means[j], h) \
                     + carried[j] @ weight
         return pi, kappa
+
+    @cached_property
+    def _gram_matrix(self) -> np.ndarray:
+        """``gram`` (L, L, B, K) as the (L K, L B) matrix of the contraction in :meth:`_propagate`
+        (made once: the transpose copy dominated an evaluation)."""
+        return _gram_as_matrix(self.gram)
 
     def _evaluate(self, counts: Any, cross: np.ndarray, noise: np.ndarray, gram: np.ndarray | None,
                   label_noise: np.ndarray, target: str | None) -> np.ndarray:
