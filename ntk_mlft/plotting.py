@@ -248,7 +248,7 @@ def _validation_panel(ax: Any, result: Any, budget: float, *, legend: bool = Tru
     if legend:
         ax.legend(loc="best", fontsize=6)
     ax.set_title(f"{_context(result.problem, result.architecture)}\nbudget {_fmt_seconds(budget)}, "
-                 f"{len(result.seeds)} seeds", fontsize=9)
+                 f"{len(result.seeds)} seed{'s' if len(result.seeds) != 1 else ''}", fontsize=9)
 
 
 def plot_measured_vs_predicted(result: Any):
