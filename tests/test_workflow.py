@@ -9,7 +9,8 @@ import pytest
 from ntk_mlft.architectures import get_architecture
 from ntk_mlft.estimators.pilot import Pilot, PilotEstimator
 from ntk_mlft.problems import get_problem
-from ntk_mlft.workflow import (MAX_COVERAGE, estimator_from_pilot_file, pilot_from_problem,
+from ntk_mlft.workflow import (MAX_COVERAGE, estimator_from_pilot, estimator_from_pilot_file, pilot_from_problem,
+                               pilot_kernel,
                                practical_estimator_from_problem, sample_cap, unlabeled_inputs)
 
 COUNTS = np.array([[0, 10], [30, 10], [60, 40]])
@@ -83,3 +84,21 @@ def test_unlabeled_inputs_stream(problem):
         practical_estimator_from_problem(problem, "mlp-relu-3", 1e-3, n_pilot=0)
     with pytest.raises(ValueError, match="ridge"):
         practical_estimator_from_problem(problem, "mlp-relu-3", -1.0, n_pilot=12, n_unlabeled=20)
+
+
+def test_estimator_kernels_are_float64_even_with_x64_off():
+    """The pilot kernel is computed in float64 inside ``jax.enable_x64`` whatever the global flag
+    (a float32 NTK is asymmetric at ~1e-3 and the estimators reject it): same matrix either way."""
+    import jax
+
+    x = np.random.default_rng(3).normal(size=(30, 8))
+    ys = [np.sin(x[:, :1]), np.sin(x[:, :1]) + 0.1 * x[:, 1:2]]
+    k64, t64 = pilot_kernel(x, ys, "mlp-relu-3")
+    with jax.enable_x64(False):
+        k, targets = pilot_kernel(x, ys, "mlp-relu-3")
+        model = estimator_from_pilot(x, ys, "mlp-relu-3", 1e-3)
+    assert k.dtype == np.float64 and np.max(np.abs(k - k.T)) <= 1e-13 * np.max(np.abs(k))
+    np.testing.assert_allclose(k, k64, rtol=1e-13, atol=0)
+    np.testing.assert_array_equal(targets, t64)
+    np.testing.assert_allclose(model.error([10, 5]), estimator_from_pilot(x, ys, "mlp-relu-3", 1e-3).error([10, 5]),
+                               rtol=1e-12)
