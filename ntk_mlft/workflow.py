@@ -4,8 +4,8 @@ A pilot study solves the same inputs ``x_1..x_n`` at every level, giving targets
 (L, n, D). With the NTK ``Θ`` of an architecture (``ntk_mlft.architectures``) on those inputs:
 
 1. ``K = Θ(X, X)`` (n, n), computed in float64 whether or not ``jax_enable_x64`` is on
-   (:func:`ntk_float64`: a float32 NTK is asymmetric at ~1e-3 and its small eigenvalues, which
-   the learning curves need, are noise). Its eigen-decomposition ``K/n = Σ_ρ η_ρ v_ρ v_ρᵀ`` is the
+   (``estimators._linalg.kernel_float64``: a float32 NTK is asymmetric at ~1e-3 and its small
+   eigenvalues, which the learning curves need, are noise). Its eigen-decomposition ``K/n = Σ_ρ η_ρ v_ρ v_ρᵀ`` is the
    Mercer spectrum of the kernel on the empirical input measure (``SpectralEstimator.from_kernel``).
 2. The level differences ``d_l = u_l − u_{l−1}`` (``u_0 = 0``) projected on the modes give the
    cross powers ``C_{jk,ρ}``; the spectral (learning-curve) closed form then predicts the expected
@@ -48,9 +48,10 @@ from typing import Any
 import numpy as np
 
 from ntk_mlft._validation import check_positive_int, check_positive_scalar
+from ntk_mlft.estimators._linalg import kernel_float64
 
 __all__ = ["COVERAGE_WARNING", "MAX_COVERAGE", "PracticalSetup", "absolute_ridge", "estimator_from_pilot",
-           "estimator_from_pilot_file", "ntk_float64", "pilot_from_problem", "pilot_kernel",
+           "estimator_from_pilot_file", "pilot_from_problem", "pilot_kernel",
            "practical_estimator_from_problem", "sample_cap", "unlabeled_inputs"]
 
 MAX_COVERAGE = 0.2
@@ -69,15 +70,6 @@ def sample_cap(pool_size: int) -> int:
     return max(1, int(MAX_COVERAGE * check_positive_int("pool_size", pool_size)))
 
 
-def ntk_float64(net: Any, x: Any) -> np.ndarray:
-    """``net.kernel_fn(x, None, get="ntk")`` (n, n) computed with float64 enabled for the call
-    (``jax.enable_x64``), whatever the global ``jax_enable_x64`` setting."""
-    import jax
-
-    with jax.enable_x64(True):
-        return np.asarray(net.kernel_fn(np.asarray(x, dtype=np.float64), None, get="ntk"), dtype=np.float64)
-
-
 def pilot_kernel(x: np.ndarray, ys: Any, arch: str, **arch_options: Any) -> tuple[np.ndarray, np.ndarray]:
     """NTK of ``arch`` on the pilot inputs ``x`` (n, *input_shape) → ``K`` (n, n) float64, and the
     level targets ``ys`` (L entries of shape (n, *output_shape)) stacked as (L, n, D)."""
@@ -85,7 +77,7 @@ def pilot_kernel(x: np.ndarray, ys: Any, arch: str, **arch_options: Any) -> tupl
 
     ys = [np.asarray(y, dtype=np.float64) for y in ys]
     net = get_architecture(arch, output_dim=int(np.prod(ys[0].shape[1:]) or 1), **arch_options)
-    k = ntk_float64(net, x)
+    k = kernel_float64(net.kernel_fn, x)
     targets = np.stack([y.reshape(len(y), -1) for y in ys])
     return k, targets
 
@@ -122,7 +114,7 @@ def _practical(pilot: Any, arch: str, ridge: float, seed: int, n_boot: int, nois
     ys = np.asarray(pilot.ys)
     net = get_architecture(arch, output_dim=int(np.prod(ys.shape[2:]) or 1), **arch_options)
     union = np.concatenate([np.asarray(pilot.x), np.asarray(pilot.x_unlabeled)])
-    k = ntk_float64(net, union)
+    k = kernel_float64(net.kernel_fn, union)
     lam = ridge * float(np.mean(np.diag(k)))
     n_p = len(pilot.x)
     model = PilotEstimator.from_kernels(k[n_p:, n_p:], k[:n_p, n_p:], ys, k_pp=k[:n_p, :n_p],

@@ -97,8 +97,13 @@ def test_estimator_kernels_are_float64_even_with_x64_off():
     with jax.enable_x64(False):
         k, targets = pilot_kernel(x, ys, "mlp-relu-3")
         model = estimator_from_pilot(x, ys, "mlp-relu-3", 1e-3)
+        kernel_fn = get_architecture("mlp-relu-3", output_dim=1).kernel_fn
+        pilot = Pilot(x[:10], np.stack(ys)[:, :10], x[10:])
+        direct = PilotEstimator.from_pilot(kernel_fn, pilot, ridge=1.0, n_boot=5, seed=0)
     assert k.dtype == np.float64 and np.max(np.abs(k - k.T)) <= 1e-13 * np.max(np.abs(k))
     np.testing.assert_allclose(k, k64, rtol=1e-13, atol=0)
     np.testing.assert_array_equal(targets, t64)
     np.testing.assert_allclose(model.error([10, 5]), estimator_from_pilot(x, ys, "mlp-relu-3", 1e-3).error([10, 5]),
                                rtol=1e-12)
+    again = PilotEstimator.from_pilot(kernel_fn, pilot, ridge=1.0, n_boot=5, seed=0)  # x64 on
+    np.testing.assert_allclose(direct.error_many([[4, 2]]), again.error_many([[4, 2]]), rtol=1e-12)

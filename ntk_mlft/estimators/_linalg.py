@@ -10,6 +10,8 @@ interpolant), so duplicated inputs give the average of their labels instead of g
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 __all__ = ["PSD_RTOL", "RCOND", "check_psd", "check_square", "psd_eigh", "safe_inverse"]
@@ -71,3 +73,13 @@ def safe_inverse(evals: np.ndarray, *, rcond: float = RCOND) -> np.ndarray:
     top = np.max(evals, axis=-1, keepdims=True)
     keep = evals > rcond * top
     return np.where(keep, 1.0 / np.where(keep, evals, 1.0), 0.0)
+
+
+def kernel_float64(kernel_fn: Any, x: Any, get: str = "ntk") -> np.ndarray:
+    """``kernel_fn(x, None, get=get)`` (n, n) computed with float64 enabled for the call
+    (``jax.enable_x64``), whatever the global ``jax_enable_x64`` setting: a float32 NTK is
+    asymmetric at ~1e-3 and its small eigenvalues, which the learning curves need, are noise."""
+    import jax
+
+    with jax.enable_x64(True):
+        return np.asarray(kernel_fn(np.asarray(x, dtype=np.float64), None, get=get), dtype=np.float64)

@@ -65,7 +65,7 @@ import numpy as np
 from ntk_mlft._io import save_npz_atomic
 from ntk_mlft._validation import (as_finite_array, check_choice, check_positive_int,
                                   check_positive_scalar)
-from ntk_mlft.estimators._linalg import RCOND, check_psd, psd_eigh
+from ntk_mlft.estimators._linalg import RCOND, check_psd, kernel_float64, psd_eigh
 from ntk_mlft.estimators._modes import (diagonal_weights, hat_matrix, knot_grid, projected_gram,
                                        runs)
 from ntk_mlft.estimators.montecarlo import per_level_nonneg
@@ -373,12 +373,12 @@ class PilotEstimator:
     def from_pilot(cls, kernel_fn: Any, pilot: Pilot, *, get: str = "ntk", **kwargs: Any
                    ) -> PilotEstimator:
         """Kernel ``kernel_fn(z, None, get=get)`` on the union z of ``pilot.x`` and
-        ``pilot.x_unlabeled`` (one call), split into k_pp, k_pu, k_uu; needs ``x_unlabeled``."""
+        ``pilot.x_unlabeled`` (one call, in float64: ``_linalg.kernel_float64``), split into k_pp,
+        k_pu, k_uu; needs ``x_unlabeled``."""
         if pilot.x_unlabeled is None:
             raise ValueError("pilot.x_unlabeled is required (cheap unlabeled inputs for the spectrum)")
         n_p = len(pilot.x)
-        k = np.asarray(kernel_fn(np.concatenate([pilot.x, pilot.x_unlabeled]), None, get=get),
-                       dtype=np.float64)
+        k = kernel_float64(kernel_fn, np.concatenate([pilot.x, pilot.x_unlabeled]), get=get)
         return cls.from_kernels(k[n_p:, n_p:], k[:n_p, n_p:], pilot.ys, k_pp=k[:n_p, :n_p],
                                 **kwargs)
 
