@@ -51,7 +51,7 @@ from ntk_mlft._validation import check_positive_int, check_positive_scalar
 from ntk_mlft.estimators._linalg import kernel_float64
 
 __all__ = ["COVERAGE_WARNING", "MAX_COVERAGE", "PracticalSetup", "absolute_ridge", "estimator_from_pilot",
-           "estimator_from_pilot_file", "pilot_from_problem", "pilot_kernel",
+           "check_pool", "estimator_from_pilot_file", "pilot_from_problem", "pilot_kernel",
            "practical_estimator_from_problem", "sample_cap", "unlabeled_inputs"]
 
 MAX_COVERAGE = 0.2
@@ -206,3 +206,14 @@ def pilot_from_problem(problem: Any, n_pilot: int, seed: int = 0, cache_dir: Any
     n_pilot = check_positive_int("n_pilot", n_pilot)
     data = generate(problem, [n_pilot] * problem.n_levels, seed=seed, paired=True, cache_dir=cache_dir)
     return Pilot(x=data.inputs[-1], ys=np.stack(data.outputs))
+
+
+def check_pool(problem: Any, n: int, arch: str, seed: int = 0, **arch_options: Any) -> tuple[np.ndarray, np.ndarray]:
+    """An independent labelled pool for checking a prediction (not part of the method's cost):
+    ``n`` inputs solved at every level from seed ``seed + 104729`` (a stream no pilot of seed
+    ``seed`` uses), as NTK ``K`` (n, n) float64 and targets (L, n, D) (:func:`pilot_kernel`);
+    ``estimators.montecarlo_error`` on it measures the fresh-input error the model predicts."""
+    from ntk_mlft.problems import generate
+
+    data = generate(problem, [check_positive_int("n", n)] * problem.n_levels, seed=seed + 104729, paired=True)
+    return pilot_kernel(data.inputs[-1], list(data.outputs), arch, **arch_options)

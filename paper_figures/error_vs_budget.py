@@ -8,7 +8,7 @@ at ``workflow.sample_cap`` of its pool). :func:`ntk_mlft.curves.budget_curves` s
 2 to ``--max-budget-samples`` finest-level samples' worth. At four of them the optimal allocation
 is measured (square points, ± s.e.): kernel regression with the same NTK and ridge on random,
 mutually disjoint training sets drawn from an INDEPENDENT labelled pool of ``--check-size`` paired
-inputs, error on the pool points outside every training set (the fresh-input error the model
+inputs (``workflow.check_pool``), error on the pool points outside every training set (the fresh-input error the model
 predicts; :func:`ntk_mlft.estimators.montecarlo_error`). Writes ``error_vs_budget.{png,pdf}``,
 ``allocation.{png,pdf}``, ``curves.csv`` and ``error_vs_budget.json``; the committed copy lives in
 ``paper_figures/output/`` (the README shows it).
@@ -50,8 +50,8 @@ def main(argv=None) -> int:
     from ntk_mlft.curves import MeasuredPoints, budget_curves
     from ntk_mlft.estimators import montecarlo_error
     from ntk_mlft.plotting import plot_allocation, plot_error_vs_budget, save_figure
-    from ntk_mlft.problems import DEFAULT_PROBLEM, generate, get_problem
-    from ntk_mlft.workflow import pilot_kernel, practical_estimator_from_problem
+    from ntk_mlft.problems import DEFAULT_PROBLEM, get_problem
+    from ntk_mlft.workflow import check_pool, practical_estimator_from_problem
 
     problem = get_problem(args.problem or DEFAULT_PROBLEM, levels=args.levels)
     grid = np.array([problem.grid(l) for l in range(1, problem.n_levels + 1)])
@@ -63,8 +63,7 @@ def main(argv=None) -> int:
     budgets = np.geomspace(2 * c_fine, args.max_budget_samples * c_fine, args.n_budgets)
     measured_at = budgets[:: max(1, len(budgets) // 4)]
     counts = np.array([optimize_allocation(model, costs, b, max_samples=cap).counts for b in measured_at], float)
-    check = generate(problem, [args.check_size] * problem.n_levels, seed=args.seed + 104729, paired=True)
-    k, targets = pilot_kernel(check.inputs[-1], list(check.outputs), args.arch)
+    k, targets = check_pool(problem, args.check_size, args.arch, seed=args.seed)
     mc = montecarlo_error(k, targets, counts, ridge=setup.ridge, n_trials=args.trials, seed=args.seed,
                           sets="disjoint")
     measured = MeasuredPoints(("optimal",) * len(measured_at), measured_at, mc.fresh_mean, mc.fresh_stderr)

@@ -9,17 +9,18 @@ pilot inputs, or on the pilot + ``x_unlabeled`` inputs when the file has them), 
 NAME`` (the practical estimator of :func:`ntk_mlft.workflow.practical_estimator_from_problem`:
 ``--pilot-size`` paired pilot solves with the built-in solver + ``--n-unlabeled`` cheap unlabeled
 inputs for the kernel spectrum; ``--n-unlabeled 0``: the spectral estimator on the pilot inputs
-alone); the pilot → estimator construction is :mod:`ntk_mlft.workflow`. With none of the three, the built-in default problem
-(:data:`ntk_mlft.problems.DEFAULT_PROBLEM`) is used as ``--problem``, with as many levels as the
-cost table has rows (the report says so). Costs come from ``--costs costs.csv`` (columns
-``level,grid,cost_seconds``) or, with a problem, are measured.
+alone); the pilot → estimator construction is :mod:`ntk_mlft.workflow`. With none of the three,
+the built-in default problem (:data:`ntk_mlft.problems.DEFAULT_PROBLEM`) is used as
+``--problem``, with as many levels as the cost table has rows (the report says so). Costs come
+from ``--costs costs.csv`` (columns ``level,grid,cost_seconds``) or, with a problem, are measured.
 
 Estimator paths cap every level at :func:`ntk_mlft.workflow.sample_cap` of the estimator's pool
 (``MAX_COVERAGE`` of it: the counts up to which the fresh-input predictions are documented
-accurate; ``--max-samples`` overrides); the single-level and equal-split baselines get the same cap, so the reported gain compares rules
-under the same limits. Unspent budget (rounding, or a binding cap) is reported for every rule. With
-an estimator, ``coverage_of_pool`` is sum_l N_l / pool for the optimum; above ``COVERAGE_WARNING``
-(:data:`ntk_mlft.workflow.COVERAGE_WARNING`) the table says that the prediction tends to be optimistic there.
+accurate; ``--max-samples`` overrides); the single-level and equal-split baselines get the same
+cap, so the reported gain compares rules under the same limits. Unspent budget (rounding, or a
+binding cap) is reported for every rule. With an estimator, ``coverage_of_pool`` is
+sum_l N_l / pool for the optimum; above :data:`ntk_mlft.workflow.COVERAGE_WARNING` the table
+says that the prediction tends to be optimistic there.
 """
 
 from __future__ import annotations

@@ -63,15 +63,6 @@ def _costs(problem: Any, seed: int) -> tuple[Any, str]:
         return table, f"modelled as proportional to the grid size (timing too noisy: {err})"
 
 
-def _check_pool(problem: Any, args: argparse.Namespace, arch: str) -> tuple[np.ndarray, np.ndarray]:
-    """Kernel (n, n) and targets (L, n, D) of the independent labelled check pool."""
-    from ntk_mlft.problems import generate
-    from ntk_mlft.workflow import pilot_kernel
-
-    data = generate(problem, [args.check_size] * problem.n_levels, seed=args.seed + 104729, paired=True)
-    return pilot_kernel(data.inputs[-1], list(data.outputs), arch)
-
-
 def _learning_curves(model: Any, base: np.ndarray, cap: int, k: np.ndarray, targets: np.ndarray,
                      ridge: float, args: argparse.Namespace, problem: str) -> Any:
     """Predicted per-level learning curves around ``base`` and their Monte-Carlo check."""
@@ -108,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     from ntk_mlft.plotting import (plot_allocation, plot_error_vs_budget, plot_learning_curves,
                                    plot_predicted_vs_measured, save_figure)
     from ntk_mlft.problems import DEFAULT_PROBLEM, get_problem
-    from ntk_mlft.workflow import practical_estimator_from_problem
+    from ntk_mlft.workflow import check_pool, practical_estimator_from_problem
 
     t0 = time.perf_counter()
     out = Path(args.out or "results/demo")
@@ -138,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         allocs["equal split"] = equal
     counts = np.array([a.counts for a in allocs.values()], dtype=float)
     band = model.error_with_uncertainty(counts, level=0.9)
-    k_check, y_check = _check_pool(problem, args, args.arch)
+    k_check, y_check = check_pool(problem, args.check_size, args.arch, seed=args.seed)
     sets = _sets(counts, args.check_size)
     mc = montecarlo_error(k_check, y_check, counts, ridge=setup.ridge, n_trials=args.trials, seed=args.seed,
                           sets=sets)
