@@ -10,10 +10,10 @@ demo: $(STAMP)
 	$(VENV)/bin/ntk-mlft demo --out results/demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" -n 2 --dist loadgroup
+	$(PY) -m pytest -q -m "not slow" -n 2 --dist loadfile
 
 test-all: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadgroup
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py --out results/benchmarks

@@ -56,7 +56,7 @@ def _synthetic(rng, n):
 
 def _allocations(n_levels, pool):
     """Rows (K, L) and whether each stays within the documented range (cap or single level)."""
-    from ntk_mlft.workflow import MAX_COVERAGE
+    from ntk_mlft.studies.error_model import MAX_COVERAGE
 
     cap = int(MAX_COVERAGE * pool)
     allocs = []

@@ -1,7 +1,7 @@
 """Does the optimal MLFT allocation beat single-level training with real finite-width networks?
 
 For each built-in problem (default: all five; ``NAME:LEVELS`` changes the number of levels) and
-each budget, :func:`ntk_mlft.validation.validate` runs the allocations optimal / single (finest
+each budget, :func:`ntk_mlft.studies.trained_networks.validate` runs the allocations optimal / single (finest
 only) / equal split, trains centred ``mlp-relu-3`` networks of several widths with CurveBall level
 by level (proximal ridge λ = ``ridge`` × mean NTK diagonal, each stage to a relative-decrease
 stopping rule), for several seeds (fresh data and initialisation per seed), and reports the
@@ -9,7 +9,7 @@ measured relative test MSE on held-out finest-level data beside
 
 - the infinite-width limit on the same data (chained kernel ridge regression with the NTK), and
 - the prediction of the MLFT error model the allocation optimised (the practical estimator from
-  a paired pilot study and cheap unlabeled inputs; :mod:`ntk_mlft.workflow`).
+  a paired pilot study and cheap unlabeled inputs; :mod:`ntk_mlft.studies.error_model`).
 
 Two claims are checked, and the report states them from the numbers, whatever they say:
 
@@ -65,7 +65,7 @@ def _ints(text: str) -> list[int]:
 def run_problem(spec: str, settings: dict, seed: int, cache_dir: str | None):
     """One problem (``name`` or ``name:levels``) → ``ValidationResult``."""
     from ntk_mlft.problems import get_problem
-    from ntk_mlft.validation import validate
+    from ntk_mlft.studies.trained_networks import validate
 
     name, _, levels = spec.partition(":")
     problem = get_problem(name, levels=int(levels) if levels else None)
@@ -190,7 +190,7 @@ def write_outputs(results, settings: dict, seed: int, seconds: float, out: str) 
     """``validation.json``, ``validation.md`` and ``validation.{png,pdf}`` for these results; returns the
     markdown."""
     from ntk_mlft._io import write_json_atomic, write_text_atomic
-    from ntk_mlft.plotting import plot_validation_overview, save_figure
+    from ntk_mlft.reports.plotting import plot_validation_overview, save_figure
 
     heads = headline(results)
     write_json_atomic(os.path.join(out, "validation.json"),
@@ -206,7 +206,7 @@ def load_results(paths: list[str]):
     """Results, settings and summed runtime from one or more ``validation.json`` files (to merge
     runs made separately, e.g. one problem per process). Settings that differ between the files
     are kept per run: ``{"runs": [{"problems": [...], **settings}, ...]}``."""
-    from ntk_mlft.validation import ValidationResult
+    from ntk_mlft.studies.trained_networks import ValidationResult
 
     results, runs, seconds = [], [], 0.0
     for path in paths:

@@ -7,7 +7,7 @@ Cases (issue 3), each in float32 and float64, all inside ``jax.jit``:
   N x 64 x 1 inputs, N = 100, 300;
 * empirical NTK (``x2=None``, ``vmap_axes=0``) of a 2-hidden-layer width-512 ReLU MLP on
   N x 64 inputs: Jacobian contraction for N = 200, 1000, NTK-vector products for N = 200,
-  structured derivatives (ours: ``ntk_mlft._structured``; NT: ``implementation=3``) for
+  structured derivatives (ours: ``ntk_mlft.empirical._structured``; NT: ``implementation=3``) for
   N = 200, 1000.
 
 Reported per case: median of warm repeats (``median_s``) and the first call (tracing +

@@ -1,9 +1,10 @@
 """ntk_mlft: how to spend a budget of expensive PDE training data across grid levels.
 
-Multi-Level Fine-Tuning (MLFT) in the Neural Tangent Kernel regime: kernels (``stax``,
-``empirical``) → predictions (``predict``, ``multilevel``) → error estimators
-(``estimators``) → optimal allocation (``allocation``) → reports (``plotting``, ``cli``),
-with PDE data (``problems``) and finite-width training (``training``, ``optim``) beside them.
+Multi-Level Fine-Tuning (MLFT) in the Neural Tangent Kernel regime. The packages follow the flow:
+kernels (``stax`` over ``kernels``, ``empirical``) → predictions (``predict``) → error estimators
+(``estimators``) → optimal allocation (``allocation``) → reports (``reports``), with PDE data
+(``problems``), finite-width training (``training``, ``optim``), end-to-end ``studies`` and the
+``cli`` beside them. Architecture and data flow: ``docs/design.md``.
 
 Sub-packages are imported on first use (PEP 562), so ``import ntk_mlft`` is cheap and does
 not pull in cvxpy or matplotlib.
@@ -19,12 +20,12 @@ _SUBMODULES = (
     "allocation",
     "empirical",
     "estimators",
-    "multilevel",
     "optim",
-    "plotting",
     "predict",
     "problems",
+    "reports",
     "stax",
+    "studies",
     "training",
 )
 

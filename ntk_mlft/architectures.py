@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import stax
-from ._validation import check_choice, check_positive_int
+from ._checks import check_choice, check_positive_int
 
 __all__ = ["Architecture", "available_architectures", "get_architecture"]
 

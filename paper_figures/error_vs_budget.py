@@ -2,9 +2,9 @@
 
 Costs are proportional to the grid size (``c_l = grid(l) · 1 µs``, the linear-cost model of a grid
 solver; deterministic, unlike wall-clock timings). The error model is the practical estimator the
-CLI uses (:func:`ntk_mlft.workflow.practical_estimator_from_problem`: ``--pilot-size`` paired pilot
+CLI uses (:func:`ntk_mlft.studies.error_model.practical_estimator_from_problem`: ``--pilot-size`` paired pilot
 solves + ``--n-unlabeled`` unlabeled inputs, NTK of ``--arch``, fresh-input error, counts capped
-at ``workflow.sample_cap`` of its pool). :func:`ntk_mlft.curves.budget_curves` sweeps budgets from
+at ``workflow.sample_cap`` of its pool). :func:`ntk_mlft.reports.curves.budget_curves` sweeps budgets from
 2 to ``--max-budget-samples`` finest-level samples' worth. At four of them the optimal allocation
 is measured (square points, ± s.e.): kernel regression with the same NTK and ridge on random,
 mutually disjoint training sets drawn from an INDEPENDENT labelled pool of ``--check-size`` paired
@@ -46,12 +46,12 @@ def main(argv=None) -> int:
     jax.config.update("jax_enable_x64", True)
     from ntk_mlft._io import write_json_atomic
     from ntk_mlft.allocation import optimize_allocation
-    from ntk_mlft.costs import CostTable
-    from ntk_mlft.curves import MeasuredPoints, budget_curves
+    from ntk_mlft.allocation.costs import CostTable
+    from ntk_mlft.reports.curves import MeasuredPoints, budget_curves
     from ntk_mlft.estimators import montecarlo_error
-    from ntk_mlft.plotting import plot_allocation, plot_error_vs_budget, save_figure
+    from ntk_mlft.reports.plotting import plot_allocation, plot_error_vs_budget, save_figure
     from ntk_mlft.problems import DEFAULT_PROBLEM, get_problem
-    from ntk_mlft.workflow import check_pool, practical_estimator_from_problem
+    from ntk_mlft.studies.error_model import check_pool, practical_estimator_from_problem
 
     problem = get_problem(args.problem or DEFAULT_PROBLEM, levels=args.levels)
     grid = np.array([problem.grid(l) for l in range(1, problem.n_levels + 1)])

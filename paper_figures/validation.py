@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         forwarded += ["--from-json", *args.from_json]
     analysis.main(forwarded)
 
-    from ntk_mlft.plotting import plot_measured_error_vs_budget, plot_measured_vs_predicted, save_figure
+    from ntk_mlft.reports.plotting import plot_measured_error_vs_budget, plot_measured_vs_predicted, save_figure
 
     results, _, _ = analysis.load_results([os.path.join(args.out, "validation.json")])
     for r in results:

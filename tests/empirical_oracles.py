@@ -2,7 +2,7 @@
 
 The NTK by definition: ``jax.jacobian`` of the output with respect to every parameter leaf,
 flattened and contracted with ``numpy``, then reduced over output axis pairs by
-:func:`reference_reduce` (an implementation independent of ``ntk_mlft._ntk_axes``: transpose
+:func:`reference_reduce` (an implementation independent of ``ntk_mlft.empirical._axes``: transpose
 into pairs, then ``np.trace`` / ``np.diagonal`` pair by pair).
 """
 

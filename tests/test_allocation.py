@@ -8,16 +8,15 @@ import itertools
 import numpy as np
 import pytest
 
-from ntk_mlft._allocation_separable import (Terms, box_search, branch_and_bound, exact_integer, solve_continuous_cvxpy,
+from ntk_mlft.allocation._separable import (Terms, box_search, branch_and_bound, exact_integer, solve_continuous_cvxpy,
                                             solve_continuous_dual)
-from ntk_mlft._allocation_surrogate import neighbours, optimize_surrogate
+from ntk_mlft.allocation._surrogate import neighbours, optimize_surrogate
 from ntk_mlft.allocation import (equal_split_allocation, minimum_budget, mlmc_allocation, optimize_allocation,
                                  single_level_allocation)
-from ntk_mlft.costs import CostTable
-from ntk_mlft.error_models import PowerLawErrorModel, effective_counts
+from ntk_mlft.allocation.costs import CostTable
+from ntk_mlft.estimators.base import PowerLawErrorModel, effective_counts
 
 # module-scoped fixtures are computed once per xdist worker: keep this file on one worker
-pytestmark = pytest.mark.xdist_group("allocation")
 
 
 def _brute_force(model, costs, budget, min_samples=1, max_samples=10**9):
@@ -410,7 +409,7 @@ def test_local_search_reports_the_evaluation_limit():
 @pytest.fixture(scope="module")
 def spectral_model():
     """The real spectral estimator: NTK of mlp-relu-3 on a 60-point pool, 3 paired levels (by seed)."""
-    from ntk_mlft.workflow import estimator_from_pilot
+    from ntk_mlft.studies.error_model import estimator_from_pilot
 
     cache = {}
 
@@ -489,7 +488,7 @@ def test_warm_start_errors(spectral_model, start, match):
 
 
 def test_optimal_curve_never_rises_with_the_budget(spectral_model):
-    from ntk_mlft.curves import budget_curves
+    from ntk_mlft.reports.curves import budget_curves
 
     curves = budget_curves(spectral_model(3), [1.0, 2.0, 4.0], np.geomspace(8, 400, 9), max_samples=30)
     err = np.array([a.predicted_error for a in curves.optimal])

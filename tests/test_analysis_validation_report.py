@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ntk_mlft.validation import ValidationResult, ValidationRow
+from ntk_mlft.studies.trained_networks import ValidationResult, ValidationRow
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ntk_mlft import cli
+from ntk_mlft.cli import entry as cli
 
 
 def test_top_level_help(capsys):
@@ -36,5 +36,5 @@ def test_command_help_shows_the_module_docstring_as_plain_text(name, capsys):
 
 
 def test_plain_strips_rest_markup():
-    assert cli._plain("see :mod:`ntk_mlft.workflow` and :class:`~ntk_mlft.costs.CostTable`, ``--out``") == \
-        "see ntk_mlft.workflow and CostTable, --out"
+    assert cli._plain("see :mod:`ntk_mlft.studies.error_model` and :class:`~ntk_mlft.allocation.costs.CostTable`, ``--out``") == \
+        "see ntk_mlft.studies.error_model and CostTable, --out"

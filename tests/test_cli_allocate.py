@@ -9,8 +9,8 @@ import pytest
 
 from ntk_mlft.allocation import mlmc_allocation, optimize_allocation
 from ntk_mlft.cli import main
-from ntk_mlft.error_models import PowerLawErrorModel
-from ntk_mlft.workflow import sample_cap
+from ntk_mlft.estimators.base import PowerLawErrorModel
+from ntk_mlft.studies.error_model import sample_cap
 
 COSTS_CSV = "level,grid,cost_seconds\n1,32,0.5\n2,64,2.0\n3,128,8.0\n"
 POWER_LAW = ["--power-law", "coef=1.0,0.3,0.05", "exponent=1,1,1"]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ntk_mlft.costs import CostTable, as_cost_array
+from ntk_mlft.allocation.costs import CostTable, as_cost_array
 
 
 def test_from_costs_and_fields():

@@ -8,7 +8,7 @@ import json
 import numpy as np
 
 from ntk_mlft.cli import main
-from ntk_mlft.workflow import sample_cap
+from ntk_mlft.studies.error_model import sample_cap
 
 
 def test_demo_practical_pipeline(tmp_path, capsys):

@@ -24,7 +24,8 @@ import pytest
 from conftest import tol
 from empirical_oracles import jacobian_blocks, ntk_from_blocks
 
-from ntk_mlft import _structured, stax
+from ntk_mlft import stax
+from ntk_mlft.empirical import _structured
 from ntk_mlft.empirical import (
     NtkImplementation,
     empirical_ntk_by_group,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import tol
-from ntk_mlft.error_models import ErrorModel, PowerLawErrorModel, check_counts, effective_counts
+from ntk_mlft.estimators.base import ErrorModel, PowerLawErrorModel, check_counts, effective_counts
 
 
 def _model() -> PowerLawErrorModel:

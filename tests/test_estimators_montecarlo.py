@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ntk_mlft.estimators.montecarlo import montecarlo_error
-from ntk_mlft.multilevel import chained_regression
+from ntk_mlft.predict.multilevel import chained_regression
 
 
 def _setup(rng, n=40):

@@ -4,7 +4,7 @@ estimator with their fit quality."""
 import numpy as np
 import pytest
 
-from ntk_mlft.error_models import PowerLawErrorModel
+from ntk_mlft.estimators.base import PowerLawErrorModel
 from ntk_mlft.estimators.power_law import fit_error_model, fit_power_law
 from ntk_mlft.estimators.spectral import SpectralEstimator
 

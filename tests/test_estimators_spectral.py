@@ -19,7 +19,7 @@ from scipy.optimize import brentq
 from ntk_mlft.architectures import get_architecture
 from ntk_mlft.estimators.montecarlo import montecarlo_error
 from ntk_mlft.estimators.spectral import SpectralEstimator, solve_kappa
-from ntk_mlft.workflow import MAX_COVERAGE
+from ntk_mlft.studies.error_model import MAX_COVERAGE
 
 N_POOL = 400
 KINDS = ("smooth", "kink", "rough")
@@ -281,7 +281,7 @@ def test_ridgeless_duplicated_inputs_null_space(rng):
     """Ridge 0 with every input duplicated (different labels on the copies): the kernel is
     singular; MC uses the documented pseudo-inverse (minimum-norm interpolant: the copies get
     the mean of their labels) and the spectral form keeps the null-space power as unlearnable."""
-    from ntk_mlft.multilevel import chained_regression
+    from ntk_mlft.predict.multilevel import chained_regression
 
     x = rng.normal(size=(150, 3))
     x = np.concatenate([x, x])

@@ -9,7 +9,7 @@ import pytest
 
 from ntk_mlft.architectures import get_architecture
 from ntk_mlft.empirical import empirical_ntk_by_group, resolve_groups
-from ntk_mlft.multilevel import mlft_predict
+from ntk_mlft.predict.multilevel import mlft_predict
 from ntk_mlft.training import (fit, make_mask, max_ntk_eigenvalue, parameter_groups, relative_mse,
                                train_mlft)
 

@@ -4,7 +4,7 @@ e_L = -sum_l (I - P_L)...(I - P_l) d_l, built independently from dense regressio
 import numpy as np
 import pytest
 
-from ntk_mlft.multilevel import chained_regression, mlft_predict
+from ntk_mlft.predict.multilevel import chained_regression, mlft_predict
 
 
 def _rbf(a, b, ell=0.5):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from ntk_mlft.allocation import optimize_allocation
-from ntk_mlft.curves import Comparison, MeasuredPoints, budget_curves, predicted_learning_curves
-from ntk_mlft.error_models import PowerLawErrorModel
-from ntk_mlft.plotting import (plot_allocation, plot_error_vs_budget, plot_learning_curves,
+from ntk_mlft.reports.curves import Comparison, MeasuredPoints, budget_curves, predicted_learning_curves
+from ntk_mlft.estimators.base import PowerLawErrorModel
+from ntk_mlft.reports.plotting import (plot_allocation, plot_error_vs_budget, plot_learning_curves,
                                plot_predicted_vs_measured, save_figure)
 
 MODEL = PowerLawErrorModel([1.0, 0.3, 0.05], [1.0, 0.8, 1.2], floor=1e-3)
@@ -94,7 +94,7 @@ def test_learning_curves_and_scatter_figures(tmp_path):
 
 
 def _validation_result(problem="toy-pde", budgets=(10.0, 40.0)):
-    from ntk_mlft.validation import ValidationResult, ValidationRow
+    from ntk_mlft.studies.trained_networks import ValidationResult, ValidationRow
 
     rows = []
     for b in budgets:
@@ -111,7 +111,7 @@ def _validation_result(problem="toy-pde", budgets=(10.0, 40.0)):
 
 
 def test_validation_figures(tmp_path):
-    from ntk_mlft.plotting import (plot_measured_error_vs_budget, plot_measured_vs_predicted,
+    from ntk_mlft.reports.plotting import (plot_measured_error_vs_budget, plot_measured_vs_predicted,
                                    plot_validation_overview)
 
     res = _validation_result()

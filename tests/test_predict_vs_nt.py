@@ -17,7 +17,6 @@ from nt_fixtures import build, load, rel_err, spec_of
 from ntk_mlft import predict
 
 # module-scoped fixtures are computed once per xdist worker: keep this file on one worker
-pytestmark = pytest.mark.xdist_group("predict_vs_nt")
 
 TOL = 1e-10
 DATA = load("nt_predict.npz")

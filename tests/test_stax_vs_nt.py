@@ -34,7 +34,6 @@ from nt_fixtures import FIXTURES, build, load, nt_params, rel_err, spec_of
 from ntk_mlft import stax
 
 # module-scoped fixtures are computed once per xdist worker: keep this file on one worker
-pytestmark = pytest.mark.xdist_group("stax_vs_nt")
 
 TOL = 1e-10
 # On the x2=None batch diagonal (i, i) of ReLU-family kernels (Relu, LeakyRelu, ABRelu, Abs)

@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from ntk_mlft.validation import ValidationResult, ValidationRow
+from ntk_mlft.studies.trained_networks import ValidationResult, ValidationRow
 
 # a small instance of the problem keeps the runs short (64 inputs, 16 outputs, coarse grid 16)
 _SMALL = {"n_coarse": 16, "n_input": 64, "n_output": 16}
@@ -36,7 +36,7 @@ def _chained_krr(kernel_fn, levels, x_test, lam):
 def test_workflow_estimator_is_the_spectral_estimator_with_relative_ridge(rng):
     from ntk_mlft.architectures import get_architecture
     from ntk_mlft.estimators import Pilot, SpectralEstimator
-    from ntk_mlft.workflow import absolute_ridge, estimator_from_pilot, estimator_from_pilot_file, pilot_kernel
+    from ntk_mlft.studies.error_model import absolute_ridge, estimator_from_pilot, estimator_from_pilot_file, pilot_kernel
 
     x = rng.normal(size=(30, 6))
     ys = np.stack([np.sin(x[:, :2]), np.sin(x[:, :2]) + 0.1 * np.cos(x[:, 2:4])])     # (L=2, n, 2)
@@ -96,8 +96,8 @@ def test_validate_columns_against_independent_formulas():
     from ntk_mlft.estimators.pilot import PilotEstimator
     from ntk_mlft.problems import generate, get_problem
     from ntk_mlft.training import relative_mse
-    from ntk_mlft.validation import level_data, validate
-    from ntk_mlft.workflow import sample_cap, unlabeled_inputs
+    from ntk_mlft.studies.trained_networks import level_data, validate
+    from ntk_mlft.studies.error_model import sample_cap, unlabeled_inputs
 
     problem = get_problem("elliptic-rough", levels=3, **_SMALL)
     res = validate(problem, architecture="mlp-erf-2", budgets=[24.0], allocations=["optimal", "single"],
@@ -137,11 +137,11 @@ def test_validate_cli_end_to_end(tmp_path, capsys):
     recomputed independently from the same seeded data."""
     from ntk_mlft.architectures import get_architecture
     from ntk_mlft.cli import main
-    from ntk_mlft.costs import CostTable
+    from ntk_mlft.allocation.costs import CostTable
     from ntk_mlft.estimators import SpectralEstimator
     from ntk_mlft.problems import generate, get_problem
     from ntk_mlft.training import relative_mse
-    from ntk_mlft.validation import level_data
+    from ntk_mlft.studies.trained_networks import level_data
 
     costs = tmp_path / "costs.csv"
     CostTable.from_costs([1.0, 2.0, 4.0]).to_csv(costs)
@@ -180,10 +180,10 @@ def test_validate_user_model_allocations_and_wide_nets_approach_ntk():
     NTK column is the chained formula; wider nets are closer to it."""
     from ntk_mlft.allocation import equal_split_allocation, optimize_allocation
     from ntk_mlft.architectures import get_architecture
-    from ntk_mlft.error_models import PowerLawErrorModel
+    from ntk_mlft.estimators.base import PowerLawErrorModel
     from ntk_mlft.problems import generate, get_problem
     from ntk_mlft.training import relative_mse
-    from ntk_mlft.validation import level_data, validate
+    from ntk_mlft.studies.trained_networks import level_data, validate
 
     problem = get_problem("elliptic-rough", levels=3, **_SMALL)
     model = PowerLawErrorModel(coef=[1.0, 0.2, 0.05], exponent=[1.0, 1.0, 1.0])
@@ -208,8 +208,8 @@ def test_validate_user_model_allocations_and_wide_nets_approach_ntk():
 def test_checkpoint_resumes_skips_done_rows_and_separates_settings(tmp_path, monkeypatch):
     """An interrupted run keeps its finished rows; the re-run trains only the missing ones and
     returns the same result; other settings get another checkpoint file."""
-    from ntk_mlft import validation
-    from ntk_mlft.error_models import PowerLawErrorModel
+    from ntk_mlft.studies import trained_networks as validation
+    from ntk_mlft.estimators.base import PowerLawErrorModel
     from ntk_mlft.problems import get_problem
 
     problem = get_problem("elliptic-rough", levels=3, **_SMALL)

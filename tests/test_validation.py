@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ntk_mlft import _progress
-from ntk_mlft._validation import as_finite_array, check_choice, check_positive_int, check_positive_scalar
+from ntk_mlft._checks import as_finite_array, check_choice, check_positive_int, check_positive_scalar
 
 
 def test_as_finite_array_reports_nan_position():

@@ -9,7 +9,7 @@ import pytest
 from ntk_mlft.architectures import get_architecture
 from ntk_mlft.estimators.pilot import Pilot, PilotEstimator
 from ntk_mlft.problems import get_problem
-from ntk_mlft.workflow import (MAX_COVERAGE, estimator_from_pilot, estimator_from_pilot_file, pilot_from_problem,
+from ntk_mlft.studies.error_model import (MAX_COVERAGE, estimator_from_pilot, estimator_from_pilot_file, pilot_from_problem,
                                pilot_kernel,
                                practical_estimator_from_problem, sample_cap, unlabeled_inputs)
 

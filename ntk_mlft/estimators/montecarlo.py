@@ -3,7 +3,7 @@
 The quantities (defined once, used by every estimator): for per-level sample counts
 N = (N_1..N_L), draw sample sets X_l of N_l distinct points uniformly from the pool (without
 replacement; ``sets``: the levels' sets independent of each other, or disjoint), run the chained
-kernel regression of ``ntk_mlft.multilevel`` (f_l = f_{l-1} + P_l(u_l - f_{l-1})), and measure
+kernel regression of ``ntk_mlft.predict.multilevel`` (f_l = f_{l-1} + P_l(u_l - f_{l-1})), and measure
 
     pool:  E(N) = E_X[ sum_x ||f_L(x) - u_L(x)||^2 ] / sum_x ||u_L(x)||^2   over the whole pool,
     fresh: the same sum over the pool points outside every X_l (numerator and denominator),
@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft._validation import check_choice, check_positive_int
-from ntk_mlft.estimators._linalg import RCOND, check_psd, safe_inverse
+from ntk_mlft._checks import check_choice, check_positive_int
+from ntk_mlft._linalg import RCOND, check_psd, safe_inverse
 
 __all__ = ["MonteCarloResult", "as_level_targets", "montecarlo_error", "per_level_nonneg"]
 

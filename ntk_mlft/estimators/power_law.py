@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft._validation import as_finite_array
+from ntk_mlft._checks import as_finite_array
 
 __all__ = ["PowerLawFit", "fit_error_model", "fit_power_law"]
 
@@ -70,7 +70,7 @@ def fit_error_model(estimator: Any, ns: Any = None, *, n_check: int = 200, seed:
     separable model with the estimator at ``n_check`` random allocations drawn log-uniformly
     from ``ns``: keys ``rel_rms``, ``max_rel``.
     """
-    from ntk_mlft.error_models import PowerLawErrorModel
+    from ntk_mlft.estimators.base import PowerLawErrorModel
 
     est = getattr(estimator, "estimate", estimator)
     ns = np.unique(np.round(np.geomspace(10, 1000, 12))) if ns is None else \

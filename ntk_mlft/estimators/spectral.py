@@ -92,8 +92,8 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft._validation import check_choice
-from ntk_mlft.estimators._linalg import RCOND, check_psd, psd_eigh
+from ntk_mlft._checks import check_choice
+from ntk_mlft._linalg import RCOND, check_psd, psd_eigh
 from ntk_mlft.estimators._modes import binned_gram, diagonal_weights, runs
 from ntk_mlft.estimators.fresh import TARGETS, fresh_second_moments
 from ntk_mlft.estimators.montecarlo import as_level_targets, per_level_nonneg

@@ -13,7 +13,7 @@ A layer is four pure functions over the same architecture:
   full covariance, every other layer passes the downstream answer through (a convolution maps
   diagonal entries to diagonal entries because the same weight multiplies both positions);
 * ``tapped_apply(params, x, tap, path) -> y``: ``apply_fn`` that also exposes the structure the
-  structured-derivative empirical NTK (``ntk_mlft._structured``) needs. Every layer linear in its
+  structured-derivative empirical NTK (``ntk_mlft.empirical._structured``) needs. Every layer linear in its
   parameters (``Dense``, ``Conv``) computes ``z = w_scale * u W + b_scale * b`` with ``u`` its
   input (or input patches) and calls ``z = tap(LinearTap(...), z)``; the returned ``z`` is used
   downstream (an additive zero probe there gives ``df/dz``). Parameter-free layers apply

@@ -51,7 +51,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .._validation import check_positive_int, check_positive_scalar
+from .._checks import check_positive_int, check_positive_scalar
 
 __all__ = [
     "CurveBallInfo",

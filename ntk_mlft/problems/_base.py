@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ntk_mlft._validation import check_positive_int, check_positive_scalar
+from ntk_mlft._checks import check_positive_int, check_positive_scalar
 
 __all__ = ["LinearInterp", "Problem", "SolverError", "solve_tridiagonal"]
 

@@ -36,7 +36,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ntk_mlft._validation import check_positive_int, check_positive_scalar
+from ntk_mlft._checks import check_positive_int, check_positive_scalar
 from ntk_mlft.problems._base import LinearInterp, Problem
 
 __all__ = ["BurgersShock", "burgers_steps", "fourier_eval", "godunov_step", "solve_burgers_fv"]

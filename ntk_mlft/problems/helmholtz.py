@@ -32,7 +32,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ntk_mlft._validation import check_positive_int
+from ntk_mlft._checks import check_positive_int
 from ntk_mlft.problems._base import LinearInterp, Problem, solve_tridiagonal
 
 __all__ = ["HelmholtzOscillatory", "solve_helmholtz_fd"]

@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import ArpackNoConvergence, eigsh
 
-from ntk_mlft._validation import check_positive_int
+from ntk_mlft._checks import check_positive_int
 from ntk_mlft.problems._base import LinearInterp, Problem
 
 __all__ = ["SchrodingerGroundState", "ground_state_fd"]

@@ -6,8 +6,8 @@ from time import perf_counter
 
 import numpy as np
 
-from ntk_mlft._validation import check_positive_int, check_positive_scalar
-from ntk_mlft.costs import CostTable
+from ntk_mlft._checks import check_positive_int, check_positive_scalar
+from ntk_mlft.allocation.costs import CostTable
 from ntk_mlft.problems._base import Problem
 
 __all__ = ["measure_costs"]
@@ -46,7 +46,7 @@ def measure_costs(problem: Problem, repeats: int = 5, n_samples: int = 32, seed:
     Measured costs must be strictly increasing with the level; if they are not (the solver is
     overhead-dominated at these grids, or the machine is very busy), a ValueError says so and
     what to change, rather than returning a table that misleads the allocation.
-    Returns a :class:`~ntk_mlft.costs.CostTable` (level, grid, cost_seconds).
+    Returns a :class:`~ntk_mlft.allocation.costs.CostTable` (level, grid, cost_seconds).
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a Problem (see get_problem); got {type(problem).__name__}")

@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._progress import progress
-from .._validation import check_choice, check_positive_int, check_positive_scalar
+from .._checks import check_choice, check_positive_int, check_positive_scalar
 from ..optim import curveball
 from .masks import combine, make_mask, partition
 

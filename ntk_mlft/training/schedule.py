@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._validation import as_finite_array, check_choice
+from .._checks import as_finite_array, check_choice
 from .loop import OPTIMIZERS, centered, fit
 
 __all__ = ["EnsembleResult", "LevelRecord", "TrainingResult", "level_pairs", "relative_mse",
@@ -161,7 +161,7 @@ def train_mlft(architecture: Any, level_datasets: Any, *, x_test: Any = None, y_
       dtype: ``"float32"`` or ``"float64"`` for params and data.
       ridge: unnormalised ridge λ of every stage, ``‖w − w_stage start‖²`` penalty (see
         :func:`ntk_mlft.training.fit`); in the NTK regime a centred net then converges to chained
-        kernel *ridge* regression, :func:`ntk_mlft.multilevel.mlft_predict` with ``ridge=λ``.
+        kernel *ridge* regression, :func:`ntk_mlft.predict.multilevel.mlft_predict` with ``ridge=λ``.
     """
     check_choice("optimizer", optimizer, OPTIMIZERS)
     check_choice("dtype", dtype, ("float32", "float64"))

@@ -45,7 +45,7 @@ Implementations (``NtkImplementation``, same names and values as neural-tangents
   from ONE forward pass with zero probes at each layer output and ``|O|`` vector-Jacobian
   products, its share of the NTK is ``w^2 (u1 . u2)(d1 . d2) + s^2 (d1 . d2)`` summed over
   positions (``Dense`` on flat inputs: ``w^2 (u1 u2^T) * (d1 d2^T) + s^2 d1 d2^T``); no Jacobian
-  is formed (``ntk_mlft._structured`` has the derivation and the per-layer choice between this Gram
+  is formed (``ntk_mlft.empirical._structured`` has the derivation and the per-layer choice between this Gram
   form and per-example Jacobians for convolutions). Assumes examples are independent (what
   ``vmap_axes=0`` certifies), which every ``stax`` layer guarantees; layer configurations that
   are not batch-first (e.g. ``Flatten(batch_axis_out=1)``) raise ``ValueError``. Measured on the
@@ -81,7 +81,7 @@ import jax
 import jax.numpy as jnp
 
 from . import _structured
-from ._ntk_axes import axes_for, check_paired_shapes, contract, reduce_full, symmetric_contract
+from ._axes import axes_for, check_paired_shapes, contract, reduce_full, symmetric_contract
 
 __all__ = [
     "NtkImplementation",
@@ -231,7 +231,7 @@ def _ntk_jc(problem: _Problem, params, trace_axes, diagonal_axes):
 
 
 def _sd_per_leaf(problem: _Problem, params, trace_axes, diagonal_axes):
-    """Structured derivatives (``ntk_mlft._structured``): per output leaf ``(terms, zero)``."""
+    """Structured derivatives (``ntk_mlft.empirical._structured``): per output leaf ``(terms, zero)``."""
     index = {path: j for j, path in enumerate(_leaf_paths(params))}
     return _structured.structured_ntk_terms(
         problem.f, params, index, problem.x1, None if problem.same else problem.x2, problem.kw1,

@@ -11,20 +11,20 @@ each measurement we record
 
 - ``ntk_error``: the infinite-width limit on the same data — chained kernel ridge regression with
   the analytic NTK, ``f_l = f_{l−1} + Θ(·, X_l)(Θ(X_l, X_l) + λI)⁻¹ (u_l(X_l) − f_{l−1}(X_l))``,
-  ``f_0 = 0`` (:func:`ntk_mlft.multilevel.mlft_predict`; DESIGN.md). A centred network trained to
+  ``f_0 = 0`` (:func:`ntk_mlft.predict.multilevel.mlft_predict`; DESIGN.md). A centred network trained to
   convergence with the proximal ridge term of :func:`ntk_mlft.training.fit` tends to exactly this
   as the width grows, so ``|measured − ntk|/ntk`` is the finite-width gap;
 - ``predicted_error``: the error model's expectation over data sets for these counts — the number
   the allocation optimises: the expected fresh-input (held-out) error. By default the practical
-  MLFT estimator of :func:`ntk_mlft.workflow.practical_estimator_from_problem` (``n_pilot`` paired
+  MLFT estimator of :func:`ntk_mlft.studies.error_model.practical_estimator_from_problem` (``n_pilot`` paired
   pilot solves + ``n_unlabeled`` cheap unlabeled inputs, the same construction as ``ntk-mlft
   allocate --problem`` and ``ntk-mlft demo``); with ``n_unlabeled=None`` the spectral estimator
   on the pilot inputs alone; a user-supplied ``ErrorModel`` may replace either.
 
 One ridge λ = ``ridge`` · mean NTK diagonal (over the estimator's inputs; over the pilot inputs for
-a user model; :func:`ntk_mlft.workflow.absolute_ridge`) is used by the estimator, the kernel
+a user model; :func:`ntk_mlft.studies.error_model.absolute_ridge`) is used by the estimator, the kernel
 regression and the training, so the three columns describe the same regularised method. Counts
-of every rule are capped at the estimator's :func:`ntk_mlft.workflow.sample_cap` (the coverage of
+of every rule are capped at the estimator's :func:`ntk_mlft.studies.error_model.sample_cap` (the coverage of
 its pool up to which its accuracy is documented), as in ``allocate``.
 
 Nothing is lost: with ``checkpoint_dir`` every trained network's row is appended atomically to
@@ -45,10 +45,10 @@ from typing import Any
 
 import numpy as np
 
-from ._io import content_key, write_json_atomic
-from ._progress import progress
-from ._validation import check_choice, check_positive_int, check_positive_scalar
-from .training import relative_mse, train_mlft
+from ntk_mlft._io import content_key, write_json_atomic
+from ntk_mlft._progress import progress
+from ntk_mlft._checks import check_choice, check_positive_int, check_positive_scalar
+from ntk_mlft.training import relative_mse, train_mlft
 
 __all__ = ["ALLOCATIONS", "ValidationResult", "ValidationRow", "allocation_counts", "level_data",
            "validate"]
@@ -194,7 +194,7 @@ def allocation_counts(rule: str, model: Any, costs: np.ndarray, budget: float,
     """``Allocation`` for ``rule`` in ``ALLOCATIONS`` (the optimiser and its two baselines), all
     three with the same cap ``max_samples`` per level, so they are compared on equal terms (budget a
     capped rule cannot spend is reported as unspent by the ``Allocation``)."""
-    from .allocation import equal_split_allocation, optimize_allocation, single_level_allocation
+    from ntk_mlft.allocation import equal_split_allocation, optimize_allocation, single_level_allocation
 
     check_choice("allocation", rule, ALLOCATIONS)
     if rule == "optimal":
@@ -208,7 +208,7 @@ def level_data(problem: Any, counts: Sequence[int], seed: int, cache_dir: Any = 
                ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Independent training sets: level l gets ``counts[l]`` fresh inputs (its own seed stream)
     and their level-l solutions, outputs flattened to (N_l, D); empty levels are (0, ...) arrays."""
-    from .problems import generate
+    from ntk_mlft.problems import generate
 
     data = generate(problem, [max(int(c), 1) for c in counts], seed=seed, cache_dir=cache_dir)
     return [(x[:c], y[:c].reshape(c, int(np.prod(y.shape[1:], dtype=int))))
@@ -284,18 +284,18 @@ def validate(problem: Any, *, architecture: str = "mlp-relu-3", budgets: Sequenc
       costs: (L,) seconds per sample or a ``CostTable``; default ``problems.measure_costs``.
       error_model: any ``ErrorModel``; default the practical estimator from ``n_pilot`` paired
         pilot solves and ``n_unlabeled`` unlabeled inputs (seed ``seed``;
-        :func:`ntk_mlft.workflow.practical_estimator_from_problem`), or with ``n_unlabeled=None``
-        the spectral estimator on the pilot inputs (:func:`ntk_mlft.workflow.estimator_from_pilot_file`).
+        :func:`ntk_mlft.studies.error_model.practical_estimator_from_problem`), or with ``n_unlabeled=None``
+        the spectral estimator on the pilot inputs (:func:`ntk_mlft.studies.error_model.estimator_from_pilot_file`).
       max_samples: cap per level for every rule; default the estimator's ``sample_cap``.
       cache_dir: dataset cache folder passed to ``problems.generate``.
       checkpoint_dir: folder for the resumable row checkpoint (module docstring); ``None``: off.
     The test set is ``n_test`` fresh finest-level samples from seed ``seed + 7``.
     """
-    from .architectures import get_architecture
-    from .costs import as_cost_array
-    from .multilevel import mlft_predict
-    from .problems import generate, measure_costs
-    from .workflow import (absolute_ridge, estimator_from_pilot_file, pilot_from_problem,
+    from ntk_mlft.architectures import get_architecture
+    from ntk_mlft.allocation.costs import as_cost_array
+    from ntk_mlft.predict.multilevel import mlft_predict
+    from ntk_mlft.problems import generate, measure_costs
+    from ntk_mlft.studies.error_model import (absolute_ridge, estimator_from_pilot_file, pilot_from_problem,
                            practical_estimator_from_problem, sample_cap)
 
     allocations, widths, seeds, budgets = _check_lists(allocations, widths, seeds, budgets)
@@ -313,7 +313,7 @@ def validate(problem: Any, *, architecture: str = "mlp-relu-3", budgets: Sequenc
                                                  n_unlabeled=check_positive_int("n_unlabeled", n_unlabeled),
                                                  seed=seed, cache_dir=cache_dir, **arch_opts)
         error_model, lam = setup.model, setup.ridge
-        model_name = (f"practical MLFT estimator (ntk_mlft.workflow) from {n_pilot} paired pilot solves and "
+        model_name = (f"practical MLFT estimator (ntk_mlft.studies.error_model) from {n_pilot} paired pilot solves and "
                       f"{n_unlabeled} unlabeled inputs, NTK of {architecture}, ridge {ridge:g} x mean diagonal, "
                       "fresh-input error")
         cap = max_samples if max_samples is not None else setup.max_samples
@@ -322,7 +322,7 @@ def validate(problem: Any, *, architecture: str = "mlp-relu-3", budgets: Sequenc
         lam = absolute_ridge(np.asarray(kernel_fn(pilot.x, None, get="ntk")), ridge)
         if error_model is None:
             error_model, pool = estimator_from_pilot_file(pilot, architecture, ridge, seed, **arch_opts)
-            model_name = (f"spectral MLFT estimator (ntk_mlft.workflow) on {pool} paired pilot inputs, "
+            model_name = (f"spectral MLFT estimator (ntk_mlft.studies.error_model) on {pool} paired pilot inputs, "
                           f"NTK of {architecture}, ridge {ridge:g} x mean diagonal, fresh-input error")
             cap = max_samples if max_samples is not None else sample_cap(pool)
         else:
@@ -333,7 +333,7 @@ def validate(problem: Any, *, architecture: str = "mlp-relu-3", budgets: Sequenc
     nets = {w: get_architecture(architecture, output_dim=out_dim, width=w, **arch_opts) for w in widths}
     settings = {"max_steps": max_steps, "rtol": rtol, "ridge_relative": ridge, "n_pilot": n_pilot,
                 "n_unlabeled": n_unlabeled, "max_samples": cap, "seed": seed, "architecture_options": arch_opts}
-    from . import __version__
+    from ntk_mlft import __version__
 
     name = getattr(problem, "name", str(problem))
     store = _Checkpoint(checkpoint_dir, name, {

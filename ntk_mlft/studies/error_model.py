@@ -37,7 +37,7 @@ predicted. :func:`practical_estimator_from_problem` builds it for a built-in pro
    of the pool, hence :data:`COVERAGE_WARNING`. A larger budget needs a larger pool (unlabeled inputs are
    cheap; the cost is one (M, M) eigen-decomposition, measured in ``benchmarks/estimators.py``).
 
-Used by ``ntk-mlft allocate --problem/--pilot``, ``ntk-mlft demo`` and :mod:`ntk_mlft.validation`.
+Used by ``ntk-mlft allocate --problem/--pilot``, ``ntk-mlft demo`` and :mod:`ntk_mlft.studies.trained_networks`.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft._validation import check_positive_int, check_positive_scalar
-from ntk_mlft.estimators._linalg import kernel_float64
+from ntk_mlft._checks import check_positive_int, check_positive_scalar
+from ntk_mlft._linalg import kernel_float64
 
 __all__ = ["COVERAGE_WARNING", "MAX_COVERAGE", "PracticalSetup", "absolute_ridge", "estimator_from_pilot",
            "check_pool", "estimator_from_pilot_file", "pilot_from_problem", "pilot_kernel",

@@ -1,11 +1,11 @@
 """``ntk-mlft validate``: train finite-width networks with MLFT per allocation and compare the
-measured test error with the NTK predictions (see :mod:`ntk_mlft.validation`).
+measured test error with the NTK predictions (see :mod:`ntk_mlft.studies.trained_networks`).
 
 Writes ``validation.json``, ``validation.md`` (table) and two figures into ``--out`` (default
 ``results/validate-<problem>``): measured vs NTK/predicted error per allocation and width
-(:func:`ntk_mlft.plotting.plot_measured_vs_predicted`), and measured error vs budget over the
-predicted curve (:func:`ntk_mlft.plotting.plot_measured_error_vs_budget`). The error model is the
-spectral estimator on a paired pilot pool (:mod:`ntk_mlft.workflow`, as ``allocate --problem``)
+(:func:`ntk_mlft.reports.plotting.plot_measured_vs_predicted`), and measured error vs budget over the
+predicted curve (:func:`ntk_mlft.reports.plotting.plot_measured_error_vs_budget`). The error model is the
+spectral estimator on a paired pilot pool (:mod:`ntk_mlft.studies.error_model`, as ``allocate --problem``)
 unless ``--power-law`` supplies one.
 """
 
@@ -29,7 +29,7 @@ def _csv(kind, name):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ntk_mlft.problems.cli_support import add_problem_arguments
+    from ntk_mlft.cli._problem_args import add_problem_arguments
 
     add_problem_arguments(parser)
     parser.add_argument("--arch", default="mlp-relu-3", help="architecture name (ntk_mlft.architectures)")
@@ -62,13 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ntk_mlft._io import write_json_atomic, write_text_atomic
-    from ntk_mlft._validation import check_positive_int
-    from ntk_mlft.commands.allocate import parse_power_law
-    from ntk_mlft.costs import CostTable
-    from ntk_mlft.plotting import plot_measured_error_vs_budget, plot_measured_vs_predicted, save_figure
+    from ntk_mlft._checks import check_positive_int
+    from ntk_mlft.cli.allocate import parse_power_law
+    from ntk_mlft.allocation.costs import CostTable
+    from ntk_mlft.reports.plotting import plot_measured_error_vs_budget, plot_measured_vs_predicted, save_figure
     from ntk_mlft.problems import measure_costs
-    from ntk_mlft.problems.cli_support import problem_from_args
-    from ntk_mlft.validation import validate
+    from ntk_mlft.cli._problem_args import problem_from_args
+    from ntk_mlft.studies.trained_networks import validate
 
     problem = problem_from_args(args)
     seeds = check_positive_int("--seeds", args.seeds)

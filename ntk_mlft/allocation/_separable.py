@@ -1,6 +1,6 @@
 """Budget allocation for separable power-law error models: continuous optimum and exact integers.
 
-Problem (one fixed set of used levels, ``m = 1..M``; see :mod:`ntk_mlft.error_models` for how
+Problem (one fixed set of used levels, ``m = 1..M``; see :mod:`ntk_mlft.estimators.base` for how
 skipped levels' terms are merged into the next used level)::
 
     minimise   g(x) = sum_m g_m(x_m),   g_m(x) = sum_{k in m} a_k x ** (-p_k)   (a_k >= 0, p_k > 0)

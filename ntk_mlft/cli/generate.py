@@ -19,7 +19,7 @@ HELP = "generate multi-level data (inputs, labels per level) for a PDE problem, 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ntk_mlft.problems.cli_support import add_problem_arguments
+    from ntk_mlft.cli._problem_args import add_problem_arguments
 
     add_problem_arguments(parser)
     parser.add_argument("--counts", required=True,
@@ -43,7 +43,7 @@ def _parse_counts(text: str) -> list[int]:
 
 def run(args: argparse.Namespace) -> int:
     from ntk_mlft.problems import generate
-    from ntk_mlft.problems.cli_support import problem_from_args, write_pilot
+    from ntk_mlft.cli._problem_args import problem_from_args, write_pilot
 
     problem = problem_from_args(args)
     counts = _parse_counts(args.counts)

@@ -44,7 +44,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ._ntk_axes import (
+from ._axes import (
     axes_for,
     check_paired_shapes,
     contract,
@@ -52,7 +52,7 @@ from ._ntk_axes import (
     pair_labels,
     symmetric_contract,
 )
-from .kernels._layer import ApplyFn, LinearTap, UnsupportedStructure
+from ntk_mlft.kernels._layer import ApplyFn, LinearTap, UnsupportedStructure
 
 __all__ = ["check_supported", "structured_ntk_terms", "UnsupportedStructure"]
 

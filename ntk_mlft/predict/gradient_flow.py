@@ -21,8 +21,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ntk_mlft._validation import as_finite_array, check_positive_scalar
-from ntk_mlft.estimators._linalg import psd_eigh, safe_inverse
+from ntk_mlft._checks import as_finite_array, check_positive_scalar
+from ntk_mlft._linalg import psd_eigh, safe_inverse
 
 __all__ = ["Gaussian", "gradient_descent_mse", "gradient_descent_mse_ensemble"]
 

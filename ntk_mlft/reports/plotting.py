@@ -3,17 +3,17 @@
 Every figure has labelled axes with units, a legend, and a title naming the problem, the kernel
 (architecture) and the budget(s); :func:`save_figure` writes it as PNG and PDF.
 
-* :func:`plot_error_vs_budget` — :class:`~ntk_mlft.curves.BudgetCurves`: predicted relative MSE vs
+* :func:`plot_error_vs_budget` — :class:`~ntk_mlft.reports.curves.BudgetCurves`: predicted relative MSE vs
   budget (log-log) for optimal MLFT, single-level finest and equal split, fitted slopes in the
   legend, the theoretical slope as a reference line, cap-bound points hollow, measured points.
 * :func:`plot_allocation` — :class:`~ntk_mlft.allocation.Allocation`: samples and spend per level
   (share of the budget), unspent budget in the title.
-* :func:`plot_learning_curves` — :class:`~ntk_mlft.curves.LearningCurves`: error vs N per level,
+* :func:`plot_learning_curves` — :class:`~ntk_mlft.reports.curves.LearningCurves`: error vs N per level,
   predicted lines and Monte-Carlo points.
-* :func:`plot_predicted_vs_measured` — :class:`~ntk_mlft.curves.Comparison`: scatter with the
+* :func:`plot_predicted_vs_measured` — :class:`~ntk_mlft.reports.curves.Comparison`: scatter with the
   diagonal.
 * :func:`plot_measured_vs_predicted`, :func:`plot_measured_error_vs_budget`,
-  :func:`plot_validation_overview` — :class:`~ntk_mlft.validation.ValidationResult`: trained
+  :func:`plot_validation_overview` — :class:`~ntk_mlft.studies.trained_networks.ValidationResult`: trained
   networks' error vs width / budget beside the NTK limit and the prediction; gap vs width.
 * :func:`save_figure` writes ``stem.png`` and ``stem.pdf``.
 """
@@ -252,7 +252,7 @@ def _validation_panel(ax: Any, result: Any, budget: float, *, legend: bool = Tru
 
 
 def plot_measured_vs_predicted(result: Any):
-    """:class:`~ntk_mlft.validation.ValidationResult`: one panel per budget — measured relative MSE
+    """:class:`~ntk_mlft.studies.trained_networks.ValidationResult`: one panel per budget — measured relative MSE
     of the trained networks (mean ± s.e. over seeds) against width for each allocation, with the
     infinite-width NTK error on the same data (dashed) and the error model's prediction (dotted)."""
     n = len(result.budgets)
@@ -265,7 +265,7 @@ def plot_measured_vs_predicted(result: Any):
 
 
 def plot_measured_error_vs_budget(result: Any):
-    """:class:`~ntk_mlft.validation.ValidationResult`: measured error at the largest width vs
+    """:class:`~ntk_mlft.studies.trained_networks.ValidationResult`: measured error at the largest width vs
     budget (log-log) per allocation (mean ± s.e.), over the NTK-limit and predicted curves."""
     fig, ax = _figure()
     w = max(result.widths)
@@ -291,7 +291,7 @@ def plot_measured_error_vs_budget(result: Any):
 
 
 def plot_validation_overview(results: Any):
-    """Several :class:`~ntk_mlft.validation.ValidationResult` (one per problem): a panel per problem
+    """Several :class:`~ntk_mlft.studies.trained_networks.ValidationResult` (one per problem): a panel per problem
     (first budget, as :func:`plot_measured_vs_predicted`) and a last panel with the finite-width
     gap |measured − NTK|/NTK against width for every problem."""
     results = list(results)

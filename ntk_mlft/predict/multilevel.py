@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft._validation import as_finite_array
+from ntk_mlft._checks import as_finite_array
 from ntk_mlft.predict import gradient_descent_mse
 
 __all__ = ["chained_regression", "mlft_predict"]

@@ -1,7 +1,7 @@
 """How many training samples to buy at each level: the MLFT budget problem.
 
-Given an error model ``E(N_1..N_L)`` (predicted relative MSE, :mod:`ntk_mlft.error_models`),
-per-sample costs ``c_l`` (seconds, :class:`ntk_mlft.costs.CostTable` or an array) and a budget
+Given an error model ``E(N_1..N_L)`` (predicted relative MSE, :mod:`ntk_mlft.estimators.base`),
+per-sample costs ``c_l`` (seconds, :class:`ntk_mlft.allocation.costs.CostTable` or an array) and a budget
 ``B`` (seconds), :func:`optimize_allocation` solves
 
     minimise E(N)   subject to   sum_l c_l N_l <= B,   N_L >= min_samples,
@@ -15,17 +15,17 @@ level). With ``E = sum_l V_l / N_l`` and no level skipped, the continuous optimu
 
 Methods (and what is guaranteed):
 
-* :class:`~ntk_mlft.error_models.PowerLawErrorModel` (separable): every set of used levels is
+* :class:`~ntk_mlft.estimators.base.PowerLawErrorModel` (separable): every set of used levels is
   solved; the continuous optimum comes from cvxpy + Clarabel (status reported), and the integer
   answer from an exhaustive search of a provably sufficient box around it (branch-and-bound when the
   box is too large) on the exact model — **optimal among all integer allocations within
   the budget** (relative tolerance 1e-12) when ``integer_status == "optimal"``.
-* any other :class:`~ntk_mlft.error_models.ErrorModel` (the NTK estimators): local power-law
+* any other :class:`~ntk_mlft.estimators.base.ErrorModel` (the NTK estimators): local power-law
   surrogates solved convexly for every set of used levels, then a local search with the exact
   model from each set's surrogate integer optimum, whose moves also drop and open levels —
   feasible, no worse than any of those starts, and **locally optimal** over that neighbourhood
   when ``integer_status == "local"`` (``"eval_limit"``: the search was cut short, only the first
-  two hold); see :mod:`ntk_mlft._allocation_surrogate`.
+  two hold); see :mod:`ntk_mlft.allocation._surrogate`.
 * baselines: :func:`single_level_allocation` (all budget on the finest level) and
   :func:`equal_split_allocation` (each level gets ``B / L`` seconds), both honouring
   ``max_samples`` so that they are compared with the optimum under the same caps.
@@ -42,12 +42,12 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft._allocation_separable import (Terms, exact_integer, greedy_fill, solve_continuous_cvxpy,
+from ntk_mlft.allocation._separable import (Terms, exact_integer, greedy_fill, solve_continuous_cvxpy,
                                             solve_continuous_dual)
-from ntk_mlft._allocation_surrogate import optimize_surrogate
-from ntk_mlft._validation import check_positive_int, check_positive_scalar
-from ntk_mlft.costs import as_cost_array
-from ntk_mlft.error_models import PowerLawErrorModel
+from ntk_mlft.allocation._surrogate import optimize_surrogate
+from ntk_mlft._checks import check_positive_int, check_positive_scalar
+from ntk_mlft.allocation.costs import as_cost_array
+from ntk_mlft.estimators.base import PowerLawErrorModel
 
 __all__ = [
     "Allocation",
@@ -256,9 +256,9 @@ def optimize_allocation(model: Any, costs: Any, budget: float, *, integer: bool 
     """Samples per level minimising the model's predicted error within ``budget`` seconds.
 
     Args:
-        model: an :class:`~ntk_mlft.error_models.ErrorModel` (power law: exact method; others:
+        model: an :class:`~ntk_mlft.estimators.base.ErrorModel` (power law: exact method; others:
             surrogate + local search, see the module docstring).
-        costs: (L,) seconds per sample, or a :class:`~ntk_mlft.costs.CostTable`.
+        costs: (L,) seconds per sample, or a :class:`~ntk_mlft.allocation.costs.CostTable`.
         budget: seconds (> 0, at least ``min_samples * c_L``).
         integer: True: integer counts (exactly optimal for power laws); False: the continuous
             optimum rounded down and greedily filled (``method == "rounded"``).

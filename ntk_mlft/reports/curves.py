@@ -1,6 +1,6 @@
 """Result objects for curves: error vs budget, learning curves per level, predicted vs measured.
 
-Compute code only — :mod:`ntk_mlft.plotting` draws these objects. :func:`budget_curves` sweeps a
+Compute code only — :mod:`ntk_mlft.reports.plotting` draws these objects. :func:`budget_curves` sweeps a
 budget range and records, at each budget ``B`` (seconds), the optimal MLFT allocation
 (:func:`ntk_mlft.allocation.optimize_allocation`) and the two baselines (single-level finest,
 equal split), all under the same ``max_samples`` cap: a rule that hits the cap leaves budget
@@ -15,7 +15,7 @@ variance model ``p_l = 1``), at different constants (the gain). Proof: ``E* - fl
 (B / c_k)^{-p_k}`` (no level can have more than ``B / c_k`` samples) and the equal split gives
 ``<= sum_l a_l (B / (L c_l))^{-p_l}``; both are ``Theta(B^{-min p})``. For other error models
 the same statement is applied to their local power-law exponents at the optimum
-(:func:`ntk_mlft._allocation_surrogate.fit_local_power_law`). :meth:`BudgetCurves.slope` is the
+(:func:`ntk_mlft.allocation._surrogate.fit_local_power_law`). :meth:`BudgetCurves.slope` is the
 fitted log-log slope of ``E - floor``, to compare with it.
 """
 
@@ -32,11 +32,11 @@ import numpy as np
 
 from ntk_mlft._io import read_csv_records, write_text_atomic
 from ntk_mlft._progress import progress
-from ntk_mlft._validation import as_finite_array
+from ntk_mlft._checks import as_finite_array
 from ntk_mlft.allocation import (Allocation, equal_split_allocation, minimum_budget, optimize_allocation,
                                  single_level_allocation)
-from ntk_mlft.costs import as_cost_array
-from ntk_mlft.error_models import PowerLawErrorModel
+from ntk_mlft.allocation.costs import as_cost_array
+from ntk_mlft.estimators.base import PowerLawErrorModel
 
 __all__ = ["BudgetCurves", "Comparison", "LearningCurves", "MeasuredPoints", "budget_curves",
            "compare_measured", "parse_budgets", "predicted_learning_curves", "read_measured_csv",
@@ -232,7 +232,7 @@ def theoretical_slope(model: Any, allocation: Allocation, min_samples: int = 1,
       ``N = min_samples .. n_max`` (10 log-spaced counts; ``n_max``: the sample cap, or 4x the
       largest count of ``allocation``, at least 10);
     * any other model: ``-min_m p_m`` of its local power-law surrogate at ``allocation``'s counts
-      (:func:`ntk_mlft._allocation_surrogate.fit_local_power_law`).
+      (:func:`ntk_mlft.allocation._surrogate.fit_local_power_law`).
 
     NaN when no level's error decreases with more samples.
     """
@@ -253,7 +253,7 @@ def theoretical_slope(model: Any, allocation: Allocation, min_samples: int = 1,
         p = np.array([f.exponent for f in fits if f.coef > 0])
         note = f"-min_l p_l of per-level learning-curve fits on N = {int(ns[0])}..{int(ns[-1])}"
     else:
-        from ntk_mlft._allocation_surrogate import fit_local_power_law
+        from ntk_mlft.allocation._surrogate import fit_local_power_law
 
         counts = allocation.counts.astype(float)
         active = counts > 0

@@ -6,20 +6,20 @@ Synopsis: ``ntk-mlft allocate --costs costs.csv --budget 3600 [--problem NAME | 
 The error model comes from one of: ``--power-law coef=.. exponent=.. [floor=..]`` (user-supplied
 separable model), ``--pilot pilot.npz`` (paired pilot data → NTK kernel of ``--arch`` on the
 pilot inputs, or on the pilot + ``x_unlabeled`` inputs when the file has them), or ``--problem
-NAME`` (the practical estimator of :func:`ntk_mlft.workflow.practical_estimator_from_problem`:
+NAME`` (the practical estimator of :func:`ntk_mlft.studies.error_model.practical_estimator_from_problem`:
 ``--pilot-size`` paired pilot solves with the built-in solver + ``--n-unlabeled`` cheap unlabeled
 inputs for the kernel spectrum; ``--n-unlabeled 0``: the spectral estimator on the pilot inputs
-alone); the pilot → estimator construction is :mod:`ntk_mlft.workflow`. With none of the three,
+alone); the pilot → estimator construction is :mod:`ntk_mlft.studies.error_model`. With none of the three,
 the built-in default problem (:data:`ntk_mlft.problems.DEFAULT_PROBLEM`) is used as
 ``--problem``, with as many levels as the cost table has rows (the report says so). Costs come
 from ``--costs costs.csv`` (columns ``level,grid,cost_seconds``) or, with a problem, are measured.
 
-Estimator paths cap every level at :func:`ntk_mlft.workflow.sample_cap` of the estimator's pool
+Estimator paths cap every level at :func:`ntk_mlft.studies.error_model.sample_cap` of the estimator's pool
 (``MAX_COVERAGE`` of it: the counts up to which the fresh-input predictions are documented
 accurate; ``--max-samples`` overrides); the single-level and equal-split baselines get the same
 cap, so the reported gain compares rules under the same limits. Unspent budget (rounding, or a
 binding cap) is reported for every rule. With an estimator, ``coverage_of_pool`` is
-sum_l N_l / pool for the optimum; above :data:`ntk_mlft.workflow.COVERAGE_WARNING` the table
+sum_l N_l / pool for the optimum; above :data:`ntk_mlft.studies.error_model.COVERAGE_WARNING` the table
 says that the prediction tends to be optimistic there.
 """
 
@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft.workflow import COVERAGE_WARNING, estimator_from_pilot_file, sample_cap
+from ntk_mlft.studies.error_model import COVERAGE_WARNING, estimator_from_pilot_file, sample_cap
 
 HELP = "optimal number of training samples per level for a cost table and a budget (seconds)"
 
@@ -68,7 +68,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_power_law(items: list[str]):
     """``["coef=1,0.3", "exponent=1,1", "floor=0.01"]`` → PowerLawErrorModel."""
-    from ntk_mlft.error_models import PowerLawErrorModel
+    from ntk_mlft.estimators.base import PowerLawErrorModel
 
     fields: dict[str, Any] = {}
     for item in items:
@@ -89,7 +89,7 @@ def parse_power_law(items: list[str]):
 def model_and_costs(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
     """Error model, cost table and labels (problem, kernel, model source; pool size on estimator
     paths) from the parsed options; see the module docstring for the default model."""
-    from ntk_mlft.costs import CostTable
+    from ntk_mlft.allocation.costs import CostTable
 
     costs = CostTable.from_csv(args.costs) if args.costs else None
     if args.power_law:
@@ -114,7 +114,7 @@ def _problem_model(args: argparse.Namespace, costs: Any) -> tuple[Any, Any, dict
     """``--problem`` (or the default problem): practical estimator (paired pilot + unlabeled inputs;
     pilot alone with ``--n-unlabeled 0``); costs measured if absent."""
     from ntk_mlft.problems import DEFAULT_PROBLEM, get_problem, measure_costs
-    from ntk_mlft.workflow import pilot_from_problem, practical_estimator_from_problem
+    from ntk_mlft.studies.error_model import pilot_from_problem, practical_estimator_from_problem
 
     name = args.problem or DEFAULT_PROBLEM
     levels = args.levels if args.levels is not None else (None if costs is None else costs.n_levels)
@@ -155,7 +155,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cap_per_level(args: argparse.Namespace, labels: dict[str, Any]) -> int | None:
-    """``--max-samples``, or the estimator path's :func:`ntk_mlft.workflow.sample_cap` of its pool."""
+    """``--max-samples``, or the estimator path's :func:`ntk_mlft.studies.error_model.sample_cap` of its pool."""
     if getattr(args, "max_samples", None) is not None:
         return args.max_samples
     return labels.get("cap_per_level")
@@ -165,7 +165,7 @@ def allocation_report(model: Any, costs: Any, budget: float, min_samples: int = 
                       max_samples: int | None = None) -> dict[str, Any]:
     """Optimal allocation, both baselines (same ``max_samples`` cap) and the gain, as a JSON-able dict."""
     from ntk_mlft.allocation import equal_split_allocation, optimize_allocation, single_level_allocation
-    from ntk_mlft.costs import as_cost_array
+    from ntk_mlft.allocation.costs import as_cost_array
 
     c = as_cost_array(costs, int(model.n_levels))
     best = optimize_allocation(model, c, budget, min_samples=min_samples, max_samples=max_samples)

@@ -10,7 +10,7 @@ HELP = "measure per-sample solver cost at each level of a problem; write level,g
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ntk_mlft.problems.cli_support import add_problem_arguments
+    from ntk_mlft.cli._problem_args import add_problem_arguments
 
     add_problem_arguments(parser)
     parser.add_argument("--repeats", type=int, default=5,
@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ntk_mlft.problems import measure_costs
-    from ntk_mlft.problems.cli_support import problem_from_args
+    from ntk_mlft.cli._problem_args import problem_from_args
 
     problem = problem_from_args(args)
     table = measure_costs(problem, repeats=args.repeats, n_samples=args.samples, seed=args.seed,

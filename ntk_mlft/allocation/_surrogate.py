@@ -13,13 +13,13 @@ terms. We therefore optimise in three steps (a sequential convex approximation):
    ``a_m = 0``; the exponent is clipped to ``[0.05, 5]`` (slope kept). For a separable power law
    the surrogate is exact, so this method reproduces the exact allocation (tested).
 2. **Convex solve, repeated.** The surrogate ``sum_m a_m N_m^{-p_m}`` is minimised under the
-   budget (the KKT solver of :mod:`ntk_mlft._allocation_separable`), the surrogate is refitted at
+   budget (the KKT solver of :mod:`ntk_mlft.allocation._separable`), the surrogate is refitted at
    the new point, up to ``max_rounds`` times or until the counts move by < 1 %. This is done for
    every set of used levels (finest always used). The set with the lowest *exact* error at its
    continuous point gives the reported continuous optimum (its surrogate re-solved with cvxpy +
    Clarabel, whose status is reported).
 3. **Integer refinement with the exact model, from every set.** For *each* set of used levels, the
-   exact integer optimum of its surrogate (:func:`~ntk_mlft._allocation_separable.exact_integer`)
+   exact integer optimum of its surrogate (:func:`~ntk_mlft.allocation._separable.exact_integer`)
    starts a steepest-descent local search on the exact model over :func:`neighbours`: fill the
    leftover into one level; take ``t`` samples from one level and spend the freed seconds on another, for
    ``t = 1, 2, 4, ...``, "all but ``min_samples``" and "just enough to reach the receiver's cap";
@@ -57,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft._allocation_separable import Terms, exact_integer, solve_continuous_cvxpy, solve_continuous_dual
+from ntk_mlft.allocation._separable import Terms, exact_integer, solve_continuous_cvxpy, solve_continuous_dual
 
 __all__ = ["SurrogateResult", "fit_local_power_law", "neighbours", "optimize_surrogate"]
 

@@ -1,9 +1,9 @@
 """``ntk-mlft demo``: the practical MLFT pipeline on a built-in problem, as a report folder.
 
 Steps: measure per-sample solver costs → practical error model (``--pilot-size`` paired pilot
-solves + ``--n-unlabeled`` cheap unlabeled inputs, :func:`ntk_mlft.workflow.practical_estimator_from_problem`;
+solves + ``--n-unlabeled`` cheap unlabeled inputs, :func:`ntk_mlft.studies.error_model.practical_estimator_from_problem`;
 it predicts the fresh-input error) → optimal allocation at a budget that buys ``--budget-samples``
-finest-level samples (counts capped at :func:`ntk_mlft.workflow.sample_cap` of the model's pool)
+finest-level samples (counts capped at :func:`ntk_mlft.studies.error_model.sample_cap` of the model's pool)
 → error-vs-budget curves → Monte-Carlo check on an INDEPENDENT labelled pool of ``--check-size``
 paired inputs (kernel regression with random sample sets drawn from it, no input in two levels'
 sets, as inputs drawn from a continuous distribution give; the error on the check points outside
@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _costs(problem: Any, seed: int) -> tuple[Any, str]:
     """Measured cost table, or (if timing noise breaks monotonicity twice) costs ∝ grid size."""
-    from ntk_mlft.costs import CostTable
+    from ntk_mlft.allocation.costs import CostTable
     from ntk_mlft.problems import measure_costs
 
     try:
@@ -66,7 +66,7 @@ def _costs(problem: Any, seed: int) -> tuple[Any, str]:
 def _learning_curves(model: Any, base: np.ndarray, cap: int, k: np.ndarray, targets: np.ndarray,
                      ridge: float, args: argparse.Namespace, problem: str) -> Any:
     """Predicted per-level learning curves around ``base`` and their Monte-Carlo check."""
-    from ntk_mlft.curves import LearningCurves
+    from ntk_mlft.reports.curves import LearningCurves
     from ntk_mlft.estimators import montecarlo_error
 
     ns = np.unique(np.geomspace(2, cap, 5).astype(int)).astype(float)
@@ -94,12 +94,12 @@ def run(args: argparse.Namespace) -> int:
     from ntk_mlft._io import write_json_atomic, write_text_atomic
     from ntk_mlft._progress import progress
     from ntk_mlft.allocation import equal_split_allocation, optimize_allocation, single_level_allocation
-    from ntk_mlft.curves import Comparison, budget_curves
+    from ntk_mlft.reports.curves import Comparison, budget_curves
     from ntk_mlft.estimators import montecarlo_error
-    from ntk_mlft.plotting import (plot_allocation, plot_error_vs_budget, plot_learning_curves,
+    from ntk_mlft.reports.plotting import (plot_allocation, plot_error_vs_budget, plot_learning_curves,
                                    plot_predicted_vs_measured, save_figure)
     from ntk_mlft.problems import DEFAULT_PROBLEM, get_problem
-    from ntk_mlft.workflow import check_pool, practical_estimator_from_problem
+    from ntk_mlft.studies.error_model import check_pool, practical_estimator_from_problem
 
     t0 = time.perf_counter()
     out = Path(args.out or "results/demo")
@@ -185,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _coverage_note(r: dict[str, Any]) -> list[str]:
     """A bullet when the optimum's samples cover more than ``COVERAGE_WARNING`` of the pool."""
-    from ntk_mlft.workflow import COVERAGE_WARNING
+    from ntk_mlft.studies.error_model import COVERAGE_WARNING
 
     cov = r["coverage_of_pool"]
     if cov <= COVERAGE_WARNING:

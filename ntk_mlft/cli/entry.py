@@ -1,4 +1,4 @@
-"""The ``ntk-mlft`` console script: one sub-command per module in :mod:`ntk_mlft.commands`.
+"""The ``ntk-mlft`` console script: one sub-command per module in :mod:`ntk_mlft.cli`.
 
 Every sub-command module defines ``HELP`` (one line), ``add_arguments(parser)`` and
 ``run(args) -> int``. This file only wires them up and adds the options every command shares:
@@ -14,9 +14,9 @@ import re
 import sys
 from collections.abc import Sequence
 
-__all__ = ["main", "build_parser", "COMMANDS"]
+__all__ = ["COMMANDS", "add_common_options", "build_parser", "main"]
 
-# name -> module under ntk_mlft.commands
+# name -> module under ntk_mlft.cli
 COMMANDS: dict[str, str] = {
     "demo": "demo",
     "allocate": "allocate",
@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "validate": "validate",
     "generate": "generate",
     "costs": "costs",
+    "transfer": "transfer",
 }
 
 
@@ -32,9 +33,9 @@ def _available_commands() -> dict[str, object]:
     found = {}
     for name, module in COMMANDS.items():
         try:
-            found[name] = importlib.import_module(f"ntk_mlft.commands.{module}")
+            found[name] = importlib.import_module(f"ntk_mlft.cli.{module}")
         except ModuleNotFoundError as err:
-            if err.name != f"ntk_mlft.commands.{module}":
+            if err.name != f"ntk_mlft.cli.{module}":
                 raise
     return found
 
@@ -64,6 +65,22 @@ def _plain(doc: str | None) -> str:
     return text.replace("``", "").strip()
 
 
+def add_common_options(parser: argparse.ArgumentParser, *, suppress_defaults: bool = False) -> None:
+    """``--seed``, ``--out``, ``--json``, ``--quiet`` on ``parser``. ``suppress_defaults`` for a
+    nested sub-command: given there they override the parent's, else the parent's value stays."""
+    def default(value):
+        return argparse.SUPPRESS if suppress_defaults else value
+
+    common = parser.add_argument_group("common options")
+    common.add_argument("--seed", type=int, default=default(0),
+                        help="random seed (all randomness derives from it)")
+    common.add_argument("--out", type=str, default=default(None), help="output file or folder (command-specific)")
+    common.add_argument("--json", action="store_true", default=default(False),
+                        help="print machine-readable JSON on stdout")
+    common.add_argument("--quiet", action="store_true", default=default(False),
+                        help="no progress bars or chatter on stderr")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ntk-mlft",
@@ -76,11 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module in _available_commands().items():
         p = sub.add_parser(name, help=module.HELP, description=_plain(module.__doc__) or module.HELP,
                            formatter_class=_HelpFormatter)
-        common = p.add_argument_group("common options")
-        common.add_argument("--seed", type=int, default=0, help="random seed (all randomness derives from it)")
-        common.add_argument("--out", type=str, default=None, help="output file or folder (command-specific)")
-        common.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
-        common.add_argument("--quiet", action="store_true", help="no progress bars or chatter on stderr")
+        add_common_options(p)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser
@@ -101,6 +114,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ntk-mlft {args.command}: error: {err}", file=sys.stderr)
         return 2
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

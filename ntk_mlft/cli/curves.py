@@ -26,7 +26,7 @@ HELP = "error vs budget curves (optimal MLFT, single level, equal split): figure
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ntk_mlft.commands.allocate import add_model_arguments
+    from ntk_mlft.cli.allocate import add_model_arguments
 
     add_model_arguments(parser)
     parser.add_argument("--budgets", default="60:36000:20",
@@ -44,10 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ntk_mlft._io import write_json_atomic
     from ntk_mlft.allocation import optimize_allocation
-    from ntk_mlft.commands.allocate import cap_per_level, model_and_costs
-    from ntk_mlft.curves import (budget_curves, compare_measured, parse_budgets, predicted_learning_curves,
+    from ntk_mlft.cli.allocate import cap_per_level, model_and_costs
+    from ntk_mlft.reports.curves import (budget_curves, compare_measured, parse_budgets, predicted_learning_curves,
                                  read_measured_csv)
-    from ntk_mlft.plotting import (plot_allocation, plot_error_vs_budget, plot_learning_curves,
+    from ntk_mlft.reports.plotting import (plot_allocation, plot_error_vs_budget, plot_learning_curves,
                                    plot_predicted_vs_measured, save_figure)
 
     budgets = parse_budgets(args.budgets)

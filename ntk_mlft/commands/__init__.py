@@ -1,1 +1,0 @@
-"""Sub-commands of the ``ntk-mlft`` CLI, one module each (see :mod:`ntk_mlft.cli`)."""

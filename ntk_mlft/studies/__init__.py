@@ -1,0 +1,2 @@
+"""End-to-end studies built from the pieces: the error model of a problem or pilot file
+(``error_model``) and the trained finite-width networks that check it (``trained_networks``)."""
