@@ -77,3 +77,23 @@ def test_blocks_spread_over_two_cpu_devices():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert float(out.stdout.strip()) <= tol(np.float64)
+
+
+def test_kernel_blocks_stream_equals_full_kernel():
+    """Row blocks of ``kernel_blocks`` tile the full kernel exactly (ragged last block too)."""
+    from ntk_mlft.kernels import kernel_blocks
+
+    _, _, kernel_fn = stax.serial(stax.Dense(64), stax.Relu(), stax.Dense(1))
+    rng = np.random.default_rng(3)
+    x1, x2 = rng.normal(size=(23, 5)), rng.normal(size=(7, 5))
+    full = np.asarray(kernel_fn(x1, x2, get="ntk"))
+    got = np.zeros_like(full)
+    starts = []
+    for start, blk in kernel_blocks(kernel_fn, x1, x2, block=10):
+        assert blk.dtype == np.float64 and blk.shape[1] == 7
+        got[start:start + blk.shape[0]] = blk
+        starts.append(start)
+    assert starts == [0, 10, 20]
+    np.testing.assert_allclose(got, full, rtol=1e-12, atol=0)
+    sym = np.concatenate([b for _, b in kernel_blocks(kernel_fn, x1, block=8, get="nngp")])
+    np.testing.assert_allclose(sym, np.asarray(kernel_fn(x1, None, get="nngp")), rtol=1e-12, atol=1e-14)

@@ -1,4 +1,5 @@
-"""``batch``: compute big ``(N1, N2)`` kernel matrices block by block into host memory.
+"""``batch``: compute big ``(N1, N2)`` kernel matrices block by block into host memory;
+``kernel_blocks``: stream them row block by row block without ever holding the whole matrix.
 
 The neural-tangents ``nt.batch(kernel_fn, batch_size, store_on_device)`` contract for the
 outputs that matter here (``nngp``, ``ntk``, ``cov1``, ``cov2``). Each block
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import collections
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
@@ -27,7 +28,7 @@ from .._progress import progress
 from ._kernel import Kernel, default_dtype
 from ._layer import GET_NAMES, KernelFn
 
-__all__ = ["batch"]
+__all__ = ["batch", "kernel_blocks"]
 
 _ARRAY_NAMES = ("nngp", "ntk")
 
@@ -127,3 +128,32 @@ def batch(kernel_fn: Callable, batch_size: int, store_on_device: bool = False) -
         return collections.namedtuple("AnalyticKernel", names)(*(result[n] for n in names))
 
     return batched_fn
+
+
+def kernel_blocks(kernel_fn: Callable, x1: Any, x2: Any = None, block: int = 1024,
+                  get: str = "ntk") -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(start, K[start:start + b, :])`` row blocks of ``kernel_fn(x1, x2, get=get)``.
+
+    ``x2 = None`` means ``x2 = x1``. Each block is one jitted call of fixed shape (the ragged
+    last block is padded and trimmed, so nothing recompiles) and is returned as a float64 numpy
+    array of shape ``(b, N2)``; only one block is held at a time, so a caller streaming an
+    (N1, N2) kernel needs ``block * N2 * 8`` bytes, never ``N1 * N2``. ``get`` is ``"ntk"`` or
+    ``"nngp"``. This is the unit of work the large-pool estimators stream and shard.
+    """
+    if not isinstance(kernel_fn, KernelFn):
+        raise TypeError(f"kernel_blocks: kernel_fn must be a kernel_fn from ntk_mlft.stax; "
+                        f"got {type(kernel_fn).__name__}")
+    if get not in _ARRAY_NAMES:
+        raise ValueError(f"kernel_blocks: get must be one of {list(_ARRAY_NAMES)}; got {get!r}")
+    if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1:
+        raise ValueError(f"kernel_blocks: block must be an integer >= 1; got {block!r}")
+    x1 = np.asarray(x1, dtype=default_dtype())
+    x2 = x1 if x2 is None else np.asarray(x2, dtype=default_dtype())
+    kernel_fn(x1[:1], x2[:1], get="nngp")  # validates shapes and the architecture
+    b = min(int(block), x1.shape[0])
+    compute = jax.jit(lambda a, c: kernel_fn(a, c, get=get))
+    x2_dev = jnp.asarray(x2)
+    for start in range(0, x1.shape[0], b):
+        rows = min(b, x1.shape[0] - start)
+        out = compute(jnp.asarray(_pad_rows(x1[start:start + rows], b)), x2_dev)
+        yield start, np.asarray(out, dtype=np.float64)[:rows]
