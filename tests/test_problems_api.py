@@ -17,10 +17,12 @@ SMALL = {
     "burgers-shock": dict(n_coarse=32, refinement=2, n_input=32, n_output=16, final_time=0.3),
     "helmholtz-oscillatory": dict(n_coarse=32, refinement=2, n_input=64, n_output=16, wavenumber=20.0),
     "darcy-2d": dict(n_coarse=8, refinement=2, n_input=16, n_output=8),
+    **{name: dict(n_coarse=16, refinement=2, n_input=16, n_output=8, lattice=4, source_std=0.1)
+       for name in ("poisson-aniso-2d", "advdiff-2d", "helmholtz-2d", "transfer-mixture")},
 }
 
 
-def test_registry_lists_five_problems_and_default():
+def test_registry_lists_the_problems_and_default():
     assert set(available_problems()) == set(SMALL)
     assert DEFAULT_PROBLEM == "elliptic-rough" and DEFAULT_PROBLEM in available_problems()
 

@@ -10,6 +10,7 @@ from ntk_mlft.problems.burgers import BurgersShock
 from ntk_mlft.problems.darcy import Darcy2D
 from ntk_mlft.problems.elliptic import EllipticRough
 from ntk_mlft.problems.helmholtz import HelmholtzOscillatory
+from ntk_mlft.problems.periodic_systems import AdvDiffPeriodic, HelmholtzPeriodic, PoissonAniso, TransferMixture
 from ntk_mlft.problems.schrodinger import SchrodingerGroundState
 
 __all__ = ["DEFAULT_PROBLEM", "available_problems", "get_problem", "problem_from_params"]
@@ -18,7 +19,8 @@ DEFAULT_PROBLEM = "elliptic-rough"
 
 _PROBLEMS: dict[str, type[Problem]] = {
     cls.name: cls for cls in (EllipticRough, SchrodingerGroundState, BurgersShock,
-                              HelmholtzOscillatory, Darcy2D)
+                              HelmholtzOscillatory, Darcy2D, PoissonAniso, AdvDiffPeriodic,
+                              HelmholtzPeriodic, TransferMixture)
 }
 
 
