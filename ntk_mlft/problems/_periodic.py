@@ -118,5 +118,5 @@ def gaussian_lattice_sources(rng: np.random.Generator, n: int, n_nodes: int, lat
     none = ~on.any(axis=(1, 2))
     on[none, 0, 0] = True                                # at least one Gaussian per sample
     amp = rng.uniform(1e-3, 1.0, size=(n, lattice, lattice)) * on
-    f = np.einsum("ai,nab,bj->nij", g, amp, g)
+    f = g.T @ amp @ g
     return f / np.max(np.abs(f), axis=(1, 2), keepdims=True)
