@@ -25,7 +25,8 @@ import numpy as np
 from ntk_mlft._checks import as_finite_array
 from ntk_mlft.estimators.base import check_counts
 
-__all__ = ["ScalingCurve", "TransferErrorModel", "factor_at_error", "scaling_curve", "scratch_equivalent"]
+__all__ = ["PretrainingPlan", "ScalingCurve", "TransferErrorModel", "factor_at_error", "pretraining_plan", "scaling_curve",
+           "scratch_equivalent"]
 
 
 def _monotone_log(n: np.ndarray, err: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -140,3 +141,47 @@ class TransferErrorModel:
         point = np.clip([np.log1p(c[0]), np.log(c[1])], [g[0] for g in grid], [g[-1] for g in grid])
         interp = RegularGridInterpolator(grid, np.log(self.errors))
         return float(np.exp(interp(point[None])[0]))
+
+
+@dataclass(frozen=True)
+class PretrainingPlan:
+    """Optimal split of budgets between source (pre-training) and target samples.
+
+    budgets (B,) seconds; costs (2,) seconds per source / target sample; n_pre, n_down (B,) the
+    optimum (``optimize_allocation`` on a :class:`TransferErrorModel`); error (B,) its predicted
+    error; scratch_error (B,) the error of spending everything on target samples (capped at the
+    model's largest N)."""
+
+    budgets: np.ndarray
+    costs: np.ndarray
+    n_pre: np.ndarray
+    n_down: np.ndarray
+    error: np.ndarray
+    scratch_error: np.ndarray
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"budgets": self.budgets.tolist(), "costs": self.costs.tolist(), "n_pre": self.n_pre.tolist(),
+                "n_down": self.n_down.tolist(), "error": self.error.tolist(),
+                "scratch_error": self.scratch_error.tolist()}
+
+
+def pretraining_plan(model: TransferErrorModel, costs: Any, budgets: Any) -> PretrainingPlan:
+    """``optimize_allocation(model, costs, B)`` for each budget (counts capped at the model's grid)
+    against spending B on target samples alone. ``costs`` (2,): source, target seconds per sample."""
+    from ntk_mlft.allocation import optimize_allocation
+    from ntk_mlft.allocation.costs import as_cost_array
+
+    c = as_cost_array(costs, 2)
+    b = as_finite_array("budgets", budgets, ndim=1)
+    if b.size == 0 or np.any(b < c[1]):
+        raise ValueError(f"budgets must be non-empty and each at least one target sample's cost ({c[1]:g} s); "
+                         f"got {b.tolist()}")
+    caps = model.max_counts
+    rows = []
+    for budget in b:
+        alloc = optimize_allocation(model, c, float(budget), max_samples=caps)
+        n_scratch = min(int(budget // c[1]), int(caps[1]))
+        rows.append((int(alloc.counts[0]), int(alloc.counts[1]), model.error(alloc.counts),
+                     model.error([0, n_scratch])))
+    n_pre, n_down, err, scratch = (np.array(v) for v in zip(*rows))
+    return PretrainingPlan(b, c, n_pre, n_down, err.astype(float), scratch.astype(float))
