@@ -116,7 +116,9 @@ def run(args: argparse.Namespace) -> int:
     from ntk_mlft.reports.transfer import plot_pretraining_plan, plot_samples_saved, plot_scaling
     from ntk_mlft.transfer.scaling import pretraining_plan
 
-    costs = _floats(args.costs, "--costs", 2)
+    from ntk_mlft.allocation.costs import as_cost_array
+
+    costs = as_cost_array(_floats(args.costs, "--costs", 2), 2)
     budgets = _floats(args.budgets, "--budgets") if args.budgets else None
     if budgets is not None and not args.n_pre_grid:
         raise ValueError("--budgets needs --n-pre-grid (the N_pre values of the error model)")
