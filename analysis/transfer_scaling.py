@@ -93,19 +93,24 @@ def _validation(args, out):
 
     settings = dict(widths=args.widths, seeds=args.seeds, n_pre=args.val_n_pre, n_down=args.val_n_down,
                     n_pool=args.val_pool, size=args.val_size, ridge=args.val_ridge, max_steps=args.max_steps)
-    result = {"settings": settings, "systems": []}
+    path = out / "transfer_validation.json"
+    result = json.loads(path.read_text()) if path.exists() else {"systems": []}
+    result["systems"] = [r for r in result["systems"] if r["system"] not in args.systems]
     for system in args.systems:
         source, targets = default_targets(system)
         t0 = time.perf_counter()
-        studies, rows = validate_transfer(source, [targets[0], targets[2]], seed=args.seed, cache_dir=args.cache,
+        studies, rows = validate_transfer(source, [targets[i] for i in args.val_targets], seed=args.seed,
+                                          cache_dir=args.cache,
                                           checkpoint=Path(args.cache or out) / f"transfer_validation_{system}.json",
                                           **settings)
         points = measured_points(rows)
         save_figure(plot_scaling(studies[0], points), out / f"transfer_validation_{system}")
-        result["systems"].append({"system": system, "study": studies[0].to_dict(), "points": points,
+        result["systems"].append({"system": system, "settings": settings, "study": studies[0].to_dict(),
+                                  "points": points,
                                   "rows": [dataclasses.asdict(r) for r in rows],
                                   "wall_seconds": time.perf_counter() - t0})
-        (out / "transfer_validation.json").write_text(json.dumps(result, indent=1))
+        result["systems"].sort(key=lambda r: r["system"])
+        path.write_text(json.dumps(result, indent=1))
     return result
 
 
@@ -150,12 +155,15 @@ def _markdown(out):
     val = out / "transfer_validation.json"
     if val.exists():
         r = json.loads(val.read_text())
-        s = r["settings"]
-        lines += ["## Trained CNNs vs the prediction", "",
-                  f"2-D CNN (2 x [3x3 circular conv, ReLU], flatten, dense; NTK parameterisation), widths "
-                  f"{s['widths']}, seeds {s['seeds']}, N_pre = {s['n_pre']}, downstream N {s['n_down']}, pools of "
-                  f"{s['n_pool']} per distribution on {s['size']}x{s['size']} inputs, CurveBall <= {s['max_steps']} "
-                  f"steps per stage, ridge {s['ridge']} x mean NTK diagonal. Mean over seeds (s.e.).", "",
+        lines += ["## Trained CNNs vs the prediction", ""]
+        for sysr in r["systems"]:
+            s = sysr["settings"]
+            lines += [f"**{sysr['system']}**: 2-D CNN (2 x [3x3 circular conv, ReLU], flatten, dense; NTK parameterisation), widths "
+                      f"{s['widths']}, seeds {s['seeds']}, N_pre = {s['n_pre']}, downstream N {s['n_down']}, pools of "
+                      f"{s['n_pool']} per distribution on {s['size']}x{s['size']} inputs, CurveBall <= "
+                      f"{s['max_steps']} steps per stage, ridge {s['ridge']} x mean NTK diagonal; "
+                      f"{sysr['wall_seconds']:.0f} s wall.", ""]
+        lines += ["Mean over seeds (s.e. in brackets).", "",
                   "| system | target | mode | N | width | measured | NTK limit (same sets) | predicted |",
                   "|---|---|---|---|---|---|---|---|"]
         for sysr in r["systems"]:
@@ -163,6 +171,19 @@ def _markdown(out):
                 lines.append(f"| {sysr['system']} | {p['label'].split(' range ')[-1]} | {p['mode']} | {p['n_down']} | "
                              f"{p['width']} | {p['mean']:.3g} ({p['stderr']:.2g}) | {p['ntk_limit']:.3g} | "
                              f"{p['predicted']:.3g} |")
+        lines += ["", "Benefit of pre-training, error(scratch) / error(fine-tune) at the same N (> 1: fine-tuning "
+                  "helps), measured per width against the infinite-width limit on the same sets and the "
+                  "prediction:", "", "| system | target | N | width | measured | NTK limit | predicted |",
+                  "|---|---|---|---|---|---|---|"]
+        for sysr in r["systems"]:
+            pts = {(p["label"], p["mode"], p["n_down"], p["width"]): p for p in sysr["points"]}
+            for (label, mode, n, w), p in sorted(pts.items()):
+                other = pts.get((label, "scratch", n, w))
+                if mode != "finetune" or other is None:
+                    continue
+                lines.append(f"| {sysr['system']} | {label.split(' range ')[-1]} | {n} | {w} | "
+                             f"{other['mean'] / p['mean']:.3g} | {other['ntk_limit'] / p['ntk_limit']:.3g} | "
+                             f"{other['predicted'] / p['predicted']:.3g} |")
         lines.append("")
     (out / "transfer_scaling.md").write_text("\n".join(lines) + "\n")
 
@@ -174,17 +195,18 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="analysis/results")
     parser.add_argument("--cache", default=None)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--pool", type=int, default=2000)
-    parser.add_argument("--n-pre", type=int, default=1000)
-    parser.add_argument("--ridge", type=float, default=1e-3)
+    parser.add_argument("--pool", type=int, default=1000)
+    parser.add_argument("--n-pre", type=int, default=500)
+    parser.add_argument("--ridge", type=float, default=0.1)
     parser.add_argument("--widths", default="32,64")
     parser.add_argument("--seeds", default="0,1")
-    parser.add_argument("--val-pool", type=int, default=192)
-    parser.add_argument("--val-n-pre", type=int, default=96)
-    parser.add_argument("--val-n-down", default="8,32")
+    parser.add_argument("--val-pool", type=int, default=96)
+    parser.add_argument("--val-n-pre", type=int, default=48)
+    parser.add_argument("--val-n-down", default="16")
+    parser.add_argument("--val-targets", default="2", help="indices into DEFAULT_SHIFTS' targets")
     parser.add_argument("--val-size", type=int, default=8)
-    parser.add_argument("--val-ridge", type=float, default=1e-2)
-    parser.add_argument("--max-steps", type=int, default=300)
+    parser.add_argument("--val-ridge", type=float, default=0.1)
+    parser.add_argument("--max-steps", type=int, default=150)
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny pools, one width and seed")
     args = parser.parse_args(argv)
     import jax
@@ -194,6 +216,7 @@ def main(argv=None) -> int:
     args.widths = [int(v) for v in args.widths.split(",")]
     args.seeds = [int(v) for v in args.seeds.split(",")]
     args.val_n_down = [int(v) for v in args.val_n_down.split(",")]
+    args.val_targets = [int(v) for v in args.val_targets.split(",")]
     if args.quick:
         args.pool, args.n_pre, args.val_pool, args.val_n_pre, args.widths, args.seeds = 60, 30, 48, 16, [8], [0]
         args.val_n_down, args.max_steps = [4], 50

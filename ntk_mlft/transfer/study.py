@@ -127,7 +127,7 @@ def _label(problem: Problem) -> str:
 
 def predict_scaling(source: Problem, targets: Sequence[TargetSpec], *, n_source_pool: int = 2000,
                     n_target_pool: int = 2000, n_pre: int = 1000, n_down: Any = None, size: int = 16,
-                    architecture: str = "mlp-relu-3", ridge: float = 1e-3, seed: int = 0, cache_dir: Any = None,
+                    architecture: str = "mlp-relu-3", ridge: float = 0.1, seed: int = 0, cache_dir: Any = None,
                     target_error: float | None = None, n_pre_grid: Sequence[int] = ()) -> ScalingStudy:
     """Predicted fine-tune vs scratch curves for every target (module docstring).
 

@@ -124,8 +124,8 @@ def _train(arch: CNN2D, params: Any, params0: Any, x: np.ndarray, y: np.ndarray,
 
 
 def validate_transfer(source: Any, targets: Sequence[TargetSpec], *, widths: Sequence[int] = (32, 64),
-                      seeds: Sequence[int] = (0, 1), n_pre: int = 128, n_down: Sequence[int] = (8, 32),
-                      n_pool: int = 256, size: int = 8, ridge: float = 1e-2, max_steps: int = 400,
+                      seeds: Sequence[int] = (0, 1), n_pre: int = 48, n_down: Sequence[int] = (16,),
+                      n_pool: int = 96, size: int = 8, ridge: float = 0.1, max_steps: int = 150,
                       seed: int = 0, cache_dir: Any = None, checkpoint: Any = None
                       ) -> tuple[tuple[ScalingStudy, ...], tuple[TransferRow, ...]]:
     """Predicted curves (one ``ScalingStudy`` with one curve per target) and trained rows
