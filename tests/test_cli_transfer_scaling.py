@@ -49,3 +49,13 @@ def test_bad_input_exits_2_with_one_line(extra, message, capsys, tmp_path):
     code = cli.main([*SMALL, *extra, "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and len(err.splitlines()) == 1
+
+
+def test_generate_accepts_a_range_parameter(tmp_path, capsys):
+    args = ["generate", "--problem", "poisson-aniso-2d", "--param", "range=2,3", "--param", "n_input=16",
+            "--param", "n_coarse=16", "--param", "n_output=8", "--counts", "4", "--out", str(tmp_path / "g"),
+            "--json"]
+    assert cli.main(args) == 0
+    assert json.loads(capsys.readouterr().out)["counts"] == [4]
+    assert cli.main([*args[:4], "range=3,2", *args[5:]]) == 2
+    assert "inverted" in capsys.readouterr().err

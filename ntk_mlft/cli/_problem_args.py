@@ -33,9 +33,12 @@ def _parse_param(problem: str, text: str) -> tuple[str, Any]:
     key = key.strip()
     kind = int if fields[key].type in ("int", int) else float
     try:
+        if "tuple" in str(fields[key].type):     # a range such as --param range=1,5
+            return key, tuple(float(v) for v in value.split(","))
         return key, kind(value)
     except ValueError as err:
-        raise ValueError(f"--param {key} must be a{'n integer' if kind is int else ' number'}; got {value!r}") from err
+        raise ValueError(f"--param {key} must be a{'n integer' if kind is int else ' number'} (a range: LO,HI); "
+                         f"got {value!r}") from err
 
 
 def problem_from_args(args: argparse.Namespace):
