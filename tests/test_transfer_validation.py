@@ -20,12 +20,12 @@ def test_cnn_kernel_is_the_infinite_width_limit_of_its_network():
     x = np.random.default_rng(0).normal(size=(3, 4, 4, 7))
     k = np.asarray(arch.kernel_fn(x, None, get="nngp"))
     outs = []
-    for seed in range(64):
-        net = cnn2d(128, 4)
+    for seed in range(32):
+        net = cnn2d(64, 4)
         _, p = net.init_fn(jax.random.key(seed), (-1, 4, 4, 7))
         outs.append(np.asarray(net.apply_fn(p, x)))
-    emp = np.einsum("sio,sjo->ij", np.stack(outs), np.stack(outs)) / (64 * 16)
-    np.testing.assert_allclose(emp, k, rtol=0.2, atol=0.05 * np.abs(k).max())
+    emp = np.einsum("sio,sjo->ij", np.stack(outs), np.stack(outs)) / (32 * 16)
+    np.testing.assert_allclose(emp, k, rtol=0.25, atol=0.06 * np.abs(k).max())
 
 
 @pytest.mark.slow
