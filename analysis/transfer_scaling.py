@@ -141,7 +141,9 @@ def _markdown(out):
                              f"{bound}{_fmt(c['factor'][0])} | {c['target_error']:.3g} | "
                              f"{_fmt(c['factor_at_target'])} |")
         lines += ["", "Factor = scratch N reaching fine-tuning's error / N; `>=`: fine-tuning beats scratch's "
-                  "largest computed N (lower bound); `<=`: worse than scratch at the smallest N.", ""]
+                  "largest computed N (lower bound); `<=`: worse than scratch at the smallest N. Target error: "
+                  "the scratch error at N_max / 10; its factor is n/a where fine-tuning is already below it at "
+                  "N = 10 (or never reaches it).", ""]
     plan = out / "transfer_plan.json"
     if plan.exists():
         lines += ["## How much pre-training data to buy (source 1 s, target 10 s per sample)", "",
@@ -162,7 +164,9 @@ def _markdown(out):
                       f"{s['widths']}, seeds {s['seeds']}, N_pre = {s['n_pre']}, downstream N {s['n_down']}, pools of "
                       f"{s['n_pool']} per distribution on {s['size']}x{s['size']} inputs, CurveBall <= "
                       f"{s['max_steps']} steps per stage, ridge {s['ridge']} x mean NTK diagonal; "
-                      f"{sysr['wall_seconds']:.0f} s wall.", ""]
+                      f"{len(sysr['rows'])} fine-tuned / scratch networks, training wall time "
+                      f"{sum(r['seconds'] for r in sysr['rows']):.0f} s "
+                      f"(a fine-tune row includes its pre-training).", ""]
         lines += ["Mean over seeds (s.e. in brackets).", "",
                   "| system | target | mode | N | width | measured | NTK limit (same sets) | predicted |",
                   "|---|---|---|---|---|---|---|---|"]
