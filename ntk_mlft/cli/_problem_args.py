@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ntk_mlft._io import save_npz_atomic
-from ntk_mlft.problems.registry import DEFAULT_PROBLEM, _PROBLEMS, available_problems, get_problem
+from ntk_mlft.problems.registry import DEFAULT_PROBLEM, available_problems, get_problem, problem_class
 
 __all__ = ["add_problem_arguments", "problem_from_args", "write_pilot"]
 
@@ -24,10 +24,8 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _parse_param(problem: str, text: str) -> tuple[str, Any]:
-    if problem not in _PROBLEMS:
-        raise ValueError(f"unknown problem {problem!r}; available problems: {', '.join(available_problems())}")
     key, sep, value = text.partition("=")
-    fields = {f.name: f for f in dataclasses.fields(_PROBLEMS[problem])}
+    fields = {f.name: f for f in dataclasses.fields(problem_class(problem))}
     if not sep or key.strip() not in fields:
         raise ValueError(f"--param must be KEY=VALUE with KEY one of {sorted(fields)} for {problem!r}; got {text!r}")
     key = key.strip()

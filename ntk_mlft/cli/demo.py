@@ -17,15 +17,17 @@ fraction of the budget. The check pool is not: it exists only to validate the es
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ntk_mlft._io import strict_json
+
 HELP = "run the practical pipeline (costs, pilot + unlabeled inputs, NTK estimator, optimal allocation, curves, " \
        "Monte-Carlo check on an independent pool) on a built-in problem"
+OUT_KIND = "folder"  # --out is checked before any work (cli._errors.check_out_path)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -176,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
     for _ in steps:
         pass
     if args.json:
-        print(json.dumps({**report, "files": [str(f) for f in files]}, indent=2))
+        print(strict_json({**report, "files": [str(f) for f in files]}, indent=2))
     elif not args.quiet:
         print((out / "summary.md").read_text())
         print(f"wrote {len(files)} files to {out}")

@@ -8,14 +8,14 @@ the min(counts) inputs that have labels on every level.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
-from ntk_mlft._io import save_npz_atomic, write_json_atomic
+from ntk_mlft._io import save_npz_atomic, strict_json, write_json_atomic
 
 HELP = "generate multi-level data (inputs, labels per level) for a PDE problem, cached and resumable"
+OUT_KIND = "folder"  # --out is checked before any work (cli._errors.check_out_path)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
                "grids": data.provenance["grids"], "paired": args.paired, "seed": args.seed, "files": files,
                "input_shape": list(problem.input_shape), "output_shape": list(problem.output_shape)}
     if args.json:
-        print(json.dumps(summary))
+        print(strict_json(summary))
     elif not args.quiet:
         for level, (n, g) in enumerate(zip(data.counts, summary["grids"]), start=1):
             rms = float(np.sqrt(np.mean(data.outputs[level - 1] ** 2)))

@@ -12,10 +12,12 @@ unless ``--power-law`` supplies one.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from ntk_mlft._io import strict_json
+
 HELP = "train finite-width nets with MLFT per allocation; compare measured error with NTK predictions"
+OUT_KIND = "folder"  # --out is checked before any work (cli._errors.check_out_path)
 
 
 def _csv(kind, name):
@@ -87,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     figs = [*save_figure(plot_measured_vs_predicted(result), out / "measured_vs_predicted"),
             *save_figure(plot_measured_error_vs_budget(result), out / "error_vs_budget")]
     if args.json:
-        print(json.dumps({"out": str(out), "summary": result.summary(), "gains": result.gains(),
+        print(strict_json({"out": str(out), "summary": result.summary(), "gains": result.gains(),
                           "gaps": result.gaps(), "error_model": result.error_model,
                           "figures": [str(f) for f in figs]}))
     elif not args.quiet:

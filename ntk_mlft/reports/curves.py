@@ -202,22 +202,28 @@ def _cap_bound(a: Allocation | None) -> bool:
     return a is not None and a.unspent_reason.startswith("sample cap") and a.unspent > 0.01 * a.budget
 
 
-def parse_budgets(spec: str) -> np.ndarray:
-    """``"START:STOP:NUM"`` → NUM log-spaced budgets (seconds); or a comma-separated list."""
+def parse_budgets(spec: str, unit: str = "seconds") -> np.ndarray:
+    """``"START:STOP:NUM"`` → NUM log-spaced budgets; or a comma-separated list of distinct
+    positive budgets (sorted). ``unit`` names them in the error message."""
+    usage = (f"budgets must be 'START:STOP:NUM' (0 < START < STOP, NUM >= 2; log-spaced {unit}) "
+             f"or a comma-separated list of distinct positive {unit}")
     try:
         if ":" in spec:
             start, stop, num = spec.split(":")
             start, stop, num = float(start), float(stop), int(num)
-            if not (0 < start < stop) or num < 2:
+            if not (0 < start < stop < np.inf) or num < 2:
                 raise ValueError
             return np.geomspace(start, stop, num)
         vals = np.array(sorted(float(v) for v in spec.split(",")))
-        if vals.size == 0 or np.any(vals <= 0):
+        if vals.size == 0 or np.any(vals <= 0) or not np.all(np.isfinite(vals)):
             raise ValueError
-        return vals
     except ValueError:
-        raise ValueError(f"budgets must be 'START:STOP:NUM' (0 < START < STOP, NUM >= 2; log-spaced seconds) "
-                         f"or a comma-separated list of positive seconds; got {spec!r}") from None
+        raise ValueError(f"{usage}; got {spec!r}") from None
+    if vals.size > 1 and np.any(np.diff(vals) == 0):
+        dup = sorted({float(v) for v in vals[1:][np.diff(vals) == 0]})
+        raise ValueError(f"{usage}; {dup} appear(s) more than once in {spec!r} (slopes are fitted over "
+                         "distinct budgets)")
+    return vals
 
 
 def theoretical_slope(model: Any, allocation: Allocation, min_samples: int = 1,

@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft._checks import check_positive_int, check_positive_scalar
+from ntk_mlft._checks import check_distinct_inputs, check_positive_int, check_positive_scalar
 from ntk_mlft._linalg import kernel_float64
 
 __all__ = ["COVERAGE_WARNING", "MAX_COVERAGE", "PracticalSetup", "absolute_ridge", "estimator_from_pilot",
@@ -99,6 +99,7 @@ def estimator_from_pilot(x: np.ndarray, ys: Any, arch: str, ridge: float, **arch
     """
     from ntk_mlft.estimators import SpectralEstimator
 
+    check_distinct_inputs("pilot inputs x", x)
     k, targets = pilot_kernel(x, ys, arch, **arch_options)
     return SpectralEstimator.from_kernel(k, targets, ridge=absolute_ridge(k, ridge))
 
@@ -114,6 +115,8 @@ def _practical(pilot: Any, arch: str, ridge: float, seed: int, n_boot: int, nois
     ys = np.asarray(pilot.ys)
     net = get_architecture(arch, output_dim=int(np.prod(ys.shape[2:]) or 1), **arch_options)
     union = np.concatenate([np.asarray(pilot.x), np.asarray(pilot.x_unlabeled)])
+    check_distinct_inputs("pilot inputs x", pilot.x)
+    check_distinct_inputs("the estimator's pool (pilot x followed by x_unlabeled)", union)
     k = kernel_float64(net.kernel_fn, union)
     lam = ridge * float(np.mean(np.diag(k)))
     n_p = len(pilot.x)
