@@ -198,9 +198,10 @@ def _check_model(model: Any) -> int:
     return check_positive_int("model.n_levels", int(model.n_levels))
 
 
-MAX_COUNT = 10 ** 12
+MAX_COUNT = 10 ** 15
 """Largest sample count per level an allocation may reach (budget / cost, or the cap): beyond it
-counts lose integer precision in float64 arithmetic, and no training set is that large."""
+counts lose integer precision in float64 arithmetic (2**53 ~ 9e15), and no training set is that
+large."""
 
 
 def minimum_budget(costs: Any, min_samples: int = 1) -> float:

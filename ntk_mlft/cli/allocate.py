@@ -100,10 +100,10 @@ def check_budgets(budgets: Any, costs: Any, min_samples: int, option: str) -> No
     need = minimum_budget(costs, min_samples)
     low = float(np.min(budgets))
     if low < need * (1 - 1e-12):
-        raise ValueError(f"{option}: {low:.6g} s is below the cheapest admissible allocation, {min_samples} "
-                         f"finest-level sample(s) at {costs.cost_seconds[-1]:.6g} s each = {need:.6g} s "
-                         f"(cost table: {', '.join(f'{c:.3g}' for c in costs.cost_seconds)} s per sample); "
-                         "give budgets of at least that" + (" or use --budget-samples (finest samples' worth)"
+        raise ValueError(f"{option}: {low:.6g} s is below the cheapest admissible allocation ({min_samples} "
+                         f"finest-level sample(s) at {costs.cost_seconds[-1]:.6g} s each; cost table "
+                         f"{', '.join(f'{c:.3g}' for c in costs.cost_seconds)} s per sample): the minimum budget "
+                         f"needed is {need:.6g} s" + (" (or give --budget-samples: finest samples' worth)"
                                                             if option == "--budgets" else ""))
 
 

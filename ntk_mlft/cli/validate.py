@@ -1,8 +1,12 @@
 """``ntk-mlft validate``: train finite-width networks with MLFT per allocation and compare the
 measured test error with the NTK predictions (see :mod:`ntk_mlft.studies.trained_networks`).
 
-Writes ``validation.json``, ``validation.md`` (table) and two figures into ``--out`` (default
-``results/validate-<problem>``): measured vs NTK/predicted error per allocation and width
+Writes ``validation.json``, ``validation.md`` (table), ``measured.csv`` (the widest networks'
+measured errors per allocation and budget, columns ``allocation,budget,error,stderr``: the
+``--measured`` file of ``ntk-mlft curves``) and two figures into ``--out`` (default
+``results/validate-<problem>``). Every trained network is checkpointed in ``OUT/checkpoints``
+and the data cached in ``OUT/cache`` by default, so an interrupted run, rerun with the same
+options, resumes (``--no-checkpoint``: train everything again). Figures: measured vs NTK/predicted error per allocation and width
 (:func:`ntk_mlft.reports.plotting.plot_measured_vs_predicted`), and measured error vs budget over the
 predicted curve (:func:`ntk_mlft.reports.plotting.plot_measured_error_vs_budget`). The error model is the
 spectral estimator on a paired pilot pool (:mod:`ntk_mlft.studies.error_model`, as ``allocate --problem``)
@@ -45,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=2, help="number of seeds (data draw + init) per setting")
     parser.add_argument("--optimizer", default="curveball", help="gd, sgd, adam or curveball")
     parser.add_argument("--max-steps", type=int, default=600,
-                        help="step limit per level (CurveBall converges in ~150-300 steps at N ~ 200-400)")
+                        help="step limit per level, exact (CurveBall converges in ~150-300 steps at N ~ 200-400)")
     parser.add_argument("--rtol", type=float, default=1e-4,
                         help="stop a level when 20 steps lower the objective by less than this, relative")
     parser.add_argument("--ridge", type=float, default=0.1,
@@ -59,7 +63,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--power-law", nargs="+", default=None, metavar="KEY=VALUES",
                         help="user-supplied error model instead of the estimator, e.g. "
                              "--power-law coef=1,0.3,0.05 exponent=1,1,1")
-    parser.add_argument("--cache-dir", default=None, help="dataset cache folder (problems.generate)")
+    parser.add_argument("--cache-dir", default=None,
+                        help="dataset cache folder (problems.generate; default: OUT/cache)")
+    parser.add_argument("--checkpoint-dir", default=None,
+                        help="folder of the per-network checkpoint: a rerun with the same settings skips "
+                             "the networks already trained (default: OUT/checkpoints)")
+    parser.add_argument("--no-checkpoint", action="store_true",
+                        help="train every network again (no checkpoint is read or written)")
+
+
+def measured_points(result):
+    """The widest networks' measured errors (mean and standard error over seeds) per allocation
+    and budget, as :class:`ntk_mlft.reports.curves.MeasuredPoints`: what ``ntk-mlft curves
+    --measured OUT/measured.csv`` overlays on the predicted curves."""
+    import numpy as np
+
+    from ntk_mlft.reports.curves import MeasuredPoints
+
+    rows = [d for d in result.summary() if d["width"] == max(result.widths)]
+    return MeasuredPoints(allocation=tuple(d["allocation"] for d in rows),
+                          budget=np.array([d["budget"] for d in rows], dtype=float),
+                          error=np.array([d["measured_mean"] for d in rows], dtype=float),
+                          stderr=np.array([d["measured_se"] for d in rows], dtype=float))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     from ntk_mlft.studies.trained_networks import validate
 
     problem = problem_from_args(args)
+    out = Path(args.out or f"results/validate-{problem.name}")
     seeds = check_positive_int("--seeds", args.seeds)
     costs = CostTable.from_csv(args.costs) if args.costs else measure_costs(problem, seed=args.seed)
     budgets = args.budget or [8 * float(costs.cost_seconds[-1])]
@@ -82,16 +108,17 @@ def run(args: argparse.Namespace) -> int:
                       optimizer=args.optimizer, max_steps=args.max_steps, rtol=args.rtol,
                       ridge=args.ridge, costs=costs, error_model=model, n_pilot=args.n_pilot,
                       n_unlabeled=args.n_unlabeled or None,
-                      seed=args.seed, cache_dir=args.cache_dir)
-    out = Path(args.out or f"results/validate-{problem.name}")
+                      seed=args.seed, cache_dir=args.cache_dir or out / "cache",
+                      checkpoint_dir=None if args.no_checkpoint else (args.checkpoint_dir or out / "checkpoints"))
     write_json_atomic(out / "validation.json", result.to_dict())
     write_text_atomic(out / "validation.md", result.table() + "\n")
+    measured = measured_points(result).to_csv(out / "measured.csv")
     figs = [*save_figure(plot_measured_vs_predicted(result), out / "measured_vs_predicted"),
             *save_figure(plot_measured_error_vs_budget(result), out / "error_vs_budget")]
     if args.json:
         print(strict_json({"out": str(out), "summary": result.summary(), "gains": result.gains(),
                           "gaps": result.gaps(), "error_model": result.error_model,
-                          "figures": [str(f) for f in figs]}))
+                          "measured_csv": str(measured), "figures": [str(f) for f in figs]}))
     elif not args.quiet:
         print(result.table())
         for g in result.gains():

@@ -83,6 +83,16 @@ class MeasuredPoints:
         """(M,) bool: the points of ``method``."""
         return np.array([a == method for a in self.allocation], dtype=bool)
 
+    def to_csv(self, path: str | os.PathLike[str]) -> Path:
+        """Write ``allocation,budget,error,stderr`` (what :func:`read_measured_csv` reads; an
+        unknown stderr is an empty cell) atomically."""
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["allocation", "budget", "error", "stderr"])
+        for a, b, e, se in zip(self.allocation, self.budget, self.error, self.stderr):
+            w.writerow([a, repr(float(b)), repr(float(e)), repr(float(se)) if np.isfinite(se) else ""])
+        return write_text_atomic(path, buf.getvalue())
+
 
 def read_measured_csv(path: str | os.PathLike[str]) -> MeasuredPoints:
     """Measured points from a CSV with columns ``allocation,budget,error[,stderr]`` (budget in
