@@ -341,6 +341,16 @@ class LearningCurves:
     kernel: str = ""
     budget: float | None = None
 
+    def rising(self, rtol: float = 0.01) -> dict[int, float]:
+        """``{level (1-based): N}`` for each level whose predicted error rises by more than ``rtol``
+        (relative) from one count to the next, with the first count N after which it does."""
+        out = {}
+        for l, e in enumerate(np.asarray(self.predicted, dtype=float)):
+            up = np.flatnonzero(e[1:] > e[:-1] * (1 + rtol))
+            if up.size:
+                out[l + 1] = float(self.n[up[0]])
+        return out
+
 
 def predicted_learning_curves(model: Any, base_counts: Any, n: Any, *, problem: str = "",
                               kernel: str = "", budget: float | None = None) -> LearningCurves:
