@@ -99,6 +99,8 @@ def check_budgets(budgets: Any, costs: Any, min_samples: int, option: str) -> No
 
     need = minimum_budget(costs, min_samples)
     low = float(np.min(budgets))
+    if not np.all(np.isfinite(budgets)) or low <= 0:
+        raise ValueError(f"{option} must be finite and > 0 seconds; got {np.asarray(budgets).tolist()}")
     if low < need * (1 - 1e-12):
         raise ValueError(f"{option}: {low:.6g} s is below the cheapest admissible allocation ({min_samples} "
                          f"finest-level sample(s) at {costs.cost_seconds[-1]:.6g} s each; cost table "

@@ -89,17 +89,22 @@ def measured_points(result):
 
 def run(args: argparse.Namespace) -> int:
     from ntk_mlft._io import write_json_atomic, write_text_atomic
-    from ntk_mlft._checks import check_positive_int
+    from ntk_mlft._checks import check_choice, check_positive_int
     from ntk_mlft.cli.allocate import parse_power_law
     from ntk_mlft.allocation.costs import CostTable
     from ntk_mlft.reports.plotting import plot_measured_error_vs_budget, plot_measured_vs_predicted, save_figure
     from ntk_mlft.problems import measure_costs
     from ntk_mlft.cli._problem_args import problem_from_args
-    from ntk_mlft.studies.trained_networks import validate
+    from ntk_mlft.studies.trained_networks import ALLOCATIONS, validate
 
     problem = problem_from_args(args)
     out = Path(args.out or f"results/validate-{problem.name}")
     seeds = check_positive_int("--seeds", args.seeds)
+    check_positive_int("--max-steps", args.max_steps, allow_zero=True)
+    for a in args.allocations:  # checked before costs are measured and networks trained
+        check_choice("--allocations", a, ALLOCATIONS)
+    for w in args.widths:
+        check_positive_int("--widths", w)
     costs = CostTable.from_csv(args.costs) if args.costs else measure_costs(problem, seed=args.seed)
     budgets = args.budget or [8 * float(costs.cost_seconds[-1])]
     model = parse_power_law(args.power_law) if args.power_law else None
