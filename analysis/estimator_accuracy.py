@@ -1,7 +1,7 @@
 """Accuracy of the MLFT error estimators against the Monte-Carlo reference, every built-in problem.
 
 The quantity is the fresh-input (held-out) error: relative MSE at pool points outside every
-level's training set (DESIGN.md; ``MonteCarloResult.fresh_mean``), what the estimators predict
+level's training set (docs/design.md; ``MonteCarloResult.fresh_mean``), what the estimators predict
 by default. For a synthetic 3-level target and every built-in problem of ``ntk_mlft.problems``
 (paired data on a pool of ``--pool`` inputs, ``generate(..., paired=True)``), with the NTKs of
 mlp-relu-3 and cnn-relu-2 (inputs flattened to (n, length, 1); darcy-2d's 32 x 32 field is a

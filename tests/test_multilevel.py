@@ -1,4 +1,4 @@
-"""multilevel: chained residual regression vs the closed-form operator product of DESIGN.md,
+"""multilevel: chained residual regression vs the closed-form operator product of docs/design.md,
 e_L = -sum_l (I - P_L)...(I - P_l) d_l, built independently from dense regression matrices."""
 
 import numpy as np

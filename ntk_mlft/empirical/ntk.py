@@ -1,72 +1,26 @@
 """Finite-width (empirical) NNGP and NTK of any JAX function (neural-tangents 0.6.5 contract).
 
-For a network ``f(params, x)`` with parameters ``theta`` (a pytree of ``P`` numbers) and an
-output ``f(x)`` of shape ``(N, *O)`` (batch first), the empirical NTK (Jacot et al. 2018,
-arXiv:1806.07572) and NNGP are
-
-    Theta(x1, x2) = J(x1) J(x2)^T,   J(x) = d f(params, x) / d theta    (shape (N, *O, P)),
-    K(x1, x2)     = f(x1) f(x2)^T,
-
-with the product over the parameter axis. The full kernel has shape
-``zip(f(x1).shape, f(x2).shape) = (N1, N2, O_1, O_1', O_2, O_2', ...)``. As in neural-tangents:
-
-* ``trace_axes`` (default ``(-1,)``, the logits): output axes ``a`` summed in pairs
-  ``(a, a')`` and divided by their size, i.e. the *mean* of the diagonal (the infinite-width
-  kernel is ``constant * identity`` along such axes). They disappear from the result.
-* ``diagonal_axes``: output axes kept once (only the ``a == a'`` entries).
-* every other output axis appears twice, zipped: ``(d_1, d_1', d_2, d_2', ...)``.
-
-So with the defaults and ``f(x)`` of shape ``(N, C)`` the NTK is ``(N1, N2)``
-``= (1/C) sum_c J_c(x1) J_c(x2)^T``.
-
-**Per-group decomposition.** ``J J^T`` is a sum over parameters, so for any partition of the
-parameter leaves into groups ``g``,
-
-    Theta = sum_g Theta_g,   Theta_g = J_g J_g^T,   J_g = d f / d theta_g,
-
-and ``Theta_g`` is exactly the NTK of the network in which only ``theta_g`` is trained (all other
-parameters frozen). :func:`empirical_ntk_by_group` returns the ``Theta_g`` (one per layer by
-default): the kernel of "re-train only these layers" fine-tuning. For ``stax`` networks it uses
-the structured derivatives below (each layer's ``Theta_W`` and ``Theta_b`` come out separately
-anyway), otherwise Jacobian contraction.
+``empirical_ntk_fn`` / ``empirical_nngp_fn`` / ``empirical_kernel_fn`` return
+``Theta(x1, x2) = J(x1) J(x2)^T`` and ``K = f(x1) f(x2)^T`` with neural-tangents' shape rules:
+``trace_axes`` (default ``(-1,)``) summed in pairs and divided by their size, ``diagonal_axes``
+kept once, every other output axis twice, zipped; so an output ``(N, C)`` gives ``(N1, N2)``.
+``empirical_ntk_by_group`` returns one ``Theta_g`` per parameter group (default: per layer), the
+NTK of training only that group; they sum to ``Theta``.
 
 Implementations (``NtkImplementation``, same names and values as neural-tangents):
-
-* ``JACOBIAN_CONTRACTION`` (default): materialise ``J(x1)``, ``J(x2)`` leaf by leaf with
-  ``jax.jacrev`` and contract them with one ``einsum`` per parameter leaf. Memory
-  ``O((N1 + N2) |O| P)``.
-* ``NTK_VECTOR_PRODUCTS``: never materialise ``J``; column ``e`` of the kernel is
-  ``J(x1) (J(x2)^T e)``, a ``jax.vjp`` followed by a ``jax.jvp``, vmapped over the standard basis
-  ``e`` of the output of ``f(x2)``. Memory ``O(N1 N2 |O|^2 + P)``.
-* ``STRUCTURED_DERIVATIVES``: for networks built by ``ntk_mlft.stax`` only (``f`` must be
-  the ``apply_fn`` of a ``stax`` triple; anything else is a ``ValueError`` pointing to the two
-  implementations above). Every ``Dense``/``Conv`` is linear in its parameters,
-  ``z = w u W + s b`` with ``u`` the layer input (or its conv patches), so with ``d = df/dz``
-  from ONE forward pass with zero probes at each layer output and ``|O|`` vector-Jacobian
-  products, its share of the NTK is ``w^2 (u1 . u2)(d1 . d2) + s^2 (d1 . d2)`` summed over
-  positions (``Dense`` on flat inputs: ``w^2 (u1 u2^T) * (d1 d2^T) + s^2 d1 d2^T``); no Jacobian
-  is formed (``ntk_mlft.empirical._structured`` has the derivation and the per-layer choice between this Gram
-  form and per-example Jacobians for convolutions). Assumes examples are independent (what
-  ``vmap_axes=0`` certifies), which every ``stax`` layer guarantees; layer configurations that
-  are not batch-first (e.g. ``Flatten(batch_axis_out=1)``) raise ``ValueError``. Measured on the
-  shared 2-core benchmark machine (width-512 2-hidden-layer ReLU MLP, N = 1000, ``x2=None``):
-  0.07-0.10 s in float32, 0.25 s in float64 (Jacobian contraction: 4-10 s and 17 s), 2-2.4x
-  faster than neural-tangents' ``implementation=3`` in the same run
-  (``benchmarks/results/kernels.json``, ``ntk_mlft/kernels/README.md``).
-* ``AUTO``: ``STRUCTURED_DERIVATIVES`` when ``f`` is a ``stax`` ``apply_fn`` whose layers
-  allow it; otherwise lowers ``JACOBIAN_CONTRACTION`` and ``NTK_VECTOR_PRODUCTS`` with
-  ``jax.jit(...).lower(...)`` and picks the one XLA's cost analysis gives fewer FLOPs
-  (``JACOBIAN_CONTRACTION`` when no estimate is available).
-
-``vmap_axes`` certifies that ``f`` acts independently on the slices of ``x`` along ``in_axes``
-(``vmap_axes=0`` for a batch-first network without batch norm): Jacobians are then computed one
-example at a time, which avoids the ``O(N^2)`` cost of back-propagating one-hot cotangents through
-the whole batch. ``vmap_axes=None`` makes no such assumption and is always correct.
+``JACOBIAN_CONTRACTION`` (default), ``NTK_VECTOR_PRODUCTS``, ``STRUCTURED_DERIVATIVES`` (networks
+built by ``ntk_mlft.stax`` only; anything else, or a layer that is not batch-first, is a
+``ValueError`` naming the alternatives; details in ``ntk_mlft.empirical._structured``) and ``AUTO``
+(structured where possible, else the one XLA's cost analysis gives fewer FLOPs). ``vmap_axes``
+certifies that ``f`` acts independently on slices of ``x`` (``0`` for a batch-first network
+without batch norm); ``None`` assumes nothing and is always correct.
 
 Keyword arguments of ``ntk_fn(x1, x2, params, **apply_fn_kwargs)`` are passed to ``f``; as in
-neural-tangents a tuple of length two ``(v1, v2)`` gives ``v1`` to ``f(x1)`` and ``v2`` to
-``f(x2)``, and an ``rng`` key is split in two when ``x2`` is given. For outputs that are pytrees
-each leaf gets its own kernel (cross-terms between leaves are ignored, like neural-tangents).
+neural-tangents a tuple ``(v1, v2)`` gives ``v1`` to ``f(x1)`` and ``v2`` to ``f(x2)``, and an
+``rng`` key is split in two when ``x2`` is given. Pytree outputs get one kernel per leaf.
+
+Derivation (definition, per-group decomposition, the three implementations): ``docs/theory.md``
+section 7. Speed: ``benchmarks/results/kernels.json`` and ``ntk_mlft/kernels/README.md``.
 """
 
 from __future__ import annotations

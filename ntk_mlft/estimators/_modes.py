@@ -1,22 +1,10 @@
-r"""Kernel modes on a pool, shared by the spectral and pilot estimators.
+"""Kernel modes on a pool, shared by the spectral and pilot estimators.
 
-Diagonal normalisation (why: ``spectral`` module docstring, "Heterogeneous diagonal"). For a
-kernel matrix K on n pool points with K(x, x) > 0, let omega(x) = K(x, x) / mean_x K(x, x)
-(dimensionless, mean 1) and K_hat = Omega^{-1/2} K Omega^{-1/2} (constant diagonal, same trace).
-Kernel ridge regression with K on targets y equals regression with K_hat on y / sqrt(omega),
-with the per-sample ridge lambda / omega_i, rescaled by sqrt(omega):
-
-    f(x) = sqrt(omega(x)) K_hat(x, S) (K_hat_SS + lambda Omega_S^{-1})^{-1} (y_S / sqrt(omega_S)),
-
-so the error e = f - u equals sqrt(omega) e_hat, and mean_x e(x)^2 = mean_x omega(x) e_hat(x)^2:
-the normalised problem measured in the omega-weighted norm. The mean error field is a linear
-combination of mode components, so its weighted norm needs the weighted Gram of the mode
-entries,
-
-    G^{jk}_{bc} = sum_{rho in b, rho' in c} W_{rho rho'} <t_{j rho}, t_{k rho'}>,
-    W = V^T Omega V  (P, P),   t_{j rho} = mean_x phi_rho(x) d_j(x) / sqrt(omega(x))  (D,),
-
-where b, c are entries (runs of modes with eigenvalues within 1 + rtol, see ``runs``).
+Diagonal normalisation: omega(x) = K(x, x) / mean_x K(x, x) and the constant-diagonal kernel
+K_hat = Omega^{-1/2} K Omega^{-1/2}; regression with K equals regression with K_hat on
+y / sqrt(omega) measured in the omega-weighted norm, whose mean error field needs the weighted
+Gram G^{jk}_{bc} of the mode entries (b, c: runs of modes with eigenvalues within 1 + rtol,
+``runs``). Derivation: ``docs/theory.md`` section 3.
 """
 
 from __future__ import annotations

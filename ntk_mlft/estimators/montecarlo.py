@@ -8,7 +8,7 @@ kernel regression of ``ntk_mlft.predict.multilevel`` (f_l = f_{l-1} + P_l(u_l - 
     pool:  E(N) = E_X[ sum_x ||f_L(x) - u_L(x)||^2 ] / sum_x ||u_L(x)||^2   over the whole pool,
     fresh: the same sum over the pool points outside every X_l (numerator and denominator),
 
-both dimensionless. The fresh error is the held-out error of DESIGN.md (given the sets, the
+both dimensionless. The fresh error is the held-out error of docs/design.md (given the sets, the
 remaining points of an i.i.d. pool are fresh draws from the input distribution); the pool error
 counts the training points too and is what the spectral closed form computes before its
 fresh-input step (``fresh``). Both are exact for the pool up to Monte-Carlo noise; the standard

@@ -3,55 +3,16 @@
 Pilot file (``.npz``): ``x`` (n_p, *input_shape), ``y_level1`` .. ``y_levelL`` (n_p,
 *output_shape) solved on the SAME inputs, optional ``x_unlabeled`` (m, *input_shape).
 
-Estimator (feeds ``spectral.SpectralEstimator``). The input measure is the empirical measure
-of the union U of the pilot and unlabeled inputs (M = n_p + m points); the pilot is a uniformly
-random n_p-subset of U (both are i.i.d. draws), which is what makes the mode powers estimable.
-The kernel is diagonal-normalised as in ``spectral`` (``normalize="diagonal"``, omega from the
-diagonal over U, which needs no labels); targets become d / sqrt(omega) on the pilot.
+``PilotEstimator`` (feeds ``spectral.SpectralEstimator``): the spectrum of the diagonal-normalised
+kernel on the union U of pilot and unlabeled inputs (M = n_p + m points), the cross powers of the
+level differences estimated without bias from the pilot pairs (control variate on the top modes,
+PSD projection of rank bands keeping the trace, so E >= 0), bootstrap uncertainty over pilot
+samples, and ``diagnostics`` (resolved rank and unresolved tail power per level). Label noise only
+where the caller states one (``noise``). Predicts the fresh-input error on U's measure by default
+(``target="pool"``: the error on all of U). Counts must stay below M; accuracy is documented up to
+``studies.error_model.sample_cap``.
 
-1. Spectrum: eta_rho, v_rho = eig(K_hat_UU / M), all M modes kept (null modes: eta = 0, i.e.
-   unlearnable power). Eigenfunctions on the pilot inputs are exact: phi_rho(x_i) = sqrt(M) v_rho(i).
-2. Level differences d_l = y_l - y_{l-1}. Control variate first: the top r0 modes (r0 by
-   leave-one-out error, at most n_p / 2) are fitted by weighted least squares on the pilot, d = A beta + r (A = phi_rho(x_i),
-   rho < r0); their powers are beta_j beta_k minus the estimated covariance of beta (sigma_jk
-   (A^T A)^{-1} (1 - n_p/M)). Without it, the sampling noise of every other mode's power is
-   proportional to the TOTAL power (mostly in the top mode for PDE targets: 94% for
-   elliptic-rough) and swamps the small unlearned power that sets the error (pilot predictions
-   were 4-6x too high there); with it the noise is proportional to the residual power. For the
-   other modes, z_{l,i,rho} = phi_rho(x_i) r_l(x_i), and the cross powers C_{jk,rho} =
-   t_{j,rho} t_{k,rho}, t_rho = mean_U phi_rho r, are estimated without bias under sampling
-   without replacement from U:
-
-       C_hat = (1 - 1/M) P + Q / M,    P = mean over ordered pairs i != i' of z_{j,i} z_{k,i'},
-                                       Q = mean_i z_{j,i} z_{k,i}.
-
-   (E[P] = (M^2 t_j t_k - M Q_U)/(M(M-1)), E[Q] = Q_U.) The weighted Gram G of the mean error
-   field (``_modes``) is estimated the same way (t = beta on the top modes, the pair statistic
-   of the residual elsewhere, for every pair of modes), smoothed onto eigenvalue knots
-   (``_modes.hat_matrix``) and projected onto the PSD cone as an (L J, L J) matrix.
-3. Non-negativity (the fix for predicted errors of 0 or below): single-mode estimates are noisy
-   and can be negative (a negative-power mode in the learnable range makes E negative). Modes are
-   pooled into bands of geometrically growing rank (edges r_{b+1} = ceil(band_ratio r_b)), the
-   (L, L) band sums are projected onto the PSD cone and spread evenly over the band's modes.
-   Both projections keep the trace (the positive part is scaled to the unbiased trace): clipping
-   negative eigenvalues alone adds their magnitude as spurious, mostly unlearnable power. With
-   every C_rho PSD and G PSD the recursion of ``spectral`` gives E >= 0.
-4. Uncertainty: bootstrap over pilot samples (steps 2-3 redone on each resample, pairs of copies
-   of one sample excluded; the spectrum is fixed).
-5. Tail and noise. The solver targets are deterministic, so there is no label noise unless the
-   caller states one (``noise``: variance per output component and level, e.g. for stochastic
-   simulators; it enters the closed form as sigma^2). What the pilot cannot resolve is the
-   TAIL: power in rank bands whose estimate is not above twice its bootstrap standard
-   deviation. It is kept (spread over its band, acting like unlearnable power until N reaches
-   those ranks) and reported by ``diagnostics``: per level, the end rank of the last resolved
-   band and the fraction of the level's power in unresolved bands. Predictions for N_l above
-   the resolved rank of the dominant levels rest on the tail's even spreading.
-
-Quantity predicted: by default the fresh-input error (inputs outside every training set,
-``fresh``: the closed form on U's measure, its training atoms removed; q_l = N_l / M);
-``target="pool"`` gives the error on all of U, training points included (``montecarlo_error``'s
-``mean`` on the pool U). Counts must stay below M; accuracy is documented up to the cap of
-``workflow.sample_cap``.
+Derivation: ``docs/theory.md`` section 5 (pilot estimator), with sections 2-4.
 """
 
 from __future__ import annotations
@@ -118,7 +79,7 @@ def load_pilot(path: str | Path) -> Pilot:
 
 
 def _cross_powers(phi: np.ndarray, d: np.ndarray, w: np.ndarray, m_pool: float) -> np.ndarray:
-    """Mode cross powers (L, L, P) (module docstring, step 2).
+    """Mode cross powers (L, L, P) (docs/theory.md section 5, step 2).
 
     phi (n_p, P) eigenfunctions on the pilot inputs, d (L, n_p, D) level differences, w (n_p,)
     sample multiplicities (bootstrap), m_pool = M. P excludes pairs of copies of one sample:
@@ -233,7 +194,7 @@ def _band_sums(c: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 def _psd_banded(c: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Pool (L, L, P) powers into rank bands, project each band sum onto the PSD cone, spread it
-    evenly over the band's modes (see module docstring, step 3)."""
+    evenly over the band's modes (docs/theory.md section 5, step 3)."""
     psd = np.moveaxis(_psd_trace_kept(np.moveaxis(_band_sums(c, edges), -1, 0)), 0, -1)
     return np.repeat(psd / np.diff(edges), np.diff(edges), axis=-1)
 
@@ -241,7 +202,7 @@ def _psd_banded(c: np.ndarray, edges: np.ndarray) -> np.ndarray:
 def _resolved(point: np.ndarray, boot: list[np.ndarray], edges: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray]:
     """Per level: the end rank of the last band whose power exceeds 2 bootstrap s.d. (0 if none),
-    and the fraction of the level's power in bands that do not (module docstring, step 5)."""
+    and the fraction of the level's power in bands that do not (docs/theory.md section 5, step 5)."""
     n_levels = point.shape[0]
     idx = np.arange(n_levels)
     p_band = _band_sums(point, edges)[idx, idx]                                 # (L, B)
@@ -258,7 +219,7 @@ class PilotEstimator:
     """Spectral estimate from pilot data plus bootstrap replicates (satisfies ``ErrorModel``).
 
     ``pool_size``: M = n_p + m, the size of the measure the error refers to (counts above it
-    are refused); ``resolved_rank``, ``tail_fraction`` (L,): module docstring, step 5.
+    are refused); ``resolved_rank``, ``tail_fraction`` (L,): docs/theory.md section 5, step 5.
     """
 
     estimate: SpectralEstimator
@@ -378,7 +339,7 @@ class PilotEstimator:
                                 **kwargs)
 
     def diagnostics(self) -> dict[str, Any]:
-        """Resolved rank, tail fraction (module docstring, step 5) and the noise in use."""
+        """Resolved rank, tail fraction (docs/theory.md section 5, step 5) and the noise in use."""
         return {"pool_size": self.pool_size, "resolved_rank": self.resolved_rank.tolist(),
                 "tail_fraction": self.tail_fraction.tolist(),
                 "noise_summed_over_outputs": self.estimate.noise.tolist()}

@@ -1,87 +1,21 @@
-r"""Spectral closed form of the MLFT generalization error (learning-curve theory, multi-level).
+"""Spectral closed form of the MLFT generalization error (learning-curve theory, multi-level).
 
-Single level (Bordelon, Canatar, Pehlevan ICML 2020; Canatar, Bordelon, Pehlevan Nat. Commun.
-2021). Mercer modes of the kernel on the input measure: K(x, x') = sum_rho eta_rho phi_rho(x)
-phi_rho(x'), E_x[phi_rho phi_rho'] = delta. On a pool of n points: eta = eig(K/n), phi_rho =
-sqrt(n) v_rho. For N i.i.d. samples, unnormalised ridge lambda (K_SS + lambda I), target
-t = sum_rho t_rho phi_rho (+ label noise sigma^2), the deterministic equivalent is
+``SpectralEstimator`` predicts the expected relative MSE of chained kernel ridge regression with
+``N_l`` i.i.d. samples at level l from the Mercer spectrum of the kernel on a pool and the cross
+powers of the level differences (Bordelon et al. 2020, Canatar et al. 2021, extended to levels).
 
-    kappa = lambda + kappa sum_rho eta_rho / (N eta_rho + kappa)           (solved per N)
-    s_rho = kappa / (N eta_rho + kappa),   v_rho = N eta_rho^2 / (N eta_rho + kappa)^2,
-    gamma = sum_rho v_rho,
-    E[e_rho | t]   = -s_rho t_rho,
-    E[e_rho^2 | t] = s_rho^2 t_rho^2 + v_rho (E(t) + sigma^2),
-    E(t) = (sum_rho s_rho^2 t_rho^2 + gamma sigma^2) / (1 - gamma)         (Canatar et al.)
+Contract: ``from_kernel(K, targets, ridge=lambda)`` takes a PSD pool kernel (n, n) float64, targets
+(L, n, D) and the unnormalised ridge (``K_SS + lambda I``); ``error(counts)`` / ``error_many`` return
+the fresh-input error by default (``target="fresh"``: inputs outside every training set,
+``MonteCarloResult.fresh_mean``) or the pool error (``target="pool"``: ``MonteCarloResult.mean``).
+Counts may not exceed the pool size. ``normalize="diagonal"`` (default) runs the closed form on
+the constant-diagonal kernel and measures the error in the matching weighted norm;
+``normalize="none"`` is the plain closed form. Eigenvalues below ``_linalg.RCOND`` x the largest
+are unlearnable null modes; ``compress`` merges near-equal eigenvalues.
 
-(summing the second line over rho reproduces E(t)). For lambda = 0, kappa solves
-1 = sum eta / (N eta + kappa) (needs N < number of non-zero modes).
-
-Multi-level derivation. Let e_l = f_l - u_l. Level l regresses t_l = u_l - f_{l-1} =
-d_l - e_{l-1} on X_l, and X_l is independent of X_1..X_{l-1}, hence of e_{l-1}. Then
-e_l = f_{l-1} + P_l t_l - u_l = -(t_l - P_l t_l): the single-level error of regressing t_l.
-Conditionally on the earlier draws the formulas above hold with t = t_l; they involve t only
-through the mode powers t_rho^2 (linearly), so the expectation over earlier draws needs only
-the per-mode mean mu_{l-1} = E[e_{l-1,rho}] and fluctuation F_{l-1} = Var[e_{l-1,rho}]:
-
-    mu_l = -s (d_l - mu_{l-1}),         F_l = s^2 F_{l-1} + v (Ebar_l + sigma_l^2),
-    Ebar_l = (sum_rho s^2 (|d_l - mu_{l-1}|^2 + F_{l-1}) + gamma sigma_l^2) / (1 - gamma),
-
-with mu_0 = F_0 = 0 (f_0 = 0). Cross-mode correlations of the fluctuations never enter: the
-deterministic equivalent is diagonal in the modes. Because mu_l is a linear combination
-sum_k c_{l,k} d_k with per-mode coefficients, everything is expressed through the cross powers
-C_{jk,rho} = <d_{j,rho}, d_{k,rho}> (L, L, P) (multi-output targets: summed over outputs); the
-error is E_L = sum_rho (|mu_{L,rho}|^2 + F_{L,rho}) / mean ||u_L||^2 (relative MSE). A skipped
-level (N_l = 0) has e_l = -t_l: the same recursion with s = 1, v = 0. E_L is linear in
-(C, sigma^2), which gives the per-level breakdown. Finite training time is not covered.
-
-Heterogeneous diagonal (``normalize="diagonal"``, the default of ``from_kernel``). The theory
-assumes concentrated feature norms; ReLU NTKs have K(x, x) ~ |x|^2, which varies over the pool
-(coefficient of variation 0.3-0.7 on the test and built-in pools), and the plain closed form
-then misses Monte-Carlo by up to +11% (synthetic, N = 50) and -25% (schrodinger). Regression
-with K is exactly regression with the constant-diagonal kernel K_hat = Omega^{-1/2} K
-Omega^{-1/2} on y / sqrt(omega), rescaled by sqrt(omega) (``_modes``). The recursion is run for
-that problem (modes of K_hat, level differences d / sqrt(omega), per-sample ridge lambda /
-omega_i replaced by its mean lambda mean(1/omega), noise likewise), and the error is measured
-in the omega-weighted norm that makes it the error of the original regression:
-
-    E_L = sum_{jk,bc} c_{L,j,b} c_{L,k,c} G^{jk}_{bc} + sum_b F_{L,b} W_b,
-
-G the weighted Gram of the mode components (``_modes``), W_b = sum_{rho in b} W_{rho rho}.
-The off-diagonal part of G is essential (keeping only its diagonal reproduces the unnormalised
-error); ``normalize="none"`` is the plain closed form (G = diag C). For a ridge-less kernel
-whose diagonal is constant both coincide.
-
-Null space. Eigenvalues below ``_linalg.RCOND`` x the largest are set to 0 and kept: their
-target power (e.g. different labels on duplicated inputs) is unlearnable (s = 1, v = 0), exactly
-as the pseudo-inverse of the Monte-Carlo reference treats it. Speed: ``compress`` merges modes
-with eigenvalues within a factor 1 + rtol into entries (multiplicities ``mult``; bound and
-measurements in ``compressed``), and kappa is solved once per distinct ridge for all levels
-(Newton, about 5 steps from the tail-sum start). Counts may not exceed the pool size (the
-pool's measure has no more distinct points).
-
-Pool and fresh inputs. Everything above is the error on the pool's measure, training points
-included (``target="pool"``, ``MonteCarloResult.mean``). The default ``target="fresh"`` is the
-error at inputs outside every training set (``MonteCarloResult.fresh_mean``, the held-out error
-of DESIGN.md): ``_propagate`` then returns the pool second moments of every pair of levels and
-``fresh`` removes the training atoms (leave-one-out identity at the atoms, memberships
-independent across levels; derivation there).
-
-Accuracy (``tests/test_estimators_spectral.py``; built-in problems in
-``analysis/results/estimator_accuracy.md``), ReLU MLP and CNN NTKs, analytic / kinked /
-discontinuous targets, single- and 3-level. Pool error: within 10% of Monte-Carlo on the same
-pool for every N from 20 to n/2 (measured: within 4.0%). Fresh-input error: within 10% for every
-allocation with each N_l <= 0.2 n (``workflow.MAX_COVERAGE``) and for single-level N up to n/2,
-against MC with independent and with disjoint level sets (measured: within 9.1% and 9.6%, MC
-standard error <= 1.5%; the worst case is the CNN NTK on the analytic target with every level at
-the cap, where the fresh step itself adds -4..-6%; elsewhere its deviations track the pool
-error's within about 2%). Beyond the cap the sets of different levels overlap more and the two
-MC schemes drift apart (10-25% at N_l = n/2 on a coarse level). Where the closed form does not
-hold: (1) label noise sigma^2 > 0 with a ridge small against it (1e-2 x mean diagonal): the
-noise term overestimates MC as N grows (fresh +14% at N = n/5, +41% at n/3; within 10% for
-N <= n/8, tested); with ridge >= 0.1 x mean diagonal it stays within 2.5% up to n/3;
-(2) helmholtz-oscillatory (inputs on a 12-parameter family, targets at wavenumber 80,
-homogeneous diagonal) is 12-14% low at N >= 150 and on multi-level allocations: outside the
-Gaussian-equivalence regime of the theory, cause not pinned down.
+Derivation: ``docs/theory.md`` sections 2 (closed form, multi-level recursion), 3 (diagonal
+normalisation) and 4 (fresh-input step). Measured accuracy: ``tests/test_estimators_spectral.py``
+and ``analysis/results/estimator_accuracy.md``.
 """
 
 from __future__ import annotations
@@ -171,7 +105,7 @@ class SpectralEstimator:
     C_{jk,rho}; norm = mean ||u_L||^2; noise (L,) label-noise variance per level (summed over
     outputs); ridge (L,) unnormalised ridge per level; mult (P,) or None: number of modes each
     entry stands for (``compressed``; cross then holds their summed powers); gram: weighted Gram
-    G of the mean error field (module docstring), (L, L, P, P) over the entries, or (L, L, J, J)
+    G of the mean error field (docs/theory.md section 3), (L, L, P, P) over the entries, or (L, L, J, J)
     over ``knots`` (J,) eigenvalues at which the mean-field coefficients are evaluated and
     interpolated (``_modes.hat_matrix``; the pilot estimator's smoothed form); None: G = diag C;
     weight (P,) or None: W_b, the weight of the fluctuations of each entry (None: mult);
@@ -212,7 +146,7 @@ class SpectralEstimator:
         ``ridge``: scalar or (L,) unnormalised ridge; ``noise``: scalar or (L,) label-noise
         variance per output component (as ``montecarlo_error``); ``compress``: eigenvalue
         ratio tolerance of the entries (0: every mode kept; with ``normalize="diagonal"`` the
-        Gram then has n^2 L^2 entries); ``normalize``: "diagonal" or "none" (module docstring);
+        Gram then has n^2 L^2 entries); ``normalize``: "diagonal" or "none" (docs/theory.md section 3);
         ``target``: the default of ``error`` ("fresh" or "pool", class docstring).
         """
         check_choice("normalize", normalize, ("diagonal", "none"))

@@ -8,7 +8,7 @@ training time t_l; see ``ntk_mlft.predict``):
 
 so the kernel never changes between levels (NTK regime) and fine-tuning is regression on the
 residual; the error obeys e_L = f_L - u_L = -sum_l (I - P_L)...(I - P_l) d_l, d_l = u_l - u_{l-1}
-(Li, Fan, Ying 2021; DESIGN.md). A level with N_l = 0 is skipped (f_l = f_{l-1}).
+(Li, Fan, Ying 2021; docs/design.md). A level with N_l = 0 is skipped (f_l = f_{l-1}).
 Ridge lambda_l is unnormalised (K + lambda_l I); ``times[l] = None`` means t = infinity.
 """
 

@@ -11,7 +11,7 @@ each measurement we record
 
 - ``ntk_error``: the infinite-width limit on the same data — chained kernel ridge regression with
   the analytic NTK, ``f_l = f_{l−1} + Θ(·, X_l)(Θ(X_l, X_l) + λI)⁻¹ (u_l(X_l) − f_{l−1}(X_l))``,
-  ``f_0 = 0`` (:func:`ntk_mlft.predict.multilevel.mlft_predict`; DESIGN.md). A centred network trained to
+  ``f_0 = 0`` (:func:`ntk_mlft.predict.multilevel.mlft_predict`; docs/design.md). A centred network trained to
   convergence with the proximal ridge term of :func:`ntk_mlft.training.fit` tends to exactly this
   as the width grows, so ``|measured − ntk|/ntk`` is the finite-width gap;
 - ``predicted_error``: the error model's expectation over data sets for these counts — the number
