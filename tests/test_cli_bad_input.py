@@ -137,6 +137,8 @@ CASES = [
     ("validate-bad-allocation", ["validate", "--allocations", "foo", "--out", "{d}/v2"], 2,
      "--allocations must be one of"),
     ("allocate-n-unlabeled", [*ALLOC, "--n-unlabeled", "-5", "--levels", "2"], 2, "--n-unlabeled must be >= 0"),
+    ("unknown-arch", [*ALLOC, "--pilot", "{d}/good.npz", "--arch", "nope"], 2, "--arch must be one of"),
+    ("ridge-negative", [*ALLOC, "--pilot", "{d}/good.npz", "--ridge", "-1"], 2, "ridge must be finite and >= 0"),
 ]
 
 
@@ -164,14 +166,19 @@ def test_bom_and_crlf_cost_table_is_read(files, capsys):
     assert "predicted relative MSE" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv", [["--widths", "abc"], ["--counts"]], ids=["validate-widths", "generate-no-value"])
-def test_argparse_errors_exit_2_without_traceback(files, capsys, argv):
-    command = "validate" if argv[0] == "--widths" else "generate"
+@pytest.mark.parametrize("argv, phrase", [
+    (["validate", "--widths", "abc"], "comma-separated list of ints"),
+    (["generate", "--counts"], "expected one argument"),
+    (["allocate", "--budget", "1", "--seed", "-1"], "--seed: must be in 0..2147483647"),
+    (["allocate", "--budget", "1", "--seed", "99999999999999999999"], "--seed: must be in 0.."),
+    (["allocate", "--budget", "1", "--pilot", "p.npz", "--power-law", "coef=1"], "not allowed with argument"),
+], ids=["validate-widths", "generate-no-value", "seed-negative", "seed-huge", "two-model-sources"])
+def test_argparse_errors_exit_2_without_traceback(capsys, argv, phrase):
     with pytest.raises(SystemExit) as exc:
-        main([command, *argv])
+        main(argv)
     assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert "Traceback" not in err and "error:" in err
+    assert "Traceback" not in err and phrase in err
 
 
 def test_version(capsys):

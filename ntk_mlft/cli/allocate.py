@@ -116,8 +116,12 @@ def model_and_costs(args: argparse.Namespace, on_costs: Callable[[Any], None] | 
 
     ``on_costs(costs)`` runs as soon as the cost table is read or measured, before the pilot and
     the estimator (minutes of work): budget checks that need the costs fail fast there."""
+    from ntk_mlft._checks import check_choice
     from ntk_mlft.allocation.costs import CostTable
+    from ntk_mlft.architectures import available_architectures
 
+    if not args.power_law:  # before any pilot solve
+        check_choice("--arch", args.arch, available_architectures())
     costs = CostTable.from_csv(args.costs) if args.costs else None
     if costs is not None and on_costs is not None:
         on_costs(costs)

@@ -65,6 +65,20 @@ def _plain(doc: str | None) -> str:
     return text.replace("``", "").strip()
 
 
+MAX_SEED = 2 ** 31 - 1
+"""Largest --seed: derived seeds (seed + offsets) stay within JAX's and numpy's integer seeds."""
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer in 0..{MAX_SEED}; got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be in 0..{MAX_SEED}; got {value}")
+    return value
+
+
 def add_common_options(parser: argparse.ArgumentParser, *, suppress_defaults: bool = False) -> None:
     """``--seed``, ``--out``, ``--json``, ``--quiet`` on ``parser``. ``suppress_defaults`` for a
     nested sub-command: given there they override the parent's, else the parent's value stays."""
@@ -72,8 +86,8 @@ def add_common_options(parser: argparse.ArgumentParser, *, suppress_defaults: bo
         return argparse.SUPPRESS if suppress_defaults else value
 
     common = parser.add_argument_group("common options")
-    common.add_argument("--seed", type=int, default=default(0),
-                        help="random seed (all randomness derives from it)")
+    common.add_argument("--seed", type=_seed, default=default(0),
+                        help=f"random seed, 0..{MAX_SEED} (all randomness derives from it)")
     common.add_argument("--out", type=str, default=default(None), help="output file or folder (command-specific)")
     common.add_argument("--json", action="store_true", default=default(False),
                         help="print machine-readable JSON on stdout")

@@ -32,7 +32,7 @@ import numpy as np
 
 from ntk_mlft._io import read_csv_records, write_text_atomic
 from ntk_mlft._progress import progress
-from ntk_mlft._checks import as_finite_array
+from ntk_mlft._checks import as_finite_array, check_error_estimate
 from ntk_mlft.allocation import (Allocation, equal_split_allocation, minimum_budget, optimize_allocation,
                                  single_level_allocation)
 from ntk_mlft.allocation.costs import as_cost_array
@@ -369,6 +369,7 @@ def predicted_learning_curves(model: Any, base_counts: Any, n: Any, *, problem: 
         rows = np.repeat(base[None], ns.size, axis=0)
         rows[:, l] = ns
         pred[l] = [model.error(r) for r in rows]
+    check_error_estimate("a predicted learning-curve error", pred)
     return LearningCurves(n=ns, predicted=pred, base_counts=base, problem=problem, kernel=kernel, budget=budget)
 
 
