@@ -205,8 +205,11 @@ def read_npz_strict(path: str | os.PathLike[str], what: str) -> dict[str, np.nda
 def read_csv_records(path: str | os.PathLike[str], what: str, required: tuple[str, ...],
                      header_hint: str) -> list[tuple[int, dict[str, str]]]:
     """``(line number, row)`` for each non-blank row of the CSV ``path`` (keys and values
-    stripped). ``what`` names the file in errors ("cost table"); FileNotFoundError if it is
-    missing, ValueError if the header lacks one of ``required`` (``header_hint``: the expected header, for the message)."""
+    stripped). ``what`` names the file in errors ("cost table"). FileNotFoundError if it is
+    missing; ValueError, naming the file (and line), if it is a folder or not UTF-8 text (a
+    UTF-8 byte-order mark and CRLF line ends are accepted), if the header lacks one of
+    ``required`` (``header_hint``: the expected header, for the message), or if a line has more
+    or fewer cells than the header (``1,64,1,5``: a decimal comma)."""
     import csv
 
     path = Path(path)

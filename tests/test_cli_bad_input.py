@@ -229,7 +229,8 @@ def _strict_load(text):
 def test_json_is_strict_and_equals_the_out_file(files, capsys):
     out = files / "curves-json"
     # the equal split is infeasible at the first budget (NaN): null plus a reason, in both places
-    argv = ["curves", "--costs", str(files / "costs.csv"), "--budgets", "2,100", *POWER_LAW, "--json", "--out", str(out)]
+    argv = ["curves", "--costs", str(files / "costs.csv"), "--budgets", "2,100", *POWER_LAW, "--json",
+            "--out", str(out)]
     assert main(argv) == 0
     printed = _strict_load(capsys.readouterr().out)
     written = _strict_load((out / "curves.json").read_text())

@@ -40,7 +40,8 @@ def problem_from_args(args: argparse.Namespace):
     return get_problem(args.problem, levels=args.levels, **params)
 
 
-def write_pilot(path: str | Path, x: np.ndarray, ys: list[np.ndarray], x_unlabeled: np.ndarray | None = None) -> Path:
+def write_pilot(path: str | Path, x: np.ndarray, ys: list[np.ndarray],
+                x_unlabeled: np.ndarray | None = None) -> Path:
     """Pilot file (README "Bring your own solver"): ``x``, ``y_level1..y_levelL`` on the same
     inputs and, when given, ``x_unlabeled`` (:func:`ntk_mlft.estimators.pilot.save_pilot`)."""
     from ntk_mlft.estimators.pilot import save_pilot
