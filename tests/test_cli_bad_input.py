@@ -133,12 +133,15 @@ CASES = [
                                 "--measured", "{d}/costs.csv", "--out", "{d}/c5"], 2, "lacks column(s)"),
     ("measured-negative-error", ["curves", "--costs", "{d}/costs.csv", "--budgets", "10,100", *POWER_LAW,
                                  "--measured", "{d}/measured_bad.csv", "--out", "{d}/c6"], 2, "must be > 0"),
-    ("validate-seeds-0", ["validate", "--seeds", "0", "--out", "{d}/v1"], 2, "--seeds must be >= 1"),
     ("validate-bad-allocation", ["validate", "--allocations", "foo", "--out", "{d}/v2"], 2,
      "--allocations must be one of"),
     ("allocate-n-unlabeled", [*ALLOC, "--n-unlabeled", "-5", "--levels", "2"], 2, "--n-unlabeled must be >= 0"),
     ("unknown-arch", [*ALLOC, "--pilot", "{d}/good.npz", "--arch", "nope"], 2, "--arch must be one of"),
     ("ridge-negative", [*ALLOC, "--pilot", "{d}/good.npz", "--ridge", "-1"], 2, "ridge must be finite and >= 0"),
+    ("ridge-nan-with-power-law", [*ALLOC, *POWER_LAW, "--ridge", "nan"], 2, "--ridge must be finite"),
+    ("levels-0-with-power-law", [*ALLOC, *POWER_LAW, "--levels", "0"], 2, "--levels must be >= 1"),
+    ("validate-budget-below-one-sample", ["validate", "--costs", "{d}/costs.csv", "--levels", "2", "--budget", "1",
+                                          "--out", "{d}/v3"], 2, "--budget: 1 s is below"),
 ]
 
 
@@ -167,12 +170,19 @@ def test_bom_and_crlf_cost_table_is_read(files, capsys):
 
 
 @pytest.mark.parametrize("argv, phrase", [
+    (["validate", "--seeds", "0"], "argument --seeds: must be >= 1"),
     (["validate", "--widths", "abc"], "comma-separated list of ints"),
     (["generate", "--counts"], "expected one argument"),
     (["allocate", "--budget", "1", "--seed", "-1"], "--seed: must be in 0..2147483647"),
     (["allocate", "--budget", "1", "--seed", "99999999999999999999"], "--seed: must be in 0.."),
     (["allocate", "--budget", "1", "--pilot", "p.npz", "--power-law", "coef=1"], "not allowed with argument"),
-], ids=["validate-widths", "generate-no-value", "seed-negative", "seed-huge", "two-model-sources"])
+    (["demo", "--trials", "1"], "argument --trials: must be >= 2"),
+    (["demo", "--budget-samples", "0"], "argument --budget-samples: must be >= 1"),
+    (["demo", "--ridge", "nan"], "argument --ridge: must be finite and >= 0"),
+    (["validate", "--max-steps", "-1"], "argument --max-steps: must be >= 0"),
+    (["validate", "--n-test", "0"], "argument --n-test: must be >= 1"),
+], ids=["validate-seeds-0", "validate-widths", "generate-no-value", "seed-negative", "seed-huge", "two-model-sources", "demo-trials-1",
+        "demo-budget-samples-0", "demo-ridge-nan", "validate-max-steps", "validate-n-test"])
 def test_argparse_errors_exit_2_without_traceback(capsys, argv, phrase):
     with pytest.raises(SystemExit) as exc:
         main(argv)

@@ -109,6 +109,18 @@ def check_budgets(budgets: Any, costs: Any, min_samples: int, option: str) -> No
                                                             if option == "--budgets" else ""))
 
 
+def check_model_options(args: argparse.Namespace) -> None:
+    """The error-model options' values, whichever model they end up choosing (a bad value is an
+    error even where the option does not apply, never silently ignored)."""
+    from ntk_mlft._checks import check_positive_int, check_positive_scalar
+
+    check_positive_scalar("--ridge", args.ridge, allow_zero=True)
+    check_positive_int("--pilot-size", args.pilot_size)
+    check_positive_int("--n-unlabeled", args.n_unlabeled, allow_zero=True)
+    if args.levels is not None:
+        check_positive_int("--levels", args.levels)
+
+
 def model_and_costs(args: argparse.Namespace, on_costs: Callable[[Any], None] | None = None
                     ) -> tuple[Any, Any, dict[str, Any]]:
     """Error model, cost table and labels (problem, kernel, model source; pool size on estimator
@@ -120,6 +132,7 @@ def model_and_costs(args: argparse.Namespace, on_costs: Callable[[Any], None] | 
     from ntk_mlft.allocation.costs import CostTable
     from ntk_mlft.architectures import available_architectures
 
+    check_model_options(args)
     if not args.power_law:  # before any pilot solve
         check_choice("--arch", args.arch, available_architectures())
     costs = CostTable.from_csv(args.costs) if args.costs else None
@@ -169,8 +182,6 @@ def _problem_model(args: argparse.Namespace, costs: Any, on_costs: Callable[[Any
               f"default problem {name} (no --power-law/--pilot/--problem given)")
     if [int(g) for g in costs.grid] != grids:
         source += f"; its grids {grids} differ from the cost table's {[int(g) for g in costs.grid]}"
-    if args.n_unlabeled < 0:
-        raise ValueError(f"--n-unlabeled must be >= 0 (0: pilot inputs only); got {args.n_unlabeled}")
     if args.n_unlabeled == 0:
         pilot = pilot_from_problem(problem, args.pilot_size, seed=args.seed)
         model, pool = estimator_from_pilot_file(pilot, args.arch, args.ridge, args.seed)

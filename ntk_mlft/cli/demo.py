@@ -31,21 +31,23 @@ OUT_KIND = "folder"  # --out is checked before any work (cli._errors.check_out_p
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ntk_mlft.cli._arg_types import int_at_least, non_negative_float, positive_int
+
     parser.add_argument("--problem", default=None, help="problem name (default: the built-in default problem)")
-    parser.add_argument("--levels", type=int, default=None, help="number of levels (problem default if omitted)")
+    parser.add_argument("--levels", type=positive_int, default=None, help="number of levels (problem default if omitted)")
     parser.add_argument("--arch", default="mlp-relu-3", help="architecture whose NTK is used")
-    parser.add_argument("--pilot-size", type=int, default=120, help="paired pilot solves (every level, same inputs)")
-    parser.add_argument("--n-unlabeled", type=int, default=3000,
+    parser.add_argument("--pilot-size", type=positive_int, default=120, help="paired pilot solves (every level, same inputs)")
+    parser.add_argument("--n-unlabeled", type=positive_int, default=3000,
                         help="cheap unlabeled inputs for the spectrum (no solves); counts per level are capped at "
                              "workflow.MAX_COVERAGE of pilot + unlabeled inputs")
-    parser.add_argument("--budget-samples", type=int, default=600,
+    parser.add_argument("--budget-samples", type=positive_int, default=600,
                         help="the demo budget buys this many finest-level samples")
-    parser.add_argument("--check-size", type=int, default=3000,
+    parser.add_argument("--check-size", type=positive_int, default=3000,
                         help="independent paired inputs solved only for the Monte-Carlo check (disjoint level sets "
                              "need more than the largest allocation's total)")
-    parser.add_argument("--n-budgets", type=int, default=8, help="budgets on the error-vs-budget curve")
-    parser.add_argument("--trials", type=int, default=6, help="Monte-Carlo repetitions per allocation")
-    parser.add_argument("--ridge", type=float, default=1e-4, help="ridge relative to the mean kernel diagonal")
+    parser.add_argument("--n-budgets", type=int_at_least(2), default=8, help="budgets on the error-vs-budget curve")
+    parser.add_argument("--trials", type=int_at_least(2), default=6, help="Monte-Carlo repetitions per allocation")
+    parser.add_argument("--ridge", type=non_negative_float, default=1e-4, help="ridge relative to the mean kernel diagonal")
 
 
 def _costs(problem: Any, seed: int) -> tuple[Any, str]:

@@ -35,6 +35,7 @@ def _csv(kind, name):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ntk_mlft.cli._arg_types import non_negative_float, non_negative_int, positive_int
     from ntk_mlft.cli._problem_args import add_problem_arguments
 
     add_problem_arguments(parser)
@@ -46,17 +47,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated subset of optimal,single,equal")
     parser.add_argument("--widths", type=_csv(int, "--widths"), default=[128, 512, 2048],
                         help="hidden widths to train, comma-separated")
-    parser.add_argument("--seeds", type=int, default=2, help="number of seeds (data draw + init) per setting")
+    parser.add_argument("--seeds", type=positive_int, default=2, help="number of seeds (data draw + init) per setting")
     parser.add_argument("--optimizer", default="curveball", help="gd, sgd, adam or curveball")
-    parser.add_argument("--max-steps", type=int, default=600,
+    parser.add_argument("--max-steps", type=non_negative_int, default=600,
                         help="step limit per level, exact (CurveBall converges in ~150-300 steps at N ~ 200-400)")
-    parser.add_argument("--rtol", type=float, default=1e-4,
+    parser.add_argument("--rtol", type=non_negative_float, default=1e-4,
                         help="stop a level when 20 steps lower the objective by less than this, relative")
-    parser.add_argument("--ridge", type=float, default=0.1,
+    parser.add_argument("--ridge", type=non_negative_float, default=0.1,
                         help="ridge relative to the mean NTK diagonal (estimator, kernel regression, training)")
-    parser.add_argument("--n-test", type=int, default=200, help="held-out finest-level test samples")
-    parser.add_argument("--n-pilot", type=int, default=150, help="paired pilot solves (every level) for the error model")
-    parser.add_argument("--n-unlabeled", type=int, default=3000,
+    parser.add_argument("--n-test", type=positive_int, default=200, help="held-out finest-level test samples")
+    parser.add_argument("--n-pilot", type=positive_int, default=150, help="paired pilot solves (every level) for the error model")
+    parser.add_argument("--n-unlabeled", type=non_negative_int, default=3000,
                         help="cheap unlabeled inputs (no solves) for the estimator's spectrum; 0: the spectral "
                              "estimator on the pilot inputs alone")
     parser.add_argument("--costs", default=None, help="cost table CSV (default: measure costs now)")
@@ -90,7 +91,7 @@ def measured_points(result):
 def run(args: argparse.Namespace) -> int:
     from ntk_mlft._io import write_json_atomic, write_text_atomic
     from ntk_mlft._checks import check_choice, check_positive_int
-    from ntk_mlft.cli.allocate import parse_power_law
+    from ntk_mlft.cli.allocate import check_budgets, parse_power_law
     from ntk_mlft.allocation.costs import CostTable
     from ntk_mlft.reports.plotting import plot_measured_error_vs_budget, plot_measured_vs_predicted, save_figure
     from ntk_mlft.problems import measure_costs
@@ -99,14 +100,14 @@ def run(args: argparse.Namespace) -> int:
 
     problem = problem_from_args(args)
     out = Path(args.out or f"results/validate-{problem.name}")
-    seeds = check_positive_int("--seeds", args.seeds)
-    check_positive_int("--max-steps", args.max_steps, allow_zero=True)
+    seeds = args.seeds
     for a in args.allocations:  # checked before costs are measured and networks trained
         check_choice("--allocations", a, ALLOCATIONS)
     for w in args.widths:
         check_positive_int("--widths", w)
     costs = CostTable.from_csv(args.costs) if args.costs else measure_costs(problem, seed=args.seed)
     budgets = args.budget or [8 * float(costs.cost_seconds[-1])]
+    check_budgets(budgets, costs, 1, "--budget")  # before any network is trained
     model = parse_power_law(args.power_law) if args.power_law else None
     result = validate(problem, architecture=args.arch, budgets=budgets, allocations=args.allocations,
                       widths=args.widths, seeds=range(seeds), n_test=args.n_test,
