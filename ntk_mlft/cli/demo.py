@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ntk_mlft._checks import check_error_estimate
 from ntk_mlft._format import plus_minus
 from ntk_mlft._io import strict_json
 
@@ -137,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         allocs["equal split"] = equal
     counts = np.array([a.counts for a in allocs.values()], dtype=float)
     band = model.error_with_uncertainty(counts, level=0.9)
+    check_error_estimate("the predicted errors of the demo's allocations", band["error"])
     k_check, y_check = check_pool(problem, args.check_size, args.arch, seed=args.seed)
     sets = _sets(counts, args.check_size)
     mc = montecarlo_error(k_check, y_check, counts, ridge=setup.ridge, n_trials=args.trials, seed=args.seed,
