@@ -10,6 +10,8 @@ import numpy as np
 __all__ = [
     "as_finite_array",
     "check_choice",
+    "check_distinct_inputs",
+    "check_error_estimate",
     "check_positive_int",
     "check_positive_scalar",
 ]
@@ -60,4 +62,46 @@ def check_choice(name: str, value: Any, allowed: tuple[str, ...] | list[str]) ->
     """``value`` must be one of ``allowed`` (strings)."""
     if value not in allowed:
         raise ValueError(f"{name} must be one of {sorted(allowed)}; got {value!r}")
+    return value
+
+
+def check_distinct_inputs(name: str, x: Any) -> int:
+    """Number of rows of ``x`` (n, ...); ValueError if two rows are identical.
+
+    The error estimators treat their inputs as i.i.d. draws from a continuous distribution (the
+    pool's empirical measure, ``estimators.pilot``): a repeated input is counted as two
+    independent points, which makes the predicted error too optimistic (every input twice: ~4x)
+    or, when all rows coincide, meaningless (a rank-1 kernel; negative estimates). Exact
+    duplicates are what a copy-paste or a broken sampler produces, so they are refused, with
+    their count and the first pair.
+    """
+    arr = np.asarray(x)
+    if arr.ndim < 1 or arr.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one input row; got shape {arr.shape}")
+    rows = np.ascontiguousarray(arr.reshape(arr.shape[0], -1))
+    _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    n_dup = rows.shape[0] - first.size
+    if n_dup:
+        inverse = np.asarray(inverse).reshape(-1)
+        later = int(np.flatnonzero(first[inverse] != np.arange(rows.shape[0]))[0])
+        raise ValueError(f"{name}: {n_dup} of {rows.shape[0]} input rows repeat an earlier row "
+                         f"(first: row {later} = row {int(first[inverse[later]])}); the error model needs "
+                         "distinct inputs drawn independently (a repeated input counts twice and makes "
+                         "the predicted error too optimistic); remove the duplicates")
+    return int(rows.shape[0])
+
+
+def check_error_estimate(name: str, value: Any) -> Any:
+    """``value`` (a predicted relative MSE, scalar or array) if every entry is finite and >= 0.
+
+    A relative MSE is in [0, inf) by definition; an estimate outside it is a bug or degenerate
+    inputs, never a number to report, so this raises ValueError instead of letting it through.
+    """
+    arr = np.asarray(value, dtype=np.float64)
+    bad = ~np.isfinite(arr) | (arr < 0)
+    if np.any(bad):
+        shown = arr[bad].reshape(-1)[:3].tolist()
+        raise ValueError(f"{name} is outside [0, inf) (got {shown}): a relative MSE cannot be negative or "
+                         "non-finite; the error model's inputs are degenerate (check the pilot for duplicate "
+                         "or constant inputs and labels) or this is a bug to report")
     return value

@@ -101,7 +101,7 @@ def get_architecture(name: str, *, output_dim: int, width: int = 512,
       **options: ``W_std``, ``b_std``, ``parameterization``, ``readout_W_std`` and for the CNN
         ``kernel_size``, ``padding`` (defaults per architecture in the module table).
     """
-    check_choice("name", name, available_architectures())
+    check_choice("architecture (--arch)", name, available_architectures())
     check_positive_int("output_dim", output_dim)
     check_positive_int("width", width)
     builder, description, defaults = _REGISTRY[name]

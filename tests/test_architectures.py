@@ -28,7 +28,7 @@ def test_shapes(rng, name):
 
 
 def test_bad_options():
-    with pytest.raises(ValueError, match="name must be one of"):
+    with pytest.raises(ValueError, match=r"architecture \(--arch\) must be one of"):
         get_architecture("resnet", output_dim=1)
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['depth'\]"):
         get_architecture("mlp-relu-3", output_dim=1, depth=4)

@@ -27,6 +27,11 @@ def test_generate_paired_writes_dataset_provenance_and_pilot(tmp_path, capsys):
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["seed"] == 4 and prov["problem"]["name"] == "darcy-2d"
     assert list((out / "cache").glob("*.npz"))
+    # the recommended pool for `allocate --pilot`: 3000 unlabeled inputs from the practical path's stream
+    from ntk_mlft.studies.error_model import unlabeled_inputs
+
+    assert summary["unlabeled_inputs"] == 3000
+    np.testing.assert_array_equal(pilot["x_unlabeled"], unlabeled_inputs(p, 3000, seed=4))
 
 
 def test_generate_paired_unequal_counts_nested_prefixes_and_common_pilot(tmp_path, capsys):

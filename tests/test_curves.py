@@ -176,3 +176,15 @@ def test_learning_curves_and_comparison():
     assert comp.log_ratio_rmse() == pytest.approx(1.0, rel=1e-14)
     with pytest.raises(ValueError, match="same length"):
         Comparison([0.1], [0.1, 0.2])
+
+
+def test_measured_points_csv_round_trip(tmp_path):
+    from ntk_mlft.reports.curves import MeasuredPoints, read_measured_csv
+
+    pts = MeasuredPoints(("optimal", "single"), np.array([10.0, 40.0]), np.array([0.1, 0.25]),
+                         np.array([0.01, np.nan]))
+    back = read_measured_csv(pts.to_csv(tmp_path / "measured.csv"))
+    assert back.allocation == pts.allocation
+    np.testing.assert_array_equal(back.budget, pts.budget)
+    np.testing.assert_array_equal(back.error, pts.error)
+    np.testing.assert_array_equal(back.stderr, pts.stderr)            # NaN (one seed) survives as an empty cell

@@ -42,3 +42,8 @@ def test_demo_practical_pipeline(tmp_path, capsys):
     cov = sum(r["allocations"]["optimal"]["counts"]) / 184
     assert r["coverage_of_pool"] == np.float64(cov)
     assert ("of the pool; above 50% the fresh-input prediction" in summary) == (cov > 0.5)
+    unspent = [k for k, a in r["allocations"].items() if a["unspent_reason"] != "none" and a["unspent_seconds"] > 0]
+    assert ("Unspent budget:" in summary) == bool(unspent)
+    for key in unspent:
+        assert f"- {key}: " in summary and r["allocations"][key]["unspent_reason"] in summary
+    assert "± nan" not in summary

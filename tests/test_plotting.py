@@ -15,11 +15,22 @@ MODEL = PowerLawErrorModel([1.0, 0.3, 0.05], [1.0, 0.8, 1.2], floor=1e-3)
 COSTS = np.array([1.0, 4.0, 16.0])
 
 
+def _legend_texts(fig):
+    """Texts of the figure's legend, which must sit outside every axes (it never covers data)."""
+    assert len(fig.legends) == 1
+    legend = fig.legends[0]
+    fig.draw_without_rendering()  # runs the constrained layout
+    box = legend.get_window_extent()
+    for ax in fig.axes:
+        assert not box.overlaps(ax.get_window_extent()), "legend overlaps an axes"
+    return [t.get_text().replace("\n", " ") for t in legend.get_texts()]
+
+
 def _check_axes(ax, *, legend=True):
     assert ax.get_xlabel() and ax.get_ylabel()
     assert "(" in ax.get_xlabel() and "(" in ax.get_ylabel()  # units in parentheses
     if legend:
-        assert ax.get_legend() is not None and ax.get_legend().get_texts()
+        assert _legend_texts(ax.figure)
 
 
 def test_error_vs_budget_figure(tmp_path):
@@ -32,7 +43,7 @@ def test_error_vs_budget_figure(tmp_path):
     _check_axes(ax)
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     assert "toy-pde" in ax.get_title() and "mlp-relu-3" in ax.get_title() and "budgets 50 s to" in ax.get_title()
-    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    texts = _legend_texts(ax.figure)
     assert any("optimal MLFT (fitted slope" in t for t in texts)
     assert any(t.startswith("measured: optimal") for t in texts)
     assert any(t.startswith("measured: single") for t in texts)
@@ -122,7 +133,7 @@ def test_validation_figures(tmp_path):
         _check_axes(ax)
         assert "toy-pde" in ax.get_title() and "mlp-relu-3" in ax.get_title() and b in ax.get_title()
         assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
-        texts = [t.get_text() for t in ax.get_legend().get_texts()]
+        texts = _legend_texts(ax.figure)
         assert sum("trained nets" in t for t in texts) == 3 and any("NTK limit" in t for t in texts)
         assert any("predicted" in t for t in texts)
     # measured points are the seed means at each width
@@ -150,3 +161,34 @@ def test_validation_figures(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="at least one"):
         plot_validation_overview([])
+
+
+def test_single_width_single_budget_validation_draws_markers():
+    import dataclasses
+
+    from ntk_mlft.reports.plotting import plot_measured_error_vs_budget, plot_measured_vs_predicted
+
+    res = _validation_result(budgets=(10.0,))
+    one = dataclasses.replace(res, widths=(64,), seeds=(0,),
+                              rows=tuple(r for r in res.rows if r.width == 64 and r.seed == 0))
+    for fig in (plot_measured_vs_predicted(one), plot_measured_error_vs_budget(one)):
+        lines = [ln for ln in fig.axes[0].get_lines() if "NTK limit" in ln.get_label() or "predicted" in
+                 ln.get_label()]
+        assert len(lines) == 6 and all(ln.get_marker() not in (None, "None", "") for ln in lines)
+        _legend_texts(fig)
+    assert "±" not in one.table() and "one seed" in one.table()      # one seed: no "± nan"
+    assert "± " in res.table()
+
+
+def test_learning_curves_note_a_rising_level():
+    class Rising:
+        n_levels = 2
+
+        def error(self, counts):                  # level 1's error rises past N = 10
+            return 0.1 / counts[1] + 1e-3 * abs(counts[0] - 10) + 0.01
+
+    lc = predicted_learning_curves(Rising(), [10, 5], [1, 3, 10, 30, 100], budget=30.0)
+    assert lc.rising() == {1: 10.0}
+    texts = _legend_texts(plot_learning_curves(lc))
+    assert any("rises from N = 10" in t for t in texts)
+    assert "budget 30 s" in plot_learning_curves(lc).axes[0].get_title()

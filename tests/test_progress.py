@@ -43,3 +43,15 @@ def test_switched_off_is_silent_even_on_a_terminal(monkeypatch):
     finally:
         _progress.set_progress_enabled(before)
     assert err.getvalue() == ""
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_stage_lines_only_on_a_terminal(enabled, monkeypatch, tty):
+    err = _Terminal() if tty else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    with _progress.stage("building the kernel"):
+        pass
+    lines = err.getvalue().splitlines()
+    assert lines == (["building the kernel ...", lines[-1]] if tty else [])
+    if tty:
+        assert lines[-1].startswith("building the kernel: done in ")

@@ -149,3 +149,11 @@ def test_stopping_rule_rising_loss_is_not_convergence(rng):
     res = fit(lambda p, xx: jnp.tanh(xx @ p["w"]) @ p["v"], p0, xw, yw, optimizer="curveball",
               max_steps=20000, chunk=20, rtol=1e-12)
     assert res.stopped == "tol" and res.steps < 1000 and res.losses[-1] < 1e-28
+
+
+def test_max_steps_is_exact_when_the_chunk_does_not_divide_it(rng):
+    x, y = _data(rng, 6)
+    arch = get_architecture("mlp-relu-3", output_dim=1, width=16)
+    _, params = arch.init_fn(jax.random.key(0), (-1, 3))
+    res = fit(arch.apply_fn, params, x, y, optimizer="gd", max_steps=25, chunk=10, rtol=0.0)
+    assert res.steps == 25 and res.losses.size == 26 and res.stopped == "max_steps"

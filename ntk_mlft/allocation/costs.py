@@ -31,6 +31,7 @@ from ntk_mlft._io import read_csv_records, write_text_atomic
 __all__ = ["CostTable", "as_cost_array"]
 
 _COLUMNS = ("level", "grid", "cost_seconds")
+_MIN_COST = 1e-100  # seconds; costs in [_MIN_COST, 1 / _MIN_COST] keep budget / cost and cost * count finite
 
 
 def _validated_costs(name: str, costs: Any) -> np.ndarray:
@@ -48,6 +49,11 @@ def _validated_costs(name: str, costs: Any) -> np.ndarray:
     if np.any(arr <= 0):
         bad = [int(i) + 1 for i in np.flatnonzero(arr <= 0)]
         raise ValueError(f"{name} must be > 0 seconds per sample; level(s) {bad} have cost <= 0")
+    if np.any(arr < _MIN_COST) or np.any(arr > 1 / _MIN_COST):
+        bad = [int(i) + 1 for i in np.flatnonzero((arr < _MIN_COST) | (arr > 1 / _MIN_COST))]
+        raise ValueError(f"{name} must be between {_MIN_COST:g} and {1 / _MIN_COST:g} seconds per sample "
+                         f"(outside, budgets and counts overflow); level(s) {bad} have "
+                         f"{[float(arr[i - 1]) for i in bad]}: rescale the unit")
     steps = np.diff(arr)
     if np.any(steps <= 0):
         i = int(np.flatnonzero(steps <= 0)[0])

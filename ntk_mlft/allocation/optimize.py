@@ -45,7 +45,7 @@ import numpy as np
 from ntk_mlft.allocation._separable import (Terms, exact_integer, greedy_fill, solve_continuous_cvxpy,
                                             solve_continuous_dual)
 from ntk_mlft.allocation._surrogate import optimize_surrogate
-from ntk_mlft._checks import check_positive_int, check_positive_scalar
+from ntk_mlft._checks import check_error_estimate, check_positive_int, check_positive_scalar
 from ntk_mlft.allocation.costs import as_cost_array
 from ntk_mlft.estimators.base import PowerLawErrorModel
 
@@ -198,6 +198,12 @@ def _check_model(model: Any) -> int:
     return check_positive_int("model.n_levels", int(model.n_levels))
 
 
+MAX_COUNT = 10 ** 15
+"""Largest sample count per level an allocation may reach (budget / cost, or the cap): beyond it
+counts lose integer precision in float64 arithmetic (2**53 ~ 9e15), and no training set is that
+large."""
+
+
 def minimum_budget(costs: Any, min_samples: int = 1) -> float:
     """Cheapest admissible allocation: ``min_samples`` at the finest level, all others skipped."""
     c = as_cost_array(costs)
@@ -222,6 +228,13 @@ def _prepare(model: Any, costs: Any, budget: Any, min_samples: Any = 1, max_samp
             raise ValueError(f"max_samples must be None, an integer or {n} integers, each >= min_samples "
                              f"({min_samples}); got {max_samples!r}")
         hi = hi.astype(float)
+    with np.errstate(over="ignore"):
+        most = np.minimum(budget / c, hi)
+    if np.any(most > MAX_COUNT):
+        l = int(np.argmax(most))
+        raise ValueError(f"budget {budget:.6g} s buys {most[l]:.3g} samples at level {l + 1} ({c[l]:.3g} s each), "
+                         f"more than the largest count supported ({MAX_COUNT:.0e} per level); give the budget "
+                         "and costs in units where a level's count stays below that, or cap it (max_samples)")
     return n, c, float(budget), min_samples, hi
 
 
@@ -339,7 +352,8 @@ def _finish(model: Any, c: np.ndarray, budget: float, caps: np.ndarray, min_samp
     cost = float(np.sum(counts * c))
     if left is None:
         left = np.full(c.size, budget - cost)
-    return Allocation(counts=counts, predicted_error=float(model.error(counts)), cost=cost, budget=budget,
+    error = float(check_error_estimate(f"the predicted error of counts {counts.tolist()}", model.error(counts)))
+    return Allocation(counts=counts, predicted_error=error, cost=cost, budget=budget,
                       costs=c, continuous_counts=np.asarray(continuous, float),
                       continuous_error=float(continuous_error), status=status, method=method,
                       integer_status=integer_status, skipped_levels=_skipped(counts),

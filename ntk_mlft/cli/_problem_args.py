@@ -9,8 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft._io import save_npz_atomic
-from ntk_mlft.problems.registry import DEFAULT_PROBLEM, _PROBLEMS, available_problems, get_problem
+from ntk_mlft.problems.registry import DEFAULT_PROBLEM, available_problems, get_problem, problem_class
 
 __all__ = ["add_problem_arguments", "problem_from_args", "write_pilot"]
 
@@ -24,10 +23,8 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _parse_param(problem: str, text: str) -> tuple[str, Any]:
-    if problem not in _PROBLEMS:
-        raise ValueError(f"unknown problem {problem!r}; available problems: {', '.join(available_problems())}")
     key, sep, value = text.partition("=")
-    fields = {f.name: f for f in dataclasses.fields(_PROBLEMS[problem])}
+    fields = {f.name: f for f in dataclasses.fields(problem_class(problem))}
     if not sep or key.strip() not in fields:
         raise ValueError(f"--param must be KEY=VALUE with KEY one of {sorted(fields)} for {problem!r}; got {text!r}")
     key = key.strip()
@@ -46,14 +43,10 @@ def problem_from_args(args: argparse.Namespace):
     return get_problem(args.problem, levels=args.levels, **params)
 
 
-def write_pilot(path: str | Path, x: np.ndarray, ys: list[np.ndarray]) -> Path:
-    """Pilot file (CONTRACTS.md): ``x`` and ``y_level1..y_levelL`` on the same inputs.
+def write_pilot(path: str | Path, x: np.ndarray, ys: list[np.ndarray],
+                x_unlabeled: np.ndarray | None = None) -> Path:
+    """Pilot file (README "Bring your own solver"): ``x``, ``y_level1..y_levelL`` on the same
+    inputs and, when given, ``x_unlabeled`` (:func:`ntk_mlft.estimators.pilot.save_pilot`)."""
+    from ntk_mlft.estimators.pilot import save_pilot
 
-    Uses :func:`ntk_mlft.estimators.pilot.save_pilot` when it is available.
-    """
-    try:
-        from ntk_mlft.estimators.pilot import save_pilot
-    except ImportError:
-        return save_npz_atomic(path, x=x, **{f"y_level{i}": y for i, y in enumerate(ys, start=1)})
-    save_pilot(path, x, ys)
-    return Path(path)
+    return save_pilot(path, x, ys, x_unlabeled)

@@ -26,15 +26,15 @@ says that the prediction tends to be optimistic there.
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from ntk_mlft.studies.error_model import COVERAGE_WARNING, estimator_from_pilot_file, sample_cap
+from ntk_mlft._io import strict_json
 
 HELP = "optimal number of training samples per level for a cost table and a budget (seconds)"
+OUT_KIND = "file"  # --out is checked before any work (cli._errors.check_out_path)
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,31 +67,77 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_power_law(items: list[str]):
-    """``["coef=1,0.3", "exponent=1,1", "floor=0.01"]`` → PowerLawErrorModel."""
+    """``["coef=1,0.3", "exponent=1,1", "floor=0.01"]`` → PowerLawErrorModel; each key once,
+    ``floor`` a single number."""
     from ntk_mlft.estimators.base import PowerLawErrorModel
 
+    usage = "--power-law takes coef=V1,V2,.. exponent=P1,P2,.. [floor=F], each key once"
     fields: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or key not in ("coef", "exponent", "floor"):
-            raise ValueError(f"--power-law takes coef=V1,V2,.. exponent=P1,P2,.. [floor=F]; got {item!r}")
+            raise ValueError(f"{usage}; got {item!r}")
+        if key in fields:
+            raise ValueError(f"{usage}; {key}= is given twice")
         try:
             vals = [float(v) for v in value.split(",")]
         except ValueError:
             raise ValueError(f"--power-law {key} must be comma-separated numbers; got {value!r}") from None
+        if key == "floor" and len(vals) != 1:
+            raise ValueError(f"--power-law floor is one number (the error no allocation goes below); got {value!r}")
         fields[key] = vals[0] if key == "floor" else np.array(vals)
     if "coef" not in fields or "exponent" not in fields:
         raise ValueError("--power-law needs both coef=... and exponent=...")
     return PowerLawErrorModel(**fields)
 
 
-def model_and_costs(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
-    """Error model, cost table and labels (problem, kernel, model source; pool size on estimator
-    paths) from the parsed options; see the module docstring for the default model."""
-    from ntk_mlft.allocation.costs import CostTable
+def check_budgets(budgets: Any, costs: Any, min_samples: int, option: str) -> None:
+    """ValueError unless every budget buys ``min_samples`` finest-level samples (the cheapest
+    admissible allocation); run right after the cost table is known, before any model is built."""
+    from ntk_mlft.allocation import minimum_budget
 
+    need = minimum_budget(costs, min_samples)
+    low = float(np.min(budgets))
+    if not np.all(np.isfinite(budgets)) or low <= 0:
+        raise ValueError(f"{option} must be finite and > 0 seconds; got {np.asarray(budgets).tolist()}")
+    if low < need * (1 - 1e-12):
+        raise ValueError(f"{option}: {low:.6g} s is below the cheapest admissible allocation ({min_samples} "
+                         f"finest-level sample(s) at {costs.cost_seconds[-1]:.6g} s each; cost table "
+                         f"{', '.join(f'{c:.3g}' for c in costs.cost_seconds)} s per sample): the minimum budget "
+                         f"needed is {need:.6g} s" + (" (or give --budget-samples: finest samples' worth)"
+                                                            if option == "--budgets" else ""))
+
+
+def check_model_options(args: argparse.Namespace) -> None:
+    """The error-model options' values, whichever model they end up choosing (a bad value is an
+    error even where the option does not apply, never silently ignored)."""
+    from ntk_mlft._checks import check_positive_int, check_positive_scalar
+
+    check_positive_scalar("--ridge", args.ridge, allow_zero=True)
+    check_positive_int("--pilot-size", args.pilot_size)
+    check_positive_int("--n-unlabeled", args.n_unlabeled, allow_zero=True)
+    if args.levels is not None:
+        check_positive_int("--levels", args.levels)
+
+
+def model_and_costs(args: argparse.Namespace, on_costs: Callable[[Any], None] | None = None
+                    ) -> tuple[Any, Any, dict[str, Any]]:
+    """Error model, cost table and labels (problem, kernel, model source; pool size on estimator
+    paths) from the parsed options; see the module docstring for the default model.
+
+    ``on_costs(costs)`` runs as soon as the cost table is read or measured, before the pilot and
+    the estimator (minutes of work): budget checks that need the costs fail fast there."""
+    from ntk_mlft._checks import check_choice
+    from ntk_mlft.allocation.costs import CostTable
+    from ntk_mlft.architectures import available_architectures
+
+    check_model_options(args)
+    if not args.power_law:  # before any pilot solve
+        check_choice("--arch", args.arch, available_architectures())
     costs = CostTable.from_csv(args.costs) if args.costs else None
+    if costs is not None and on_costs is not None:
+        on_costs(costs)
     if args.power_law:
         if costs is None:
             raise ValueError("--power-law needs --costs (a cost table CSV)")
@@ -99,28 +145,35 @@ def model_and_costs(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]
                                                         "model_source": "--power-law"}
     if args.pilot:
         from ntk_mlft.estimators.pilot import load_pilot
+        from ntk_mlft.studies.error_model import estimator_from_pilot_file, sample_cap
 
         if costs is None:
             raise ValueError("--pilot needs --costs (a cost table CSV)")
-        if not Path(args.pilot).exists():
-            raise FileNotFoundError(f"pilot file {args.pilot} does not exist")
-        model, pool = estimator_from_pilot_file(load_pilot(args.pilot), args.arch, args.ridge, args.seed)
+        pilot = load_pilot(args.pilot)
+        if pilot.n_levels != costs.n_levels:
+            raise ValueError(f"pilot file {args.pilot} has {pilot.n_levels} levels (y_level1..y_level{pilot.n_levels}) "
+                             f"but the cost table {args.costs} has {costs.n_levels}; give one cost row per pilot level")
+        model, pool = estimator_from_pilot_file(pilot, args.arch, args.ridge, args.seed)
         return model, costs, {"problem": str(args.pilot), "kernel": args.arch, "pool": pool,
                               "cap_per_level": sample_cap(pool), "model_source": f"--pilot {args.pilot}"}
-    return _problem_model(args, costs)
+    return _problem_model(args, costs, on_costs)
 
 
-def _problem_model(args: argparse.Namespace, costs: Any) -> tuple[Any, Any, dict[str, Any]]:
+def _problem_model(args: argparse.Namespace, costs: Any, on_costs: Callable[[Any], None] | None
+                   ) -> tuple[Any, Any, dict[str, Any]]:
     """``--problem`` (or the default problem): practical estimator (paired pilot + unlabeled inputs;
     pilot alone with ``--n-unlabeled 0``); costs measured if absent."""
     from ntk_mlft.problems import DEFAULT_PROBLEM, get_problem, measure_costs
-    from ntk_mlft.studies.error_model import pilot_from_problem, practical_estimator_from_problem
+    from ntk_mlft.studies.error_model import (estimator_from_pilot_file, pilot_from_problem,
+                                              practical_estimator_from_problem, sample_cap)
 
     name = args.problem or DEFAULT_PROBLEM
     levels = args.levels if args.levels is not None else (None if costs is None else costs.n_levels)
     problem = get_problem(name, levels=levels)
     if costs is None:
         costs = measure_costs(problem, seed=args.seed)
+        if on_costs is not None:
+            on_costs(costs)
     elif costs.n_levels != problem.n_levels:
         raise ValueError(f"the cost table has {costs.n_levels} levels but --levels {problem.n_levels} was given; "
                          "drop --levels or give a table with one row per level")
@@ -129,8 +182,6 @@ def _problem_model(args: argparse.Namespace, costs: Any) -> tuple[Any, Any, dict
               f"default problem {name} (no --power-law/--pilot/--problem given)")
     if [int(g) for g in costs.grid] != grids:
         source += f"; its grids {grids} differ from the cost table's {[int(g) for g in costs.grid]}"
-    if args.n_unlabeled < 0:
-        raise ValueError(f"--n-unlabeled must be >= 0 (0: pilot inputs only); got {args.n_unlabeled}")
     if args.n_unlabeled == 0:
         pilot = pilot_from_problem(problem, args.pilot_size, seed=args.seed)
         model, pool = estimator_from_pilot_file(pilot, args.arch, args.ridge, args.seed)
@@ -218,6 +269,8 @@ def format_table(report: dict[str, Any], labels: dict[str, Any]) -> str:
                      f"{opt['unspent_reason']}")
     if cap is not None:
         lines.append(f"every rule is capped at {cap} samples per level (* = at the cap)")
+    from ntk_mlft.studies.error_model import COVERAGE_WARNING
+
     coverage = report.get("coverage_of_pool")
     if coverage is not None and coverage > COVERAGE_WARNING:
         lines.append(f"note: the levels' samples together are {100 * coverage:.0f}% of the estimator's pool "
@@ -236,7 +289,8 @@ def format_table(report: dict[str, Any], labels: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    model, costs, labels = model_and_costs(args)
+    model, costs, labels = model_and_costs(
+        args, on_costs=lambda table: check_budgets([args.budget], table, args.min_samples, "--budget"))
     report = allocation_report(model, costs, args.budget, args.min_samples, cap_per_level(args, labels))
     report.update(labels)
     if "pool" in labels:
@@ -246,7 +300,7 @@ def run(args: argparse.Namespace) -> int:
 
         write_json_atomic(args.out, report)
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(strict_json(report, indent=2))
     else:
         print(format_table(report, labels))
     return 0

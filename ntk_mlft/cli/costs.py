@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from ntk_mlft._io import strict_json
+
 HELP = "measure per-sample solver cost at each level of a problem; write level,grid,cost_seconds CSV"
+OUT_KIND = "file"  # --out is checked before any work (cli._errors.check_out_path)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out or f"results/costs-{problem.name}.csv")
     table.to_csv(out)
     if args.json:
-        print(json.dumps({"problem": problem.name, "out": str(out), "level": table.level.tolist(),
+        print(strict_json({"problem": problem.name, "out": str(out), "level": table.level.tolist(),
                           "grid": table.grid.tolist(), "cost_seconds": table.cost_seconds.tolist()}))
     elif not args.quiet:
         for lv, g, c in zip(table.level, table.grid, table.cost_seconds):

@@ -1,8 +1,12 @@
 """``ntk-mlft curves``: error vs budget for optimal MLFT and the baselines, figures + CSV.
 
-Synopsis: ``ntk-mlft curves --budgets 60:36000:20 --out DIR [--costs costs.csv] [--problem NAME |
---pilot pilot.npz | --power-law ...] [--measured measured.csv] [--at SECONDS]``; the error model
-and costs are chosen as for ``ntk-mlft allocate`` (default: the built-in default problem).
+Synopsis: ``ntk-mlft curves (--budgets 60:36000:20 | --budget-samples 1:1000:20) --out DIR
+[--costs costs.csv] [--problem NAME | --pilot pilot.npz | --power-law ...] [--measured
+measured.csv] [--at SECONDS]``; the error model and costs are chosen as for ``ntk-mlft
+allocate`` (default: the built-in default problem). ``--budget-samples`` gives the budgets in
+finest-level samples' worth (multiples of the finest cost per sample), so a range stays valid
+whatever the measured costs; every budget is checked against one finest sample as soon as the
+costs are known, before the pilot and the estimator are built.
 
 Writes to ``--out`` (default ``results/curves``), every figure as PNG and PDF:
 ``error_vs_budget`` (all rules, fitted and theoretical slopes, measured points),
@@ -17,20 +21,28 @@ Writes to ``--out`` (default ``results/curves``), every figure as PNG and PDF:
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
+from ntk_mlft._io import strict_json
+
+DEFAULT_BUDGETS = "60:36000:20"
 HELP = "error vs budget curves (optimal MLFT, single level, equal split): figures (PNG+PDF) and CSV"
+OUT_KIND = "folder"  # --out is checked before any work (cli._errors.check_out_path)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ntk_mlft.cli.allocate import add_model_arguments
 
     add_model_arguments(parser)
-    parser.add_argument("--budgets", default="60:36000:20",
-                        help="START:STOP:NUM log-spaced budgets in seconds, or a comma-separated list")
+    budgets = parser.add_mutually_exclusive_group()
+    budgets.add_argument("--budgets", default=None,
+                         help="START:STOP:NUM log-spaced budgets in seconds, or a comma-separated list "
+                              f"(default {DEFAULT_BUDGETS} when --budget-samples is not given)")
+    budgets.add_argument("--budget-samples", default=None, metavar="START:STOP:NUM",
+                         help="budgets in finest-level samples' worth (x the finest cost per sample), "
+                              "log-spaced or a comma-separated list: independent of timing noise, e.g. 1:1000:20")
     parser.add_argument("--at", type=float, default=None,
                         help="budget (s) for the allocation and learning-curve charts (default: middle budget)")
     parser.add_argument("--max-samples", type=int, default=None,
@@ -44,15 +56,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ntk_mlft._io import write_json_atomic
     from ntk_mlft.allocation import optimize_allocation
-    from ntk_mlft.cli.allocate import cap_per_level, model_and_costs
+    from ntk_mlft.cli.allocate import cap_per_level, check_budgets, model_and_costs
     from ntk_mlft.reports.curves import (budget_curves, compare_measured, parse_budgets, predicted_learning_curves,
                                  read_measured_csv)
     from ntk_mlft.reports.plotting import (plot_allocation, plot_error_vs_budget, plot_learning_curves,
                                    plot_predicted_vs_measured, save_figure)
 
-    budgets = parse_budgets(args.budgets)
     measured = read_measured_csv(args.measured) if args.measured else None
-    model, costs, labels = model_and_costs(args)
+    if args.budget_samples is not None:
+        samples = parse_budgets(args.budget_samples, unit="finest samples' worth")
+        option = "--budget-samples"
+    else:
+        seconds = parse_budgets(args.budgets or DEFAULT_BUDGETS)
+        option = "--budgets"
+    resolved = {}
+
+    def on_costs(table) -> None:  # budgets in seconds, checked before the pilot and the estimator
+        resolved["budgets"] = samples * table.cost_seconds[-1] if option == "--budget-samples" else seconds
+        check_budgets(resolved["budgets"], table, 1, option)
+        if args.at is not None:
+            check_budgets([args.at], table, 1, "--at")
+
+    model, costs, labels = model_and_costs(args, on_costs=on_costs)
+    budgets = resolved["budgets"]
     cap = cap_per_level(args, labels)
     ctx = {"problem": labels["problem"], "kernel": labels["kernel"]}
     curves = budget_curves(model, costs, budgets, max_samples=cap, measured=measured, **ctx)
@@ -76,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     summary["files"] = [str(f) for f in files] + [str(out / "curves.json")]
     files.append(write_json_atomic(out / "curves.json", summary))
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(strict_json(summary, indent=2))
     elif not args.quiet:
         for m in ("optimal", "single", "equal"):
             e = curves.errors(m)

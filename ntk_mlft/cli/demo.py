@@ -17,33 +17,41 @@ fraction of the budget. The check pool is not: it exists only to validate the es
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ntk_mlft._checks import check_error_estimate
+from ntk_mlft._format import plus_minus
+from ntk_mlft._io import strict_json
+
 HELP = "run the practical pipeline (costs, pilot + unlabeled inputs, NTK estimator, optimal allocation, curves, " \
        "Monte-Carlo check on an independent pool) on a built-in problem"
+OUT_KIND = "folder"  # --out is checked before any work (cli._errors.check_out_path)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ntk_mlft.cli._arg_types import int_at_least, non_negative_float, positive_int
+
     parser.add_argument("--problem", default=None, help="problem name (default: the built-in default problem)")
-    parser.add_argument("--levels", type=int, default=None, help="number of levels (problem default if omitted)")
+    parser.add_argument("--levels", type=positive_int, default=None, help="number of levels (problem default if omitted)")
     parser.add_argument("--arch", default="mlp-relu-3", help="architecture whose NTK is used")
-    parser.add_argument("--pilot-size", type=int, default=120, help="paired pilot solves (every level, same inputs)")
-    parser.add_argument("--n-unlabeled", type=int, default=3000,
+    parser.add_argument("--pilot-size", type=positive_int, default=120, help="paired pilot solves (every level, same inputs)")
+    parser.add_argument("--n-unlabeled", type=positive_int, default=3000,
                         help="cheap unlabeled inputs for the spectrum (no solves); counts per level are capped at "
                              "workflow.MAX_COVERAGE of pilot + unlabeled inputs")
-    parser.add_argument("--budget-samples", type=int, default=600,
+    parser.add_argument("--budget-samples", type=positive_int, default=600,
                         help="the demo budget buys this many finest-level samples")
-    parser.add_argument("--check-size", type=int, default=3000,
+    parser.add_argument("--check-size", type=positive_int, default=3000,
                         help="independent paired inputs solved only for the Monte-Carlo check (disjoint level sets "
                              "need more than the largest allocation's total)")
-    parser.add_argument("--n-budgets", type=int, default=8, help="budgets on the error-vs-budget curve")
-    parser.add_argument("--trials", type=int, default=6, help="Monte-Carlo repetitions per allocation")
-    parser.add_argument("--ridge", type=float, default=1e-4, help="ridge relative to the mean kernel diagonal")
+    parser.add_argument("--n-budgets", type=int_at_least(2), default=8,
+                        help="budgets on the error-vs-budget curve")
+    parser.add_argument("--trials", type=int_at_least(2), default=6,
+                        help="Monte-Carlo repetitions per allocation")
+    parser.add_argument("--ridge", type=non_negative_float, default=1e-4, help="ridge relative to the mean kernel diagonal")
 
 
 def _costs(problem: Any, seed: int) -> tuple[Any, str]:
@@ -64,7 +72,7 @@ def _costs(problem: Any, seed: int) -> tuple[Any, str]:
 
 
 def _learning_curves(model: Any, base: np.ndarray, cap: int, k: np.ndarray, targets: np.ndarray,
-                     ridge: float, args: argparse.Namespace, problem: str) -> Any:
+                     ridge: float, args: argparse.Namespace, problem: str, budget: float) -> Any:
     """Predicted per-level learning curves around ``base`` and their Monte-Carlo check."""
     from ntk_mlft.reports.curves import LearningCurves
     from ntk_mlft.estimators import montecarlo_error
@@ -81,7 +89,8 @@ def _learning_curves(model: Any, base: np.ndarray, cap: int, k: np.ndarray, targ
     mc = montecarlo_error(k, targets, rows, ridge=ridge, n_trials=max(2, args.trials // 2), seed=args.seed + 1,
                           sets=_sets(rows, k.shape[0]))
     return LearningCurves(n=ns, predicted=pred, base_counts=base, measured=mc.fresh_mean.reshape(pred.shape),
-                          measured_std=mc.fresh_stderr.reshape(pred.shape), problem=problem, kernel=args.arch)
+                          measured_std=mc.fresh_stderr.reshape(pred.shape), problem=problem, kernel=args.arch,
+                          budget=budget)
 
 
 def _sets(counts: np.ndarray, n_check: int) -> str:
@@ -129,14 +138,16 @@ def run(args: argparse.Namespace) -> int:
         allocs["equal split"] = equal
     counts = np.array([a.counts for a in allocs.values()], dtype=float)
     band = model.error_with_uncertainty(counts, level=0.9)
+    check_error_estimate("the predicted errors of the demo's allocations", band["error"])
     k_check, y_check = check_pool(problem, args.check_size, args.arch, seed=args.seed)
     sets = _sets(counts, args.check_size)
     mc = montecarlo_error(k_check, y_check, counts, ridge=setup.ridge, n_trials=args.trials, seed=args.seed,
                           sets=sets)
     comparison = Comparison(predicted=band["error"], measured=mc.fresh_mean, labels=tuple(allocs),
-                            measured_std=mc.fresh_stderr, problem=problem.name, kernel=args.arch)
+                            measured_std=mc.fresh_stderr, problem=problem.name, kernel=args.arch,
+                            budgets=np.full(len(allocs), budget))
     lcurves = _learning_curves(model, np.maximum(best.counts, 1).astype(float), cap, k_check, y_check,
-                               setup.ridge, args, problem.name)
+                               setup.ridge, args, problem.name, budget)
     next(steps)
     files = []
     grid = costs.grid
@@ -176,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
     for _ in steps:
         pass
     if args.json:
-        print(json.dumps({**report, "files": [str(f) for f in files]}, indent=2))
+        print(strict_json({**report, "files": [str(f) for f in files]}, indent=2))
     elif not args.quiet:
         print((out / "summary.md").read_text())
         print(f"wrote {len(files)} files to {out}")
@@ -193,6 +204,17 @@ def _coverage_note(r: dict[str, Any]) -> list[str]:
     return [f"- The optimum's samples are {100 * cov:.0f}% of the pool; above {100 * COVERAGE_WARNING:.0f}% the "
             "fresh-input prediction of multi-level allocations tends to be optimistic (up to ~20% in "
             "`analysis/results/estimator_accuracy.md`); the Monte-Carlo column is the check."]
+
+
+def _unspent_notes(r: dict[str, Any]) -> list[str]:
+    """A line per allocation that leaves part of the budget unspent: how much and why (the
+    rule's ``unspent_reason``: a sample that does not fit, or the per-level cap)."""
+    notes = []
+    for key, a in r["allocations"].items():
+        if a["unspent_reason"] != "none" and a["unspent_seconds"] > 1e-9 * a["budget_seconds"]:
+            notes.append(f"{key}: {a['unspent_seconds']:.3g} s of the budget "
+                         f"({100 * a['unspent_seconds'] / a['budget_seconds']:.1f}%) unspent — {a['unspent_reason']}")
+    return ["", "Unspent budget:", *(f"- {n}" for n in notes)] if notes else []
 
 
 def _ratio_stderr(num: np.ndarray, den: np.ndarray) -> float:
@@ -212,14 +234,16 @@ def _agreement_note(r: dict[str, Any]) -> str:
     text = (f"Predicted vs Monte-Carlo fresh-input error: {', '.join(f'{k} {v:+.0%}' for k, v in rel.items())} "
             f"(largest: {worst}).")
     if abs(pred - meas) <= 2 * se + 0.1 * meas:
-        return text + f" The predicted gain x{pred:.3g} matches the measured x{meas:.3g} ± {se:.2g}."
-    return text + (f" Caution: the predicted gain x{pred:.3g} differs from the measured x{meas:.3g} ± {se:.2g} "
+        return text + f" The predicted gain x{pred:.3g} matches the measured x{plus_minus(meas, se, '.3g')}."
+    return text + (f" Caution: the predicted gain x{pred:.3g} differs from the measured "
+                   f"x{plus_minus(meas, se, '.3g')} "
                    "by more than two standard errors plus 10%; see the deviations above and "
                    "`analysis/results/estimator_accuracy.md` for the estimator's documented accuracy.")
 
 
 def _summary(r: dict[str, Any]) -> str:
     opt = r["allocations"]["optimal"]
+    gain = plus_minus(r["gain_over_single_level_measured"], r["gain_over_single_level_measured_stderr"], ".3g")
     lines = [
         f"# MLFT demo — {r['problem']} ({r['levels']} levels), NTK of `{r['kernel']}`",
         "",
@@ -234,17 +258,17 @@ def _summary(r: dict[str, Any]) -> str:
     ]
     for l, (g, n, s, sh) in enumerate(zip(r["grid"], opt["counts"], opt["spend_seconds"], opt["share"]), start=1):
         lines.append(f"| {l} | {g} | {n if n else 'skipped'} | {s:.4g} | {100 * sh:.0f}% |")
+    lines += _unspent_notes(r)
     lines += ["", "| allocation | counts | predicted rel. MSE, fresh inputs [90% interval] "
               "| Monte-Carlo, fresh inputs (± s.e.) |", "| --- | --- | --- | --- |"]
     for key, a in r["allocations"].items():
         p, m = r["prediction"][key], r["monte_carlo"][key]
         lines.append(f"| {key} | {tuple(a['counts'])} | {p['error']:.3g} [{p['lower90']:.3g}, {p['upper90']:.3g}] | "
-                     f"{m['fresh_mean']:.3g} ± {m['fresh_stderr']:.2g} |")
+                     f"{plus_minus(m['fresh_mean'], m['fresh_stderr'], '.3g')} |")
     lines += [
         "",
         f"Predicted gain over spending everything on the finest level: x{r['gain_over_single_level_predicted']:.3g}; "
-        f"measured on fresh inputs: x{r['gain_over_single_level_measured']:.3g} "
-        f"± {r['gain_over_single_level_measured_stderr']:.2g}.",
+        f"measured on fresh inputs: x{gain}.",
         "",
         _agreement_note(r),
         "",

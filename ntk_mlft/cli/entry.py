@@ -65,6 +65,20 @@ def _plain(doc: str | None) -> str:
     return text.replace("``", "").strip()
 
 
+MAX_SEED = 2 ** 31 - 1
+"""Largest --seed: derived seeds (seed + offsets) stay within JAX's and numpy's integer seeds."""
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer in 0..{MAX_SEED}; got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be in 0..{MAX_SEED}; got {value}")
+    return value
+
+
 def add_common_options(parser: argparse.ArgumentParser, *, suppress_defaults: bool = False) -> None:
     """``--seed``, ``--out``, ``--json``, ``--quiet`` on ``parser``. ``suppress_defaults`` for a
     nested sub-command: given there they override the parent's, else the parent's value stays."""
@@ -72,8 +86,8 @@ def add_common_options(parser: argparse.ArgumentParser, *, suppress_defaults: bo
         return argparse.SUPPRESS if suppress_defaults else value
 
     common = parser.add_argument_group("common options")
-    common.add_argument("--seed", type=int, default=default(0),
-                        help="random seed (all randomness derives from it)")
+    common.add_argument("--seed", type=_seed, default=default(0),
+                        help=f"random seed, 0..{MAX_SEED} (all randomness derives from it)")
     common.add_argument("--out", type=str, default=default(None), help="output file or folder (command-specific)")
     common.add_argument("--json", action="store_true", default=default(False),
                         help="print machine-readable JSON on stdout")
@@ -89,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "seconds, predicted from the neural tangent kernel of the network.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    from ntk_mlft import __version__
+
+    parser.add_argument("--version", action="version", version=f"ntk-mlft {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module in _available_commands().items():
         p = sub.add_parser(name, help=module.HELP, description=_plain(module.__doc__) or module.HELP,
@@ -100,17 +117,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the process exit code. Input errors exit with code 2 and a message."""
-    import jax
+    """Entry point; returns the process exit code. Bad input (and an ``--out`` that cannot be
+    written, checked before any work) exits with code 2 and one line, Ctrl-C with 130
+    (:mod:`ntk_mlft.cli._errors`)."""
+    from ntk_mlft.cli._errors import check_out_path, error_line
 
-    jax.config.update("jax_enable_x64", True)
-    args = build_parser().parse_args(argv)
-    from ntk_mlft._progress import set_progress_enabled
-
-    set_progress_enabled(not args.quiet and not args.json)
+    command = "(parsing)"
     try:
-        return int(args._run(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError) as err:
-        print(f"ntk-mlft {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        args = build_parser().parse_args(argv)
+        command = args.command
+        import jax  # after parsing: --help and --version stay fast
 
+        jax.config.update("jax_enable_x64", True)
+        from ntk_mlft._progress import set_progress_enabled
+
+        set_progress_enabled(not args.quiet and not args.json)
+        kind = getattr(sys.modules.get(args._run.__module__), "OUT_KIND", None)
+        if kind is not None and args.out is not None:
+            check_out_path(args.out, kind)
+        return int(args._run(args) or 0)
+    except (KeyboardInterrupt, ValueError, TypeError, OSError, MemoryError) as err:
+        line = error_line(command, err)
+        if line is None:
+            raise
+        print(line[0], file=sys.stderr)
+        return line[1]

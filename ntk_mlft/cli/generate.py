@@ -2,20 +2,22 @@
 
 ``--paired`` means what ``generate(..., paired=True)`` means: one input stream for all levels, level
 l taking its first counts[l] inputs, so unequal counts are nested prefixes; the pilot file holds
-the min(counts) inputs that have labels on every level.
+the min(counts) inputs that have labels on every level, plus ``--n-unlabeled`` cheap unlabeled
+inputs (``x_unlabeled``, the stream ``allocate --problem`` uses), so ``allocate --pilot
+DIR/pilot.npz`` builds the same practical estimator as ``allocate --problem``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
-from ntk_mlft._io import save_npz_atomic, write_json_atomic
+from ntk_mlft._io import save_npz_atomic, strict_json, write_json_atomic
 
 HELP = "generate multi-level data (inputs, labels per level) for a PDE problem, cached and resumable"
+OUT_KIND = "folder"  # --out is checked before any work (cli._errors.check_out_path)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="inputs from one stream for all levels: level l gets the first counts[l] of "
                              "them (equal counts: the same inputs everywhere; unequal: nested prefixes); "
                              "also writes DIR/pilot.npz with the min(counts) inputs common to every level")
+    parser.add_argument("--n-unlabeled", type=int, default=3000,
+                        help="with --paired: cheap unlabeled inputs (no solves) written to pilot.npz as "
+                             "x_unlabeled, the pool that pins down the kernel's spectrum (allocate --pilot "
+                             "caps counts at 20%% of pilot + unlabeled inputs); 0: none")
     parser.add_argument("--workers", type=int, default=None, help="local worker processes (default: serial)")
     parser.add_argument("--chunk-size", type=int, default=32, help="samples per cached chunk")
     parser.add_argument("--cache", default=None, help="chunk cache folder (default: DIR/cache)")
@@ -45,8 +51,12 @@ def run(args: argparse.Namespace) -> int:
     from ntk_mlft.problems import generate
     from ntk_mlft.cli._problem_args import problem_from_args, write_pilot
 
+    from ntk_mlft.studies.error_model import unlabeled_inputs
+
     problem = problem_from_args(args)
     counts = _parse_counts(args.counts)
+    if args.n_unlabeled < 0:
+        raise ValueError(f"--n-unlabeled must be >= 0 (0: no x_unlabeled in pilot.npz); got {args.n_unlabeled}")
     if args.levels is None and len(counts) != problem.n_levels:
         problem = problem_from_args(argparse.Namespace(**{**vars(args), "levels": len(counts)}))
     out = Path(args.out or "results/data")
@@ -61,14 +71,16 @@ def run(args: argparse.Namespace) -> int:
              "provenance": str(write_json_atomic(out / "provenance.json", data.provenance))}
     if args.paired:  # nested prefixes: the first min(counts) inputs have labels on every level
         common = min(data.counts)
+        unlabeled = unlabeled_inputs(problem, args.n_unlabeled, args.seed) if args.n_unlabeled else None
         files["pilot"] = str(write_pilot(out / "pilot.npz", data.inputs[0][:common],
-                                         [y[:common] for y in data.outputs]))
+                                         [y[:common] for y in data.outputs], unlabeled))
     summary = {"problem": problem.name, "levels": problem.n_levels, "counts": list(data.counts),
                "pilot_samples": min(data.counts) if args.paired else 0,
+               "unlabeled_inputs": args.n_unlabeled if args.paired else 0,
                "grids": data.provenance["grids"], "paired": args.paired, "seed": args.seed, "files": files,
                "input_shape": list(problem.input_shape), "output_shape": list(problem.output_shape)}
     if args.json:
-        print(json.dumps(summary))
+        print(strict_json(summary))
     elif not args.quiet:
         for level, (n, g) in enumerate(zip(data.counts, summary["grids"]), start=1):
             rms = float(np.sqrt(np.mean(data.outputs[level - 1] ** 2)))

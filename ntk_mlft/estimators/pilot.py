@@ -29,6 +29,7 @@ from ntk_mlft._checks import (as_finite_array, check_choice, check_positive_int,
 from ntk_mlft._linalg import RCOND, check_psd, kernel_float64, psd_eigh
 from ntk_mlft.estimators._modes import (diagonal_weights, hat_matrix, knot_grid, projected_gram,
                                        runs)
+from ntk_mlft.estimators._pilot_file import read_pilot_arrays
 from ntk_mlft.estimators.montecarlo import per_level_nonneg
 from ntk_mlft.estimators.spectral import SpectralEstimator
 
@@ -70,16 +71,10 @@ def save_pilot(path: str | Path, x: Any, ys: Any, x_unlabeled: Any = None) -> Pa
 
 
 def load_pilot(path: str | Path) -> Pilot:
-    """Read a pilot file; ValueError naming the missing/inconsistent key."""
-    with np.load(Path(path)) as data:
-        keys = set(data.files)
-        if "x" not in keys or "y_level1" not in keys:
-            raise ValueError(f"pilot file {path} must contain 'x' and 'y_level1'..; got {sorted(keys)}")
-        n_levels = 1
-        while f"y_level{n_levels + 1}" in keys:
-            n_levels += 1
-        x, ys = _check_pilot(data["x"], [data[f"y_level{i + 1}"] for i in range(n_levels)])
-        xu = data["x_unlabeled"] if "x_unlabeled" in keys else None
+    """Read a pilot file; ValueError naming the file and the missing/inconsistent key
+    (``_pilot_file.read_pilot_arrays``)."""
+    x, ys, xu = read_pilot_arrays(path)
+    x, ys = _check_pilot(x, ys)
     return Pilot(x, ys, None if xu is None else as_finite_array("x_unlabeled", xu))
 
 

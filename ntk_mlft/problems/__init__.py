@@ -6,24 +6,35 @@
 >>> pilot = generate(p, [20, 20, 20], seed=1, paired=True)  # same inputs at every level
 """
 
-from ntk_mlft.problems._base import Problem as Problem
-from ntk_mlft.problems._base import SolverError as SolverError
-from ntk_mlft.problems.datasets import MultiLevelDataset as MultiLevelDataset
-from ntk_mlft.problems.datasets import generate as generate
-from ntk_mlft.problems.registry import DEFAULT_PROBLEM as DEFAULT_PROBLEM
-from ntk_mlft.problems.registry import available_problems as available_problems
-from ntk_mlft.problems.registry import get_problem as get_problem
-from ntk_mlft.problems.registry import problem_from_params as problem_from_params
-from ntk_mlft.problems.timing import measure_costs as measure_costs
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_PROBLEM",
-    "MultiLevelDataset",
-    "Problem",
-    "SolverError",
-    "available_problems",
-    "generate",
-    "get_problem",
-    "measure_costs",
-    "problem_from_params",
-]
+import importlib
+
+# public name -> defining module; imported on first use (PEP 562), so that the CLI can list the
+# problem names without importing the solvers, scipy and the data pipeline.
+_EXPORTS = {
+    "DEFAULT_PROBLEM": "registry",
+    "MultiLevelDataset": "datasets",
+    "Problem": "_base",
+    "SolverError": "_base",
+    "available_problems": "registry",
+    "generate": "datasets",
+    "get_problem": "registry",
+    "measure_costs": "timing",
+    "problem_class": "registry",
+    "problem_from_params": "registry",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"ntk_mlft.problems.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ntk_mlft.problems' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

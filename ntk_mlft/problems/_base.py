@@ -18,7 +18,16 @@ import numpy as np
 
 from ntk_mlft._checks import check_positive_int, check_positive_scalar
 
-__all__ = ["LinearInterp", "Problem", "SolverError", "solve_tridiagonal"]
+__all__ = ["MAX_UNKNOWNS", "MAX_WORK", "LinearInterp", "Problem", "SolverError", "solve_tridiagonal"]
+
+MAX_UNKNOWNS = 2 ** 22
+"""Most unknowns (cells, or cells per side squared in 2-D) of one finest-level solve: ~4.2 M,
+tens of MB per sample and seconds per solve here; beyond it one sample costs minutes and GBs, so
+``levels`` (and ``n_coarse``, ``refinement``) are refused before anything is solved."""
+
+MAX_WORK = 2.0 ** 34
+"""Most work of one finest-level solve, ``unknowns ** work_exponent`` (a problem's class
+attribute: 1 for the tridiagonal solves, more for time stepping or 2-D direct solves)."""
 
 
 class SolverError(ValueError):
@@ -42,6 +51,9 @@ class Problem(ABC):
       distribution, ``RMS(u_l - u_{l-1}) ~ h_l^q`` at the finest default levels (rough or
       discontinuous inputs legitimately make q < p; each module docstring explains its q and
       lists the pre-asymptotic rates of the coarse default levels);
+    - ``spatial_dims``: 1, or 2 where ``grid(l)`` counts cells per side (``MAX_UNKNOWNS`` bounds
+      ``grid(L) ** spatial_dims``); ``work_exponent``: the work of one solve grows like
+      ``unknowns ** work_exponent`` (``MAX_WORK`` bounds it);
     - ``solver_version``: an integer to bump by hand when a solver's output changes in a way the
       source fingerprint of the cache key cannot see (see :mod:`ntk_mlft.problems.datasets`);
 
@@ -56,6 +68,8 @@ class Problem(ABC):
     order: ClassVar[float] = 0.0
     difference_rate: ClassVar[float] = 0.0
     solver_version: ClassVar[int] = 1
+    spatial_dims: ClassVar[int] = 1
+    work_exponent: ClassVar[float] = 1.0
 
     levels: int = 4
     n_coarse: int = 32
@@ -74,6 +88,21 @@ class Problem(ABC):
         if self.n_coarse < 4 or self.n_input < 4 or self.n_output < 2:
             raise ValueError("n_coarse and n_input must be >= 4 and n_output >= 2; "
                              f"got {self.n_coarse}, {self.n_input}, {self.n_output}")
+        def too_big(level: int) -> bool:
+            unknowns = (self.n_coarse * self.refinement ** (level - 1)) ** self.spatial_dims
+            return unknowns > MAX_UNKNOWNS or float(unknowns) ** self.work_exponent > MAX_WORK
+
+        if too_big(self.levels):
+            most = 1
+            while most < self.levels and not too_big(most + 1):
+                most += 1
+            finest = (self.n_coarse * self.refinement ** (self.levels - 1)) ** self.spatial_dims
+            raise ValueError(f"levels = {self.levels} makes the finest grid of {self.name!r} "
+                             f"{self.n_coarse} x {self.refinement}^{self.levels - 1} cells"
+                             f"{' per side' if self.spatial_dims > 1 else ''} = {finest:.3g} unknowns per solve, "
+                             f"beyond what one sample may cost (MAX_UNKNOWNS = {MAX_UNKNOWNS}, work "
+                             f"unknowns^{self.work_exponent:g} <= MAX_WORK = {MAX_WORK:.3g}): at most {most} levels "
+                             f"with n_coarse = {self.n_coarse} and refinement = {self.refinement}")
 
     @staticmethod
     def _check_positive(**values: Any) -> None:

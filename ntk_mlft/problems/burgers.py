@@ -121,6 +121,7 @@ class BurgersShock(Problem):
     name: ClassVar[str] = "burgers-shock"
     order: ClassVar[float] = 1.0
     difference_rate: ClassVar[float] = 0.6
+    work_exponent: ClassVar[float] = 2.0  # solve work ~ unknowns^2.0 (Problem.work_exponent)
 
     levels: int = 4
     n_coarse: int = 128

@@ -103,6 +103,8 @@ class Darcy2D(Problem):
     name: ClassVar[str] = "darcy-2d"
     order: ClassVar[float] = 2.0
     difference_rate: ClassVar[float] = 1.15
+    work_exponent: ClassVar[float] = 1.5  # solve work ~ unknowns^1.5 (Problem.work_exponent)
+    spatial_dims: ClassVar[int] = 2
 
     levels: int = 4
     n_coarse: int = 32

@@ -79,6 +79,7 @@ class SchrodingerGroundState(Problem):
     name: ClassVar[str] = "schrodinger-ground-state"
     order: ClassVar[float] = 2.0
     difference_rate: ClassVar[float] = 2.0
+    work_exponent: ClassVar[float] = 1.5  # solve work ~ unknowns^1.5 (Problem.work_exponent)
 
     levels: int = 4
     n_coarse: int = 128

@@ -7,6 +7,7 @@ from time import perf_counter
 import numpy as np
 
 from ntk_mlft._checks import check_positive_int, check_positive_scalar
+from ntk_mlft._progress import progress
 from ntk_mlft.allocation.costs import CostTable
 from ntk_mlft.problems._base import Problem
 
@@ -57,14 +58,14 @@ def measure_costs(problem: Problem, repeats: int = 5, n_samples: int = 32, seed:
     x = problem.sample_inputs(np.random.default_rng(seed), n_samples)
     levels = range(1, problem.n_levels + 1)
     batches = {}
-    for level in levels:
+    for level in progress(levels, total=len(levels), desc=f"cost timing {problem.name}: warm-up", unit="level"):
         t0 = perf_counter()
         problem.solve(x[:1], level)
         t_one = perf_counter() - t0
         batches[level] = x[:max(1, min(n_samples, int(max_batch_time / max(t_one, 1e-12))))]
         problem.solve(batches[level], level)  # warm-up on the timed batch
     times: dict[int, list[float]] = {level: [] for level in levels}
-    for _ in range(repeats):
+    for _ in progress(range(repeats), total=repeats, desc=f"cost timing {problem.name}: repeats", unit="repeat"):
         for level in levels:
             times[level].append(_per_sample(problem, batches[level], level, min_time))
     costs = [float(np.min(times[level])) for level in levels]

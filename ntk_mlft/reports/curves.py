@@ -32,7 +32,7 @@ import numpy as np
 
 from ntk_mlft._io import read_csv_records, write_text_atomic
 from ntk_mlft._progress import progress
-from ntk_mlft._checks import as_finite_array
+from ntk_mlft._checks import as_finite_array, check_error_estimate
 from ntk_mlft.allocation import (Allocation, equal_split_allocation, minimum_budget, optimize_allocation,
                                  single_level_allocation)
 from ntk_mlft.allocation.costs import as_cost_array
@@ -82,6 +82,16 @@ class MeasuredPoints:
     def of(self, method: str) -> np.ndarray:
         """(M,) bool: the points of ``method``."""
         return np.array([a == method for a in self.allocation], dtype=bool)
+
+    def to_csv(self, path: str | os.PathLike[str]) -> Path:
+        """Write ``allocation,budget,error,stderr`` (what :func:`read_measured_csv` reads; an
+        unknown stderr is an empty cell) atomically."""
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["allocation", "budget", "error", "stderr"])
+        for a, b, e, se in zip(self.allocation, self.budget, self.error, self.stderr):
+            w.writerow([a, repr(float(b)), repr(float(e)), repr(float(se)) if np.isfinite(se) else ""])
+        return write_text_atomic(path, buf.getvalue())
 
 
 def read_measured_csv(path: str | os.PathLike[str]) -> MeasuredPoints:
@@ -202,22 +212,28 @@ def _cap_bound(a: Allocation | None) -> bool:
     return a is not None and a.unspent_reason.startswith("sample cap") and a.unspent > 0.01 * a.budget
 
 
-def parse_budgets(spec: str) -> np.ndarray:
-    """``"START:STOP:NUM"`` → NUM log-spaced budgets (seconds); or a comma-separated list."""
+def parse_budgets(spec: str, unit: str = "seconds") -> np.ndarray:
+    """``"START:STOP:NUM"`` → NUM log-spaced budgets; or a comma-separated list of distinct
+    positive budgets (sorted). ``unit`` names them in the error message."""
+    usage = (f"budgets must be 'START:STOP:NUM' (0 < START < STOP, NUM >= 2; log-spaced {unit}) "
+             f"or a comma-separated list of distinct positive {unit}")
     try:
         if ":" in spec:
             start, stop, num = spec.split(":")
             start, stop, num = float(start), float(stop), int(num)
-            if not (0 < start < stop) or num < 2:
+            if not (0 < start < stop < np.inf) or num < 2:
                 raise ValueError
             return np.geomspace(start, stop, num)
         vals = np.array(sorted(float(v) for v in spec.split(",")))
-        if vals.size == 0 or np.any(vals <= 0):
+        if vals.size == 0 or np.any(vals <= 0) or not np.all(np.isfinite(vals)):
             raise ValueError
-        return vals
     except ValueError:
-        raise ValueError(f"budgets must be 'START:STOP:NUM' (0 < START < STOP, NUM >= 2; log-spaced seconds) "
-                         f"or a comma-separated list of positive seconds; got {spec!r}") from None
+        raise ValueError(f"{usage}; got {spec!r}") from None
+    if vals.size > 1 and np.any(np.diff(vals) == 0):
+        dup = sorted({float(v) for v in vals[1:][np.diff(vals) == 0]})
+        raise ValueError(f"{usage}; {dup} appear(s) more than once in {spec!r} (slopes are fitted over "
+                         "distinct budgets)")
+    return vals
 
 
 def theoretical_slope(model: Any, allocation: Allocation, min_samples: int = 1,
@@ -325,6 +341,16 @@ class LearningCurves:
     kernel: str = ""
     budget: float | None = None
 
+    def rising(self, rtol: float = 0.01) -> dict[int, float]:
+        """``{level (1-based): N}`` for each level whose predicted error rises by more than ``rtol``
+        (relative) from one count to the next, with the first count N after which it does."""
+        out = {}
+        for l, e in enumerate(np.asarray(self.predicted, dtype=float)):
+            up = np.flatnonzero(e[1:] > e[:-1] * (1 + rtol))
+            if up.size:
+                out[l + 1] = float(self.n[up[0]])
+        return out
+
 
 def predicted_learning_curves(model: Any, base_counts: Any, n: Any, *, problem: str = "",
                               kernel: str = "", budget: float | None = None) -> LearningCurves:
@@ -343,6 +369,7 @@ def predicted_learning_curves(model: Any, base_counts: Any, n: Any, *, problem: 
         rows = np.repeat(base[None], ns.size, axis=0)
         rows[:, l] = ns
         pred[l] = [model.error(r) for r in rows]
+    check_error_estimate("a predicted learning-curve error", pred)
     return LearningCurves(n=ns, predicted=pred, base_counts=base, problem=problem, kernel=kernel, budget=budget)
 
 

@@ -1,7 +1,9 @@
 """Figures from result objects (matplotlib imported inside each function; each returns a Figure).
 
-Every figure has labelled axes with units, a legend, and a title naming the problem, the kernel
-(architecture) and the budget(s); :func:`save_figure` writes it as PNG and PDF.
+Every figure has labelled axes with units, a legend outside the axes (below them: it never
+covers data), and a title naming the problem, the kernel (architecture) and the budget(s),
+wrapped to the figure's width; single points are drawn as markers (a one-point line is
+invisible); :func:`save_figure` writes it as PNG and PDF.
 
 * :func:`plot_error_vs_budget` — :class:`~ntk_mlft.reports.curves.BudgetCurves`: predicted relative MSE vs
   budget (log-log) for optimal MLFT, single-level finest and equal split, fitted slopes in the
@@ -36,9 +38,44 @@ __all__ = ["plot_allocation", "plot_error_vs_budget", "plot_learning_curves", "p
 def _figure(ncols: int = 1, width: float = 6.4):
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width * ncols if ncols > 1 else width, 4.6), layout="constrained")
+    fig = Figure(figsize=(width * ncols if ncols > 1 else width, 5.4), layout="constrained")
     axes = fig.subplots(1, ncols)
     return fig, axes
+
+
+def _wrap(text: str, width_in: float, fontsize: float) -> str:
+    """``text`` with each line wrapped to what fits in ``width_in`` inches at ``fontsize`` points
+    (an average DejaVu Sans glyph is ~0.6 em wide)."""
+    import textwrap
+
+    chars = max(20, int(width_in * 72 / (0.6 * fontsize)))
+    return "\n".join(textwrap.fill(line, chars) for line in text.split("\n"))
+
+
+def _title(ax: Any, text: str, fontsize: float = 10) -> None:
+    """Axes title wrapped to the axes' width (its subplot-parameter width before the layout)."""
+    ax.set_title(_wrap(text, ax.figure.get_figwidth() * ax.get_position().width, fontsize), fontsize=fontsize)
+
+
+def _suptitle(fig: Any, text: str, fontsize: float = 10) -> None:
+    fig.suptitle(_wrap(text, fig.get_figwidth(), fontsize), fontsize=fontsize)
+
+
+def _legend(fig: Any, axes: Any, fontsize: float = 8) -> None:
+    """One legend for ``axes`` below them, outside every axes (constrained layout makes room), so
+    it never covers data; entries with the same label are shown once, long labels wrapped."""
+    import textwrap
+
+    seen: dict[str, Any] = {}
+    for ax in np.atleast_1d(axes):
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(label, handle)
+    if not seen:
+        return
+    ncol = 1 if len(seen) == 1 else min(3, max(2, int(fig.get_figwidth() // 3.2)))
+    chars = max(24, int(fig.get_figwidth() * 72 / ncol / (0.55 * fontsize)) - 6)
+    fig.legend(list(seen.values()), [textwrap.fill(label, chars) for label in seen], loc="outside lower center",
+               ncol=ncol, fontsize=fontsize, frameon=False)
 
 
 def _context(problem: str, kernel: str) -> str:
@@ -81,7 +118,8 @@ def plot_error_vs_budget(curves: Any):
             continue
         slope = curves.slope(method)
         suffix = f" (fitted slope {slope:.2f})" if np.isfinite(slope) else ""
-        ax.loglog(curves.budgets, e, ls, color=color, lw=2, label=label + suffix)
+        ax.loglog(curves.budgets, e, ls, color=color, lw=2, label=label + suffix,
+                  marker="o" if np.isfinite(e).sum() == 1 else None)
         cap = curves.cap_bound(method)
         if np.any(cap):
             ax.loglog(curves.budgets[cap], e[cap], "o", mfc="none", color=color, ms=6, label=capped_label)
@@ -99,11 +137,11 @@ def plot_error_vs_budget(curves: Any):
     ax.set_xlabel("budget (seconds of solver time)")
     ax.set_ylabel("predicted relative MSE (dimensionless)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
+    _legend(fig, ax)
     ctx = _context(curves.problem, curves.kernel)
     span = _budgets_text(curves.budgets) + ("" if curves.max_samples is None
                                             else f", at most {curves.max_samples} samples per level")
-    ax.set_title("Error vs budget" + (f" — {ctx}" if ctx else "") + f"\n{span}", fontsize=10)
+    _title(ax, "Error vs budget" + (f" — {ctx}" if ctx else "") + f"\n{span}")
     return fig
 
 
@@ -145,7 +183,6 @@ def plot_allocation(allocation: Any, *, problem: str = "", kernel: str = "", gri
     ax_n.set_xticks(levels, names)
     ax_n.set_xlabel("level (grid)")
     ax_n.set_ylabel("training samples N_l (count)")
-    ax_n.legend(loc="best", fontsize=9)
     spend = allocation.spend
     ax_s.bar(levels, spend, color="C1", label="spend per level (% of budget)")
     for l, sp, sh in zip(levels, spend, allocation.share_of_budget):
@@ -153,35 +190,45 @@ def plot_allocation(allocation: Any, *, problem: str = "", kernel: str = "", gri
     ax_s.set_xticks(levels, names)
     ax_s.set_xlabel("level (grid)")
     ax_s.set_ylabel("solver time spent (seconds)")
-    ax_s.legend(loc="best", fontsize=9)
+    ax_n.margins(y=0.15)
+    ax_s.margins(y=0.15)
+    _legend(fig, (ax_n, ax_s), fontsize=9)
     ctx = _context(problem, kernel)
     spent = f"spent {_fmt_seconds(allocation.cost)} ({100 * allocation.cost / allocation.budget:.1f}%)"
     if allocation.unspent_reason != "none":
         spent += f", unspent: {allocation.unspent_reason.split(':')[0]}"
-    fig.suptitle(f"{rule.capitalize()} allocation at budget {_fmt_seconds(allocation.budget)}"
-                 + (f" — {ctx}" if ctx else "")
-                 + f"\npredicted relative MSE {allocation.predicted_error:.3g}; {spent}", fontsize=10)
+    _suptitle(fig, f"{rule.capitalize()} allocation at budget {_fmt_seconds(allocation.budget)}"
+              + (f" — {ctx}" if ctx else "")
+              + f"\npredicted relative MSE {allocation.predicted_error:.3g}; {spent}")
     return fig
 
 
 def plot_learning_curves(curves: Any):
-    """Error vs samples of each level (others fixed): predicted lines, Monte-Carlo points."""
+    """Error vs samples of each level (others fixed): predicted lines, Monte-Carlo points; the
+    title states the budget of the base allocation, and a note names every level whose predicted
+    error rises with more samples (``LearningCurves.rising``)."""
     fig, ax = _figure()
     for l in range(curves.predicted.shape[0]):
         color = f"C{l}"
-        ax.loglog(curves.n, curves.predicted[l], "-", color=color, label=f"level {l + 1} predicted")
+        ax.loglog(curves.n, curves.predicted[l], "-", color=color, label=f"level {l + 1} predicted",
+                  marker="o" if curves.n.size == 1 else None, ms=3)
         if curves.measured is not None and np.any(np.isfinite(curves.measured[l])):
-            std = None if curves.measured_std is None else curves.measured_std[l]
+            std = None if curves.measured_std is None else np.nan_to_num(curves.measured_std[l])
             ax.errorbar(curves.n, curves.measured[l], yerr=std, fmt="o", color=color, ms=4,
                         label=f"level {l + 1} Monte-Carlo")
     ax.set_xlabel("samples at the varied level N_l (count)")
     ax.set_ylabel("relative MSE (dimensionless)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
+    rising = curves.rising()
+    if rising:
+        note = "; ".join(f"level {l}: rises from N = {int(n)}" for l, n in rising.items())
+        ax.plot([], [], " ", label=f"predicted error rises with more samples ({note}): more samples of one "
+                                   "level do not pay at the other levels' counts")
+    _legend(fig, ax)
     ctx = _context(curves.problem, curves.kernel)
     base = ", ".join(str(int(v)) for v in curves.base_counts)
-    ax.set_title("Learning curves per level" + (f" — {ctx}" if ctx else "")
-                 + f"\nother levels at N = ({base}), the allocation at {_budgets_text(curves.budget)}", fontsize=10)
+    _title(ax, "Learning curves per level" + (f" — {ctx}" if ctx else "")
+           + f"\nother levels at N = ({base}), the optimal allocation at {_budgets_text(curves.budget)}")
     return fig
 
 
@@ -191,8 +238,8 @@ def plot_predicted_vs_measured(comparison: Any):
     p, m = comparison.predicted, comparison.measured
     std = None if comparison.measured_std is None else np.nan_to_num(comparison.measured_std)  # NaN: not known
     ax.errorbar(p, m, yerr=std, fmt="o", color="C0", label="allocations")
-    for x, y, lab in zip(p, m, comparison.labels):
-        ax.annotate(lab, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    for i, (x, y, lab) in enumerate(zip(p, m, comparison.labels)):  # alternate sides: close points stay legible
+        ax.annotate(lab, (x, y), textcoords="offset points", xytext=(5, 4) if i % 2 == 0 else (5, -11), fontsize=7)
     lo, hi = float(min(p.min(), m.min())) / 1.5, float(max(p.max(), m.max())) * 1.5
     ax.loglog([lo, hi], [lo, hi], "--", color="0.4", label="measured = predicted")
     ax.set_xlim(lo, hi)
@@ -200,11 +247,10 @@ def plot_predicted_vs_measured(comparison: Any):
     ax.set_xlabel("predicted relative MSE (dimensionless)")
     ax.set_ylabel("measured relative MSE (dimensionless)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="best", fontsize=9)
+    _legend(fig, ax, fontsize=9)
     ctx = _context(comparison.problem, comparison.kernel)
-    ax.set_title("Predicted vs measured" + (f" — {ctx}" if ctx else "")
-                 + f"\n{_budgets_text(comparison.budgets)}, RMS log-ratio {comparison.log_ratio_rmse():.2f}",
-                 fontsize=10)
+    _title(ax, "Predicted vs measured" + (f" — {ctx}" if ctx else "")
+           + f"\n{_budgets_text(comparison.budgets)}, RMS log-ratio {comparison.log_ratio_rmse():.2f}")
     return fig
 
 
@@ -228,7 +274,7 @@ def _alloc_label(allocation: str) -> tuple[str, str]:
     return _ALLOC_STYLE.get(allocation, (allocation, "C7"))
 
 
-def _validation_panel(ax: Any, result: Any, budget: float, *, legend: bool = True) -> None:
+def _validation_panel(ax: Any, result: Any, budget: float) -> None:
     """Measured error (mean ± s.e.) vs width per allocation, NTK limit (dashed), predicted (dotted)."""
     summ = [d for d in result.summary() if d["budget"] == budget]
     for a in dict.fromkeys(d["allocation"] for d in summ):
@@ -238,15 +284,17 @@ def _validation_panel(ax: Any, result: Any, budget: float, *, legend: bool = Tru
         se = np.nan_to_num([d["measured_se"] for d in ds])
         ax.errorbar(w, [d["measured_mean"] for d in ds], yerr=se, fmt="o-", color=color, capsize=3,
                     label=f"{label} {tuple(ds[0]['counts'])}: trained nets")
-        ax.plot(w, [d["ntk_mean"] for d in ds], "--", color=color, label=f"{label}: NTK limit, same data")
-        ax.plot(w, [d["predicted"] for d in ds], ":", color=color, lw=2, label=f"{label}: predicted")
+        ax.plot(w, [d["ntk_mean"] for d in ds], "x--", color=color, ms=7, label=f"{label}: NTK limit, same data")
+        ax.plot(w, [d["predicted"] for d in ds], "D:", color=color, lw=2, mfc="none", ms=6,
+                label=f"{label}: predicted")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("hidden width (neurons)")
     ax.set_ylabel("relative test MSE vs finest level (dimensionless)")
     ax.grid(True, which="both", alpha=0.3)
-    if legend:
-        ax.legend(loc="best", fontsize=6)
+    if len(result.widths) == 1:
+        ax.set_xticks(list(result.widths), [str(w) for w in result.widths])
+        ax.set_xlim(result.widths[0] / 1.5, result.widths[0] * 1.5)
     ax.set_title(f"{_context(result.problem, result.architecture)}\nbudget {_fmt_seconds(budget)}, "
                  f"{len(result.seeds)} seed{'s' if len(result.seeds) != 1 else ''}", fontsize=9)
 
@@ -259,8 +307,9 @@ def plot_measured_vs_predicted(result: Any):
     fig, axes = _figure(ncols=n, width=5.4)
     for ax, b in zip(np.atleast_1d(axes), result.budgets):
         _validation_panel(ax, result, b)
-    fig.suptitle(f"Predicted vs measured MLFT error — {_context(result.problem, result.architecture)}, "
-                 f"{_budgets_text(result.budgets)}, optimizer {result.optimizer}", fontsize=10)
+    _legend(fig, axes, fontsize=7)
+    _suptitle(fig, f"Predicted vs measured MLFT error — {_context(result.problem, result.architecture)}, "
+                   f"{_budgets_text(result.budgets)}, optimizer {result.optimizer}")
     return fig
 
 
@@ -276,17 +325,20 @@ def plot_measured_error_vs_budget(result: Any):
         b = [d["budget"] for d in ds]
         ax.errorbar(b, [d["measured_mean"] for d in ds], yerr=np.nan_to_num([d["measured_se"] for d in ds]),
                     fmt="o-", color=color, capsize=3, label=f"{label}: trained nets (width {w})")
-        ax.plot(b, [d["ntk_mean"] for d in ds], "--", color=color, label=f"{label}: NTK limit, same data")
-        ax.plot(b, [d["predicted"] for d in ds], ":", color=color, lw=2, label=f"{label}: predicted")
+        ax.plot(b, [d["ntk_mean"] for d in ds], "x--", color=color, ms=7, label=f"{label}: NTK limit, same data")
+        ax.plot(b, [d["predicted"] for d in ds], "D:", color=color, lw=2, mfc="none", ms=6,
+                label=f"{label}: predicted")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("budget (seconds of solver time)")
     ax.set_ylabel("relative test MSE vs finest level (dimensionless)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="best", fontsize=7)
+    if len(result.budgets) == 1:
+        ax.set_xlim(result.budgets[0] / 1.5, result.budgets[0] * 1.5)
+    _legend(fig, ax, fontsize=7)
     span = ", ".join(_fmt_seconds(b) for b in result.budgets)
-    ax.set_title(f"Measured error vs budget — {_context(result.problem, result.architecture)}\n"
-                 f"budgets {span}", fontsize=10)
+    _title(ax, f"Measured error vs budget — {_context(result.problem, result.architecture)}\n"
+               f"budget{'s' if len(result.budgets) > 1 else ''} {span}")
     return fig
 
 
@@ -307,7 +359,7 @@ def plot_validation_overview(results: Any):
         ax.remove()
     axes = axes[:len(results) + 1]
     for ax, r in zip(axes, results):
-        _validation_panel(ax, r, r.budgets[0], legend=ax is axes[0])
+        _validation_panel(ax, r, r.budgets[0])
     ax = axes[-1]
     for i, r in enumerate(results):
         g = [d for d in r.gaps() if d["excess_error"] > 0]      # log axes: positive excesses only
@@ -323,9 +375,9 @@ def plot_validation_overview(results: Any):
     ax.set_xlabel("hidden width (neurons)")
     ax.set_ylabel("excess error: measured − NTK (relative MSE)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="best", fontsize=7)
     ax.set_title("Finite-width excess error vs width (mean ± s.e., all budgets)", fontsize=9)
+    _legend(fig, axes, fontsize=7)
     budgets = "; ".join(f"{r.problem}: {_budgets_text(r.budgets[:1])}" for r in results)
-    fig.suptitle(f"MLFT validation: trained networks vs NTK theory — kernel {results[0].architecture}, "
-                 f"optimizer {results[0].optimizer}\n{budgets}", fontsize=10)
+    _suptitle(fig, f"MLFT validation: trained networks vs NTK theory — kernel {results[0].architecture}, "
+                   f"optimizer {results[0].optimizer}\n{budgets}")
     return fig

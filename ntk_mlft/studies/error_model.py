@@ -47,8 +47,9 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft._checks import check_positive_int, check_positive_scalar
+from ntk_mlft._checks import check_distinct_inputs, check_positive_int, check_positive_scalar
 from ntk_mlft._linalg import kernel_float64
+from ntk_mlft._progress import stage
 
 __all__ = ["COVERAGE_WARNING", "MAX_COVERAGE", "PracticalSetup", "absolute_ridge", "estimator_from_pilot",
            "check_pool", "estimator_from_pilot_file", "pilot_from_problem", "pilot_kernel",
@@ -99,6 +100,7 @@ def estimator_from_pilot(x: np.ndarray, ys: Any, arch: str, ridge: float, **arch
     """
     from ntk_mlft.estimators import SpectralEstimator
 
+    check_distinct_inputs("pilot inputs x", x)
     k, targets = pilot_kernel(x, ys, arch, **arch_options)
     return SpectralEstimator.from_kernel(k, targets, ridge=absolute_ridge(k, ridge))
 
@@ -114,11 +116,17 @@ def _practical(pilot: Any, arch: str, ridge: float, seed: int, n_boot: int, nois
     ys = np.asarray(pilot.ys)
     net = get_architecture(arch, output_dim=int(np.prod(ys.shape[2:]) or 1), **arch_options)
     union = np.concatenate([np.asarray(pilot.x), np.asarray(pilot.x_unlabeled)])
-    k = kernel_float64(net.kernel_fn, union)
+    check_distinct_inputs("pilot inputs x", pilot.x)
+    check_distinct_inputs("the estimator's pool (pilot x followed by x_unlabeled)", union)
+    with stage(f"error model: NTK of {arch} on {len(union)} inputs ({len(pilot.x)} pilot + "
+               f"{len(union) - len(pilot.x)} unlabeled)"):
+        k = kernel_float64(net.kernel_fn, union)
     lam = ridge * float(np.mean(np.diag(k)))
     n_p = len(pilot.x)
-    model = PilotEstimator.from_kernels(k[n_p:, n_p:], k[:n_p, n_p:], ys, k_pp=k[:n_p, :n_p],
-                                        ridge=lam, noise=noise, n_boot=n_boot, seed=seed)
+    with stage(f"error model: eigen-decomposition of the {len(union)} x {len(union)} kernel and "
+               f"{n_boot} bootstrap replicates"):
+        model = PilotEstimator.from_kernels(k[n_p:, n_p:], k[:n_p, n_p:], ys, k_pp=k[:n_p, :n_p],
+                                            ridge=lam, noise=noise, n_boot=n_boot, seed=seed)
     return model, lam
 
 

@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from ntk_mlft._format import plus_minus
 from ntk_mlft._io import content_key, write_json_atomic
 from ntk_mlft._progress import progress
 from ntk_mlft._checks import check_choice, check_positive_int, check_positive_scalar
@@ -162,11 +163,12 @@ class ValidationResult:
 
     def table(self) -> str:
         """Markdown table of :meth:`summary`."""
-        lines = ["| budget (s) | allocation | counts | width | measured (mean ± s.e.) | NTK, same data | "
+        se = "mean ± s.e." if len(self.seeds) > 1 else "one seed"
+        lines = [f"| budget (s) | allocation | counts | width | measured ({se}) | NTK, same data | "
                  "predicted | rel. gap to NTK |", "|---|---|---|---|---|---|---|---|"]
         for d in self.summary():
             lines.append(f"| {d['budget']:.4g} | {d['allocation']} | {tuple(d['counts'])} | {d['width']} | "
-                         f"{d['measured_mean']:.4g} ± {d['measured_se']:.2g} | {d['ntk_mean']:.4g} | "
+                         f"{plus_minus(d['measured_mean'], d['measured_se'])} | {d['ntk_mean']:.4g} | "
                          f"{d['predicted']:.4g} | {d['relative_gap']:.3g} |")
         return "\n".join(lines)
 

@@ -220,8 +220,9 @@ def fit(apply_fn: Callable, params: PyTree, x: Any, y: Any, *, optimizer: str = 
       params: initial parameters (any pytree; groups as in :mod:`.masks`).
       x: (N, *input_shape) inputs; y: (N, K) targets (other shapes are flattened to (N, -1)).
       optimizer: one of ``OPTIMIZERS``.
-      max_steps: step limit (rounded up to a multiple of ``chunk``: steps run in jit-compiled
-        ``lax.scan`` chunks, and the stopping rule is checked between chunks).
+      max_steps: step limit, exact: steps run in jit-compiled ``lax.scan`` chunks of ``chunk``
+        steps (the last one shorter when ``chunk`` does not divide it; one more compilation), and
+        the stopping rule is checked between chunks.
       learning_rate: for gd/sgd/adam; default for gd/sgd: ``lr_factor · N K / λ_max(Θ̂)``
         (see module docstring; for sgd also times ``1 − momentum``), for adam 1e-3.
       curveball_lambda: CurveBall's initial damping λ; default ``0.05 · λ_max(GN)`` with
@@ -299,11 +300,14 @@ def fit(apply_fn: Callable, params: PyTree, x: Any, y: Any, *, optimizer: str = 
             stopped = "atol"
             break
         before = losses[-1]
-        t_leaves, state, chunk_losses = run_chunk(t_leaves, frozen, state, x, y, anchor, penalty)
+        size = min(chunk, max_steps - steps)  # the last chunk is shorter: max_steps is exact
+        runner = run_chunk if size == chunk else _chunk_runner(optimizer, apply_fn, treedef, flags, penalised,
+                                                                 size)
+        t_leaves, state, chunk_losses = runner(t_leaves, frozen, state, x, y, anchor, penalty)
         # chunk_losses[i] is the loss before step i of the chunk; record the loss after each step
         after = float(loss_at(t_leaves, frozen, x, y, anchor, penalty))
         losses.extend(np.asarray(chunk_losses[1:]).tolist() + [after])
-        steps += chunk
+        steps += size
         if not np.isfinite(after):
             raise FloatingPointError(f"training diverged (loss {after}) with optimizer={optimizer!r}, "
                                      f"learning_rate={lr}")
