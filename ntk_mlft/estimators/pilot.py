@@ -30,6 +30,7 @@ from ntk_mlft._checks import (as_finite_array, check_choice, check_positive_int,
 from ntk_mlft._linalg import kernel_float64
 from ntk_mlft.estimators._modes import hat_matrix, knot_grid, projected_gram, runs
 from ntk_mlft.estimators._pilot_file import read_pilot_arrays
+from ntk_mlft.estimators._tail_entries import with_tail
 from ntk_mlft.estimators.montecarlo import per_level_nonneg
 from ntk_mlft.estimators.pool_spectrum import NORMALIZATIONS, PoolSpectrum, dense_pool_spectrum
 from ntk_mlft.estimators.spectral import SpectralEstimator
@@ -316,7 +317,8 @@ class PilotEstimator:
             if spectrum.normalize == "none":
                 return est.compressed(compress), c
             gram = _gram(w_modes, r_self, phi_rest, beta, resid, cov, w, float(size), hats)
-            return replace(est._merged(order, starts, gram, weight), knots=knots), c
+            est = replace(est._merged(order, starts, gram, weight), knots=knots)
+            return (est if spectrum.tail is None else with_tail(est, spectrum, c, resid, w, r0)), c
 
         rng = np.random.default_rng(seed)
         boot = [build(np.bincount(rng.integers(0, n_p, n_p), minlength=n_p).astype(float))
