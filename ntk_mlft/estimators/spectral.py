@@ -155,14 +155,30 @@ class SpectralEstimator:
         k = check_psd("k_pool", k_pool)
         n = k.shape[0]
         u = as_level_targets(targets, n)
-        n_levels = u.shape[0]
-        lam = per_level_nonneg("ridge", ridge, n_levels)
-        sig2 = per_level_nonneg("noise", noise, n_levels) * u.shape[2]
-        d = np.concatenate([u[:1], np.diff(u, axis=0)])
         omega = diagonal_weights("k_pool", k) if normalize == "diagonal" else np.ones(n)
         root = np.sqrt(omega)
         evals, evecs = psd_eigh("k_pool", k / np.outer(root, root))
         evals = np.where(evals > RCOND * evals.max(), evals, 0.0)    # as montecarlo's solves
+        return cls.from_decomposition(evals, evecs, omega, u, ridge=ridge, noise=noise,
+                                      compress=compress, normalize=normalize, target=target)
+
+    @classmethod
+    def from_decomposition(cls, evals: np.ndarray, evecs: np.ndarray, omega: np.ndarray,
+                           u: np.ndarray, *, ridge: Any = 0.0, noise: Any = 0.0,
+                           compress: float = 0.03, normalize: str = "diagonal",
+                           target: str = "fresh", w_modes: np.ndarray | None = None
+                           ) -> SpectralEstimator:
+        """``from_kernel`` after its eigen-decomposition: evals (n,) (null modes already 0),
+        evecs (n, n) of the normalised pool kernel, omega (n,) its diagonal weights (ones for
+        ``normalize="none"``), u (L, n, D) validated targets (``as_level_targets``), w_modes
+        (n, n) W = V^T Omega V or None (computed). Lets ``calibration`` evaluate many targets on
+        one pool without a new decomposition."""
+        n = evecs.shape[0]
+        n_levels = u.shape[0]
+        lam = per_level_nonneg("ridge", ridge, n_levels)
+        sig2 = per_level_nonneg("noise", noise, n_levels) * u.shape[2]
+        d = np.concatenate([u[:1], np.diff(u, axis=0)])
+        root = np.sqrt(omega)
         a = np.einsum("xp,lxd->lpd", evecs, d / root[:, None]) / np.sqrt(n)   # t_rho (L, P, D)
         inv_mean = float(np.mean(1 / omega))
         est = cls(evals / n, np.einsum("jpd,kpd->jkp", a, a),
@@ -172,7 +188,7 @@ class SpectralEstimator:
             return est.compressed(compress) if compress > 0 else est
         order = np.argsort(est.eta, kind="stable")
         starts = runs(est.eta[order], compress)
-        w = (evecs * omega[:, None]).T @ evecs                       # W = V^T Omega V
+        w = (evecs * omega[:, None]).T @ evecs if w_modes is None else w_modes   # V^T Omega V
         gram = binned_gram(w[np.ix_(order, order)], a[:, order], starts)
         return est._merged(order, starts, gram, np.add.reduceat(np.diag(w)[order], starts))
 
