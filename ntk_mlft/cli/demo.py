@@ -288,6 +288,7 @@ def _summary(r: dict[str, Any]) -> str:
         "the answer is a local optimum of the exact estimator after a convex surrogate).",
         f"- Estimator diagnostics: resolved rank per level {r['diagnostics']['resolved_rank']}, unresolved (tail) "
         f"power fraction {[round(v, 3) for v in r['diagnostics']['tail_fraction']]}.",
+        *[f"- WARNING: {w}." for w in r["diagnostics"].get("warnings", [])],
         "",
         "Figures: `error_vs_budget.png`, `allocation.png`, `learning_curves.png`, `predicted_vs_measured.png` "
         f"(and PDF); numbers: `report.json`, `curves.csv`, `costs.csv`. Runtime {r['runtime_seconds']:.0f} s.",

@@ -307,8 +307,10 @@ class SpectralEstimator:
         return _gram_as_matrix(self.gram)
 
     def _evaluate(self, counts: Any, cross: np.ndarray, noise: np.ndarray, gram: np.ndarray | None,
-                  label_noise: np.ndarray, target: str | None) -> np.ndarray:
-        """Unnormalised predicted error (M,) of ``target`` (None: ``self.target``)."""
+                  label_noise: np.ndarray, target: str | None, guard: bool = True) -> np.ndarray:
+        """Unnormalised predicted error (M,) of ``target`` (None: ``self.target``); ``guard``:
+        a non-positive fresh value is replaced by the pool value (off for the breakdown's
+        parts, which may be negative)."""
         target = self.target if target is None else target
         check_choice("target", target, TARGETS)
         c = self._check(counts)
@@ -316,7 +318,12 @@ class SpectralEstimator:
             return self._propagate(c, cross, noise, gram, pairs=False)[0][:, 0, 0]
         pi, kappa = self._propagate(c, cross, noise, gram, pairs=True)
         a = np.where(c > 0, 1 - self.ridge / kappa, 0.0)
-        return fresh_second_moments(pi, c / self.pool_size, a, label_noise)[:, -1, -1]
+        fresh = fresh_second_moments(pi, c / self.pool_size, a, label_noise)[:, -1, -1]
+        if not guard:
+            return fresh
+        # guard: where the fresh step's linear system is driven below zero by inconsistent
+        # second moments (large coarse errors, docs/theory.md section 9) keep the pool error
+        return np.where(fresh > 0, fresh, pi[:, -1, -1])
 
     def _label_noise(self) -> np.ndarray:
         return self.noise if self.label_noise is None else self.label_noise
@@ -346,10 +353,10 @@ class SpectralEstimator:
             w[:, k] += 0.5
             gram = None if self.gram is None else self.gram * w[:, :, None, None]
             parts[k] = self._evaluate(c, self.cross * w[:, :, None], zero, gram, zero,
-                                      None)[0] / self.norm
+                                      None, guard=False)[0] / self.norm
         gram = None if self.gram is None else 0 * self.gram
         noise = self._evaluate(c, 0 * self.cross, self.noise, gram, self._label_noise(),
-                               None)[0] / self.norm
+                               None, guard=False)[0] / self.norm
         single = self.single_level_error(float(c[0, -1]))
         return Breakdown(c[0], float(parts.sum() + noise), parts, float(noise), single)
 
