@@ -47,3 +47,5 @@ def test_demo_practical_pipeline(tmp_path, capsys):
     for key in unspent:
         assert f"- {key}: " in summary and r["allocations"][key]["unspent_reason"] in summary
     assert "± nan" not in summary
+    warnings = r["diagnostics"]["warnings"]                         # 24 pilot pairs: thin pilot
+    assert warnings and all(f"- WARNING: {w}." in summary for w in warnings)

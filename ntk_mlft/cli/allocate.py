@@ -277,6 +277,7 @@ def format_table(report: dict[str, Any], labels: dict[str, Any]) -> str:
                      f"({labels['pool']} inputs); above {100 * COVERAGE_WARNING:.0f}% the fresh-input prediction "
                      "of multi-level allocations tends to be optimistic (up to ~20% in "
                      "analysis/results/estimator_accuracy.md): a larger --n-unlabeled pool avoids it")
+    lines += [f"warning: {w}" for w in report.get("warnings", [])]
     lines.append(f"predicted relative MSE: {opt['predicted_error']:.4g} (optimal MLFT, "
                  f"integer {opt['integer_status']}, continuous {opt['status']})")
     single = report["single_level"]
@@ -293,6 +294,8 @@ def run(args: argparse.Namespace) -> int:
         args, on_costs=lambda table: check_budgets([args.budget], table, args.min_samples, "--budget"))
     report = allocation_report(model, costs, args.budget, args.min_samples, cap_per_level(args, labels))
     report.update(labels)
+    if hasattr(model, "diagnostics"):                   # pilot diagnostics no check vouches for
+        report["warnings"] = model.diagnostics()["warnings"]
     if "pool" in labels:
         report["coverage_of_pool"] = sum(report["optimal"]["counts"]) / labels["pool"]
     if args.out:

@@ -2,18 +2,18 @@
 
 ``self_check`` re-measures the model's optimum and both baselines (single level, equal split)
 with the surrogate calibration (``calibration.calibrate``: a small label-free Monte-Carlo on the
-pool with surrogate targets of the estimated mode powers) and compares: the check disagrees
-when the model's prediction is off the calibrated value by more than ``tolerance`` (beyond two
-standard errors), or when a baseline beats the optimum under the check. ``pilot_consistency`` is the check that sees the
-labels: the closed form against Monte-Carlo on the pilot pairs alone, at the allocations scaled
-to the pilot's size (same coverage of the pool), so a target whose structure the closed form
-misjudges is caught at small scale. ``pilot_warnings``
-names the pilot diagnostics that no check can vouch for (no resolved mode, tail power
-dominating) and what to do. Results are frozen ``SelfCheck`` objects; ``render`` gives the lines
-a command prints, ``as_dict`` what its JSON carries.
+pool with surrogate targets of the estimated mode powers) and warns when the model is off the
+checked value by more than ``tolerance`` beyond two standard errors, or when a baseline beats
+the optimum under the check. ``pilot_consistency`` sees the labels: the closed form against
+Monte-Carlo on the pilot pairs alone at the allocations scaled to the pilot's size (same
+coverage), so a target whose structure the closed form misjudges is caught at small scale.
+``pilot_warnings`` names the pilot diagnostics no check can vouch for (no resolved mode, tail
+power dominating) and what to do. Results are frozen (``SelfCheck``, ``PilotConsistency``);
+``render`` gives the lines a command prints, ``as_dict`` what its JSON carries.
 
-Contract: counts rows with sum_l N_l <= the pool size; cost: three allocations x n_draws x
-n_trials chained solves on the pool. Derivation: docs/theory.md section 9.
+Contract: rows with sum_l N_l <= the pool size (pilot: its n_p after scaling); cost: the rows x
+n_draws x n_trials chained solves on the pool (pilot: n_trials on the pilot pairs).
+Derivation: docs/theory.md section 9.
 """
 
 from __future__ import annotations
