@@ -9,19 +9,20 @@ the estimator does not meet on this family; ``analysis/results/estimator_accurac
 best baseline in 20 of 20; failures the self-check does not warn about: spectral [12] (-30 %),
 pilot [0, 4, 12]."""
 
+import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+SUITE = Path(__file__).resolve().parents[1] / "benchmarks" / "estimator_suite.py"
 
 
 @pytest.fixture(scope="module")
 def fast_tier(tmp_path_factory):
-    import estimator_suite
-
+    spec = importlib.util.spec_from_file_location("estimator_suite", SUITE)
+    estimator_suite = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(estimator_suite)
     out = tmp_path_factory.mktemp("suite")
     assert estimator_suite.main(["--fast", "--out", str(out)]) == 0
     return json.loads((out / "estimator_accuracy.json").read_text()), \
