@@ -276,6 +276,18 @@ def summary(all_results: list[dict]) -> dict:
         a = np.where(np.isfinite(a), a, np.inf)
         out[key] = {"median": float(np.median(a)), "p90": float(np.quantile(a, 0.9)),
                     "worst": float(a.max())}
+    regimes = {"d <= 4": lambda r: r["case"]["dim"] <= 4,
+               "d >= 8": lambda r: r["case"]["dim"] >= 8,
+               "d >= 8, every level <= 20 % of the pool":
+                   lambda r: r["case"]["dim"] >= 8 and max(r["counts"]) <= 0.2 * r["case"]["pool"]}
+    out["regimes"] = {}
+    for name, keep in regimes.items():
+        sub = [r for r in results if keep(r)]
+        if sub:
+            out["regimes"][name] = {"n": len(sub), **{key: {
+                "median": float(np.median(np.abs(_rel(sub, key)))),
+                "p90": float(np.quantile(np.abs(_rel(sub, key)), 0.9)),
+                "worst": float(np.max(np.abs(_rel(sub, key))))} for key in ("spectral", "pilot")}}
     out["pilot_coverage"] = float(np.mean([r["pilot_lo"] <= r["mc"] <= r["pilot_hi"]
                                            for r in results]))
     if "pilot_cal" in out:
@@ -326,6 +338,12 @@ def markdown(all_results: list[dict], summ: dict, meta: dict) -> str:
             continue
         s = summ[key]
         lines.append(f"| {label} | {s['median']:.1%} | {s['p90']:.1%} | {s['worst']:.1%} |")
+    lines += ["", "By regime (median / p90 / worst abs rel err):", "",
+              "| regime | cases | spectral | pilot |", "|---|---|---|---|"]
+    for name, g in summ.get("regimes", {}).items():
+        cells = [" / ".join(f"{g[k][q]:.0%}" for q in ("median", "p90", "worst"))
+                 for k in ("spectral", "pilot")]
+        lines.append(f"| {name} | {g['n']} | {cells[0]} | {cells[1]} |")
     shifted = (f" (with the surrogate shift and its s.e.: {summ['pilot_cal_coverage']:.0%})"
                if "pilot_cal_coverage" in summ else "")
     lines += ["", f"Pilot 90 % interval (bootstrap) covers MC in {summ['pilot_coverage']:.0%} of "

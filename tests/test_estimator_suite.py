@@ -11,6 +11,7 @@ pilot [0, 4, 12]."""
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ SUITE = Path(__file__).resolve().parents[1] / "benchmarks" / "estimator_suite.py
 def fast_tier(tmp_path_factory):
     spec = importlib.util.spec_from_file_location("estimator_suite", SUITE)
     estimator_suite = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("estimator_suite", estimator_suite)     # dataclasses look it up
     spec.loader.exec_module(estimator_suite)
     out = tmp_path_factory.mktemp("suite")
     assert estimator_suite.main(["--fast", "--out", str(out)]) == 0
