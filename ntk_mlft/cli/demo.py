@@ -105,10 +105,11 @@ def run(args: argparse.Namespace) -> int:
     from ntk_mlft.allocation import equal_split_allocation, optimize_allocation, single_level_allocation
     from ntk_mlft.reports.curves import Comparison, budget_curves
     from ntk_mlft.estimators import montecarlo_error
+    from ntk_mlft.estimators.selfcheck import pilot_consistency
     from ntk_mlft.reports.plotting import (plot_allocation, plot_error_vs_budget, plot_learning_curves,
                                    plot_predicted_vs_measured, save_figure)
     from ntk_mlft.problems import DEFAULT_PROBLEM, get_problem
-    from ntk_mlft.studies.error_model import check_pool, practical_estimator_from_problem
+    from ntk_mlft.studies.error_model import check_pool, pilot_kernel, practical_estimator_from_problem
 
     t0 = time.perf_counter()
     out = Path(args.out or "results/demo")
@@ -139,6 +140,9 @@ def run(args: argparse.Namespace) -> int:
     counts = np.array([a.counts for a in allocs.values()], dtype=float)
     band = model.error_with_uncertainty(counts, level=0.9)
     check_error_estimate("the predicted errors of the demo's allocations", band["error"])
+    k_pilot, y_pilot = pilot_kernel(setup.pilot.x, setup.pilot.ys, args.arch)
+    consistency = pilot_consistency(k_pilot, y_pilot, counts, model.pool_size, ridge=setup.ridge,
+                                    seed=args.seed)
     k_check, y_check = check_pool(problem, args.check_size, args.arch, seed=args.seed)
     sets = _sets(counts, args.check_size)
     mc = montecarlo_error(k_check, y_check, counts, ridge=setup.ridge, n_trials=args.trials, seed=args.seed,
@@ -167,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
         "max_samples_per_level": cap, "ridge": setup.ridge,
         "coverage_of_pool": float(best.counts.sum()) / model.pool_size, "ridge_relative": args.ridge,
         "estimator_seconds": t_model, "diagnostics": model.diagnostics(),
+        "self_check": consistency.as_dict(),
         "budget_seconds": budget, "budget_finest_samples": args.budget_samples, "check_size": args.check_size,
         "allocations": {key: a.to_dict() for key, a in allocs.items()},
         "prediction": {key: {"error": float(e), "std": float(s), "lower90": float(lo), "upper90": float(hi)}
@@ -289,6 +294,10 @@ def _summary(r: dict[str, Any]) -> str:
         f"- Estimator diagnostics: resolved rank per level {r['diagnostics']['resolved_rank']}, unresolved (tail) "
         f"power fraction {[round(v, 3) for v in r['diagnostics']['tail_fraction']]}.",
         *[f"- WARNING: {w}." for w in r["diagnostics"].get("warnings", [])],
+        *([f"- Self-check on the pilot pairs (closed form vs Monte-Carlo at the allocations scaled to "
+           f"the pilot): {'agrees' if r['self_check']['agrees'] else 'disagrees'} within "
+           f"{r['self_check']['tolerance']:.0%}."] if "self_check" in r else []),
+        *[f"- WARNING: {w}." for w in r.get("self_check", {}).get("warnings", [])],
         "",
         "Figures: `error_vs_budget.png`, `allocation.png`, `learning_curves.png`, `predicted_vs_measured.png` "
         f"(and PDF); numbers: `report.json`, `curves.csv`, `costs.csv`. Runtime {r['runtime_seconds']:.0f} s.",
