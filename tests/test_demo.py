@@ -51,5 +51,6 @@ def test_demo_practical_pipeline(tmp_path, capsys):
     assert warnings and all(f"- WARNING: {w}." in summary for w in warnings)
     check = r["self_check"]                                         # pilot-scale Monte-Carlo
     assert len(check["counts"]) == len(r["allocations"]) and len(check["monte_carlo"]) == len(check["counts"])
-    assert ("agrees within 25%" in summary) == check["agrees"]
+    assert ("the pilot): agrees within 25%" in summary) == check["agrees"]
+    assert ("the pilot): disagrees within 25%" in summary) != check["agrees"]
     assert all(f"- WARNING: {w}." in summary for w in check["warnings"])
