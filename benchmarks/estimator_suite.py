@@ -1,6 +1,7 @@
 """Estimator-accuracy suite: the error model against Monte-Carlo on a seeded randomized family.
 
 Each case draws (``draw_cases``): inputs on the unit sphere or Gaussian (d = 2, 4, 8, 32, 128),
+or (a quarter of the cases) a built-in problem's inputs (``sample_inputs``, flattened, scaled),
 an NTK (ReLU MLP depth 1-3, Erf MLP, 1-D CNN; ``ntk_mlft.stax``), a relative ridge 1e-8..1e-1
 (x mean kernel diagonal), label noise on/off, coarse-level differences (smooth, rough
 oscillatory, jumps, a coarse level biased the wrong way) shrinking 4x per level, 2-5 levels, an
@@ -28,7 +29,7 @@ import os
 import resource
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -37,6 +38,7 @@ KERNELS = ("relu-1", "relu-2", "relu-3", "erf-2", "cnn-2")
 KINDS = ("smooth", "rough", "jumps", "wrong-way")
 SHAPES = ("single", "geometric", "flat", "inverted", "skipped")
 SE_TARGET = 0.02
+CNN_MAX_LENGTH = 256           # longer (problem) inputs are strided to this length for the CNN
 Z90 = 1.6448536269514722        # two-sided 90 % normal quantile
 
 
@@ -58,15 +60,26 @@ class Case:
 
 
 def draw_cases(n_cases: int, seed: int, pool: int) -> list[Case]:
+    """Seeded cases; a quarter use a built-in problem's inputs (``inputs = "problem:NAME"``,
+    drawn from a stream of their own so the other parameters do not depend on it)."""
+    from ntk_mlft.problems import available_problems, get_problem
+
     rng = np.random.default_rng(seed)
+    names = available_problems()
     out = []
     for i in range(n_cases):
-        out.append(Case(i, int(rng.integers(2 ** 31)), str(rng.choice(["sphere", "gauss"])),
-                        int(rng.choice(DIMS)), str(rng.choice(KERNELS)),
-                        float(10 ** rng.uniform(-8, -1)), bool(rng.random() < 0.3),
-                        str(rng.choice(KINDS)), int(rng.integers(2, 6)), pool,
-                        str(rng.choice(SHAPES)), int(rng.choice([2, 4, 8, 16])),
-                        float(10 ** rng.uniform(np.log10(0.01), np.log10(0.5)))))
+        case = Case(i, int(rng.integers(2 ** 31)), str(rng.choice(["sphere", "gauss"])),
+                    int(rng.choice(DIMS)), str(rng.choice(KERNELS)),
+                    float(10 ** rng.uniform(-8, -1)), bool(rng.random() < 0.3),
+                    str(rng.choice(KINDS)), int(rng.integers(2, 6)), pool,
+                    str(rng.choice(SHAPES)), int(rng.choice([2, 4, 8, 16])),
+                    float(10 ** rng.uniform(np.log10(0.01), np.log10(0.5))))
+        side = np.random.default_rng([seed, i, 0x70726F62])
+        if side.random() < 0.25:
+            name = str(side.choice(names))
+            dim = int(np.prod(get_problem(name).input_shape))
+            case = replace(case, inputs=f"problem:{name}", dim=dim)
+        out.append(case)
     return out
 
 
@@ -88,6 +101,8 @@ def kernel_matrix(name: str, x: np.ndarray) -> np.ndarray:
             layers.append(stax.Flatten())
         layers.append(stax.Dense(1, W_std=1.0, b_std=0.1))
         _KERNEL_FNS[name] = stax.serial(*layers)[2]
+    if name.startswith("cnn") and x.shape[1] > CNN_MAX_LENGTH:   # (n, n, length) memory
+        x = x[:, ::int(np.ceil(x.shape[1] / CNN_MAX_LENGTH))]
     z = x[:, :, None] if name.startswith("cnn") else x
     return np.asarray(_KERNEL_FNS[name](z, None, get="ntk"), dtype=np.float64)
 
@@ -95,9 +110,16 @@ def kernel_matrix(name: str, x: np.ndarray) -> np.ndarray:
 def problem(case: Case) -> tuple[np.ndarray, np.ndarray]:
     """Inputs x (pool, dim) and level targets u (L, pool, 1) of a case."""
     rng = np.random.default_rng(case.seed)
-    x = rng.normal(size=(case.pool, case.dim))
-    x = x / np.linalg.norm(x, axis=1, keepdims=True) if case.inputs == "sphere" \
-        else x / np.sqrt(case.dim)
+    if case.inputs.startswith("problem:"):                 # a built-in problem's inputs, scaled
+        from ntk_mlft.problems import get_problem
+
+        x = get_problem(case.inputs.split(":", 1)[1]).sample_inputs(rng, case.pool)
+        x = np.asarray(x, dtype=np.float64).reshape(case.pool, -1)
+        x = (x - x.mean(0)) / max(float(x.std()), 1e-12) / np.sqrt(case.dim)
+    else:
+        x = rng.normal(size=(case.pool, case.dim))
+        x = x / np.linalg.norm(x, axis=1, keepdims=True) if case.inputs == "sphere" \
+            else x / np.sqrt(case.dim)
 
     def direction():
         v = rng.normal(size=case.dim)
