@@ -40,5 +40,11 @@ def seed_stream(seed: int, name: str, *index: int) -> np.random.SeedSequence:
 
 
 def derived_seed(seed: int, name: str, *index: int) -> int:
-    """An integer seed in ``0..2**31 - 1`` drawn from :func:`seed_stream` (for integer-seed APIs)."""
+    """An integer seed in ``0..2**31 - 1`` drawn from :func:`seed_stream` (for integer-seed APIs).
+
+    >>> derived_seed(0, "test set") == derived_seed(0, "test set") != derived_seed(0, "check pool")
+    True
+    >>> 0 <= derived_seed(5, "level data", 3) < 2 ** 31
+    True
+    """
     return int(seed_stream(seed, name, *index).generate_state(1, np.uint32)[0] >> 1)

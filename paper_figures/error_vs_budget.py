@@ -8,7 +8,8 @@ at ``studies.error_model.sample_cap`` of its pool). :func:`ntk_mlft.reports.curv
 2 to ``--max-budget-samples`` finest-level samples' worth. At four of them the optimal allocation
 is measured (square points, ± s.e.): kernel regression with the same NTK and ridge on random,
 mutually disjoint training sets drawn from an INDEPENDENT labelled pool of ``--check-size`` paired
-inputs (``studies.error_model.check_pool``), error on the pool points outside every training set (the fresh-input error the model
+inputs (``studies.error_model.check_pool``), error on the pool points outside every training set
+(the fresh-input error the model
 predicts; :func:`ntk_mlft.estimators.montecarlo_error`). Writes ``error_vs_budget.{png,pdf}``,
 ``allocation.{png,pdf}``, ``curves.csv`` and ``error_vs_budget.json``; the committed copy lives in
 ``paper_figures/output/`` (the README shows it).
@@ -45,13 +46,13 @@ def main(argv=None) -> int:
 
     jax.config.update("jax_enable_x64", True)
     from ntk_mlft._io import write_json_atomic
+    from ntk_mlft._seeds import derived_seed
     from ntk_mlft.allocation import optimize_allocation
     from ntk_mlft.allocation.costs import CostTable
-    from ntk_mlft.reports.curves import MeasuredPoints, budget_curves
     from ntk_mlft.estimators import montecarlo_error
-    from ntk_mlft.reports.plotting import plot_allocation, plot_error_vs_budget, save_figure
     from ntk_mlft.problems import DEFAULT_PROBLEM, get_problem
-    from ntk_mlft._seeds import derived_seed
+    from ntk_mlft.reports.curves import MeasuredPoints, budget_curves
+    from ntk_mlft.reports.plotting import plot_allocation, plot_error_vs_budget, save_figure
     from ntk_mlft.studies.error_model import build_error_model, check_pool, pilot_from_problem
 
     problem = get_problem(args.problem or DEFAULT_PROBLEM, levels=args.levels)

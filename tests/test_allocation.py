@@ -8,11 +8,22 @@ import itertools
 import numpy as np
 import pytest
 
-from ntk_mlft.allocation._separable import (Terms, box_search, branch_and_bound, exact_integer, solve_continuous_cvxpy,
-                                            solve_continuous_dual)
+from ntk_mlft.allocation import (
+    equal_split_allocation,
+    minimum_budget,
+    mlmc_allocation,
+    optimize_allocation,
+    single_level_allocation,
+)
+from ntk_mlft.allocation._separable import (
+    Terms,
+    box_search,
+    branch_and_bound,
+    exact_integer,
+    solve_continuous_cvxpy,
+    solve_continuous_dual,
+)
 from ntk_mlft.allocation._surrogate import neighbours, optimize_surrogate
-from ntk_mlft.allocation import (equal_split_allocation, minimum_budget, mlmc_allocation, optimize_allocation,
-                                 single_level_allocation)
 from ntk_mlft.allocation.costs import CostTable
 from ntk_mlft.estimators.base import PowerLawErrorModel, effective_counts
 

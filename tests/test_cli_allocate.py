@@ -1,4 +1,4 @@
-"""``ntk-mlft allocate`` / ``curves`` / ``demo`` end to end on tiny inputs."""
+"""``ntk-mlft allocate`` / ``curves`` end to end on tiny inputs (``demo``: tests/test_demo.py)."""
 
 from __future__ import annotations
 
@@ -157,18 +157,6 @@ def test_curves_plots_measured_points(tmp_path, costs_csv, capsys):
     measured.write_text("allocation,budget,error\nbest,200,0.02\n")
     assert main(["curves", "--costs", costs_csv, *POWER_LAW, "--measured", str(measured), "--out", str(out)]) == 2
     assert "allocation must name one of" in capsys.readouterr().err
-
-
-def test_demo_smoke(tmp_path, capsys):
-    out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--pilot-size", "40", "--n-unlabeled", "160", "--check-size", "120",
-                 "--trials", "2", "--n-budgets", "3", "--budget-samples", "6", "--levels", "3", "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert report["allocations"]["optimal"]["cost_seconds"] <= report["budget_seconds"] * (1 + 1e-12)
-    for name in ("summary.md", "report.json", "error_vs_budget.png", "allocation.png", "learning_curves.png",
-                 "predicted_vs_measured.png"):
-        assert (out / name).stat().st_size > 0
-    assert "Monte-Carlo" in (out / "summary.md").read_text()
 
 
 def test_allocate_from_a_pilot_file_with_unlabeled_inputs(tmp_path, capsys):

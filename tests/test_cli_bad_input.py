@@ -183,7 +183,8 @@ def test_bom_and_crlf_cost_table_is_read(files, capsys):
     ([*ALLOC, *POWER_LAW, "--ridge", "nan"], "argument --ridge: must be finite"),
     ([*ALLOC, *POWER_LAW, "--levels", "0"], "argument --levels: must be >= 1"),
     (["validate", "--n-pilot", "0"], "argument --pilot-size/--n-pilot: must be >= 1"),
-], ids=["validate-seeds-0", "validate-widths", "generate-no-value", "seed-negative", "seed-huge", "two-model-sources", "demo-trials-1",
+], ids=["validate-seeds-0", "validate-widths", "generate-no-value", "seed-negative", "seed-huge", "two-model-sources",
+        "demo-trials-1",
         "demo-budget-samples-0", "demo-ridge-nan", "validate-max-steps", "validate-n-test", "allocate-n-unlabeled",
         "ridge-negative", "ridge-nan-with-power-law", "levels-0-with-power-law", "validate-n-pilot-0"])
 def test_argparse_errors_exit_2_without_traceback(capsys, argv, phrase):

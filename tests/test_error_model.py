@@ -9,8 +9,14 @@ import pytest
 from ntk_mlft.architectures import get_architecture
 from ntk_mlft.estimators.pilot import Pilot, PilotEstimator
 from ntk_mlft.problems import get_problem
-from ntk_mlft.studies.error_model import (MAX_COVERAGE, ErrorModelSetup, build_error_model, pilot_from_problem,
-                                          sample_cap, unlabeled_inputs)
+from ntk_mlft.studies.error_model import (
+    MAX_COVERAGE,
+    ErrorModelSetup,
+    build_error_model,
+    pilot_from_problem,
+    sample_cap,
+    unlabeled_inputs,
+)
 
 COUNTS = np.array([[0, 10], [30, 10], [60, 40]])
 
@@ -53,7 +59,8 @@ def test_build_error_model_from_a_problem(problem, kernel_fn):
 
 def test_pilot_file_path_uses_the_pilot_kernel(problem, kernel_fn):
     """With x_unlabeled the file path builds the exact-eigenfunction estimator (k_pp given), and
-    reports its pool n_p + m for the cap (as the problem path does); without, the spectral estimator on the pilot inputs (size n_p)."""
+    reports its pool n_p + m for the cap (as the problem path does); without, the spectral estimator on the pilot
+    inputs (size n_p)."""
     base = pilot_from_problem(problem, 24, seed=1)
     pilot = Pilot(base.x, base.ys, unlabeled_inputs(problem, 60, seed=1))
     setup = build_error_model(pilot, "mlp-relu-3", 1e-3, seed=2)

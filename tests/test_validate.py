@@ -94,9 +94,9 @@ def test_validate_columns_against_independent_formulas():
     from ntk_mlft.architectures import get_architecture
     from ntk_mlft.estimators.pilot import PilotEstimator
     from ntk_mlft.problems import generate, get_problem
-    from ntk_mlft.training import relative_mse
-    from ntk_mlft.studies.trained_networks import level_data, validate
     from ntk_mlft.studies.error_model import sample_cap, unlabeled_inputs
+    from ntk_mlft.studies.trained_networks import level_data, validate
+    from ntk_mlft.training import relative_mse
 
     problem = get_problem("elliptic-rough", levels=3, **_SMALL)
     res = validate(problem, architecture="mlp-erf-2", budgets=[24.0], allocations=["optimal", "single"],
@@ -134,20 +134,21 @@ def test_validate_columns_against_independent_formulas():
 def test_validate_cli_end_to_end(tmp_path, capsys):
     """Estimator path (default error model), single-level allocation: predicted and NTK columns
     recomputed independently from the same seeded data."""
+    from ntk_mlft.allocation.costs import CostTable
     from ntk_mlft.architectures import get_architecture
     from ntk_mlft.cli import main
-    from ntk_mlft.allocation.costs import CostTable
     from ntk_mlft.estimators import SpectralEstimator
     from ntk_mlft.problems import generate, get_problem
-    from ntk_mlft.training import relative_mse
     from ntk_mlft.studies.trained_networks import level_data
+    from ntk_mlft.training import relative_mse
 
     costs = tmp_path / "costs.csv"
     CostTable.from_costs([1.0, 2.0, 4.0]).to_csv(costs)
     out = tmp_path / "val"
     rc = main(["validate", "--problem", "elliptic-rough", "--levels", "3", *_SMALL_ARGS, "--arch", "mlp-erf-2",
                "--budget", "24", "--widths", "8", "--allocations", "single", "--seeds", "1", "--max-steps", "20",
-               "--n-test", "20", "--n-pilot", "24", "--n-unlabeled", "0", "--ridge", "0.05", "--costs", str(costs), "--out", str(out),
+               "--n-test", "20", "--n-pilot", "24", "--n-unlabeled", "0", "--ridge", "0.05", "--costs", str(costs),
+               "--out", str(out),
                "--json", "--quiet"])
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
@@ -181,8 +182,8 @@ def test_validate_user_model_allocations_and_wide_nets_approach_ntk():
     from ntk_mlft.architectures import get_architecture
     from ntk_mlft.estimators.base import PowerLawErrorModel
     from ntk_mlft.problems import generate, get_problem
-    from ntk_mlft.training import relative_mse
     from ntk_mlft.studies.trained_networks import level_data, validate
+    from ntk_mlft.training import relative_mse
 
     problem = get_problem("elliptic-rough", levels=3, **_SMALL)
     model = PowerLawErrorModel(coef=[1.0, 0.2, 0.05], exponent=[1.0, 1.0, 1.0])
@@ -208,9 +209,9 @@ def test_validate_user_model_allocations_and_wide_nets_approach_ntk():
 def test_checkpoint_resumes_skips_done_rows_and_separates_settings(tmp_path, monkeypatch):
     """An interrupted run keeps its finished rows; the re-run trains only the missing ones and
     returns the same result; other settings get another checkpoint file."""
-    from ntk_mlft.studies import trained_networks as validation
     from ntk_mlft.estimators.base import PowerLawErrorModel
     from ntk_mlft.problems import get_problem
+    from ntk_mlft.studies import trained_networks as validation
 
     problem = get_problem("elliptic-rough", levels=3, **_SMALL)
     kw = dict(architecture="mlp-erf-2", budgets=[24.0], allocations=["optimal", "single"], widths=[4, 8],

@@ -6,6 +6,7 @@ and exact local search for non-separable estimator models), ``rules`` (the regis
 allocation rules and ``compare_rules``). Theory: ``docs/theory.md`` section 8.
 """
 
+from ntk_mlft.allocation._surrogate import fit_local_power_law as fit_local_power_law
 from ntk_mlft.allocation.costs import CostTable as CostTable
 from ntk_mlft.allocation.costs import as_cost_array as as_cost_array
 from ntk_mlft.allocation.optimize import Allocation as Allocation
@@ -20,5 +21,5 @@ from ntk_mlft.allocation.rules import RuleComparison as RuleComparison
 from ntk_mlft.allocation.rules import compare_rules as compare_rules
 
 __all__ = ["RULES", "Allocation", "CostTable", "Rule", "RuleComparison", "as_cost_array", "compare_rules",
-           "equal_split_allocation", "minimum_budget", "mlmc_allocation", "optimize_allocation",
+           "equal_split_allocation", "fit_local_power_law", "minimum_budget", "mlmc_allocation", "optimize_allocation",
            "single_level_allocation"]

@@ -18,8 +18,12 @@ from typing import Any
 
 from ntk_mlft._checks import check_choice
 from ntk_mlft.allocation.costs import as_cost_array
-from ntk_mlft.allocation.optimize import (Allocation, equal_split_allocation, optimize_allocation,
-                                          single_level_allocation)
+from ntk_mlft.allocation.optimize import (
+    Allocation,
+    equal_split_allocation,
+    optimize_allocation,
+    single_level_allocation,
+)
 
 __all__ = ["RULES", "Rule", "RuleComparison", "compare_rules"]
 

@@ -40,7 +40,8 @@ def add_estimator_arguments(parser: Any) -> None:
     parser.add_argument("--ridge", type=non_negative_float, default=DEFAULT_RIDGE,
                         help="ridge per level, relative to the mean kernel diagonal")
     parser.add_argument("--pilot-size", "--n-pilot", dest="pilot_size", type=positive_int,
-                        default=DEFAULT_PILOT_SIZE, help="paired pilot solves (every level, same inputs) with a problem")
+                        default=DEFAULT_PILOT_SIZE,
+                        help="paired pilot solves (every level, same inputs) with a problem")
     parser.add_argument("--n-unlabeled", type=non_negative_int, default=DEFAULT_N_UNLABELED,
                         help="cheap unlabeled inputs (no solves) for the kernel spectrum with a problem; "
                              "0: the spectral estimator on the pilot inputs alone (pool and cap much smaller). "

@@ -107,7 +107,7 @@ def format_table(report: dict[str, Any]) -> str:
         if name == "optimal" or a is None:
             continue
         counts = f"N_L = {a['counts'][-1]}" if name == "single" else f"N = {tuple(a['counts'])}"
-        line = f"{rule.label} ({counts}, {_spent(a)}): {a['predicted_error']:.4g}"
+        line = f"{rule.label}, {counts}, {_spent(a)}: {a['predicted_error']:.4g}"
         if name == "single":
             line += f"  ->  gain x{report['gain_over_single_level']:.3g}"
         lines.append(line)

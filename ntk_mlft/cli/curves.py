@@ -57,10 +57,20 @@ def run(args: argparse.Namespace) -> int:
     from ntk_mlft._io import write_json_atomic
     from ntk_mlft.allocation import RULES, optimize_allocation
     from ntk_mlft.cli._model_args import cap_per_level, check_budgets, model_and_costs
-    from ntk_mlft.reports.curves import (budget_curves, compare_measured, parse_budgets, predicted_learning_curves,
-                                 read_measured_csv)
-    from ntk_mlft.reports.plotting import (plot_allocation, plot_error_vs_budget, plot_learning_curves,
-                                   plot_predicted_vs_measured, save_figure)
+    from ntk_mlft.reports.curves import (
+        budget_curves,
+        compare_measured,
+        parse_budgets,
+        predicted_learning_curves,
+        read_measured_csv,
+    )
+    from ntk_mlft.reports.plotting import (
+        plot_allocation,
+        plot_error_vs_budget,
+        plot_learning_curves,
+        plot_predicted_vs_measured,
+        save_figure,
+    )
 
     measured = read_measured_csv(args.measured) if args.measured else None
     if args.budget_samples is not None:
@@ -107,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
     elif not args.quiet:
         for m in RULES:
             e = curves.errors(m)
-            print(f"{RULES[m].label:>21}: error {e[0]:.4g} -> {e[-1]:.4g} over budgets {budgets[0]:.4g}-{budgets[-1]:.4g} s "
+            print(f"{RULES[m].label:>21}: error {e[0]:.4g} -> {e[-1]:.4g} "
+                  f"over budgets {budgets[0]:.4g}-{budgets[-1]:.4g} s "
                   f"(fitted slope {curves.slope(m):.2f}; {int(curves.cap_bound(m).sum())} budgets cap-bound)")
         print(f"theory: slope {curves.theory_slope:.2f} ({curves.theory_note})")
         print(f"wrote {len(files)} files to {out}")

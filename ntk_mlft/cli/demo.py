@@ -44,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ntk_mlft.cli._model_args import add_estimator_arguments
 
     parser.add_argument("--problem", default=None, help="problem name (default: the built-in default problem)")
-    parser.add_argument("--levels", type=positive_int, default=None, help="number of levels (problem default if omitted)")
+    parser.add_argument("--levels", type=positive_int, default=None,
+                        help="number of levels (problem default if omitted)")
     add_estimator_arguments(parser)
     parser.add_argument("--budget-samples", type=positive_int, default=600,
                         help="the demo budget buys this many finest-level samples")
@@ -259,8 +260,12 @@ def compute(args: argparse.Namespace) -> DemoResult:
 
 def figures(result: DemoResult) -> dict[str, Any]:
     """The demo's figures by file stem (matplotlib ``Figure`` objects)."""
-    from ntk_mlft.reports.plotting import (plot_allocation, plot_error_vs_budget, plot_learning_curves,
-                                           plot_predicted_vs_measured)
+    from ntk_mlft.reports.plotting import (
+        plot_allocation,
+        plot_error_vs_budget,
+        plot_learning_curves,
+        plot_predicted_vs_measured,
+    )
 
     return {"error_vs_budget": plot_error_vs_budget(result.curves),
             "allocation": plot_allocation(result.allocations["optimal"], problem=result.problem, kernel=result.kernel,

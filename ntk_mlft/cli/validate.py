@@ -6,7 +6,8 @@ measured errors per allocation and budget, columns ``allocation,budget,error,std
 ``--measured`` file of ``ntk-mlft curves``) and two figures into ``--out`` (default
 ``results/validate-<problem>``). Every trained network is checkpointed in ``OUT/checkpoints``
 and the data cached in ``OUT/cache`` by default, so an interrupted run, rerun with the same
-options, resumes (``--no-checkpoint``: train everything again). Figures: measured vs NTK/predicted error per allocation and width
+options, resumes (``--no-checkpoint``: train everything again). Figures: measured vs NTK/predicted
+error per allocation and width
 (:func:`ntk_mlft.reports.plotting.plot_measured_vs_predicted`), and measured error vs budget over the
 predicted curve (:func:`ntk_mlft.reports.plotting.plot_measured_error_vs_budget`). The error model is the
 estimator of :func:`ntk_mlft.studies.error_model.build_error_model` on ``--pilot-size`` paired pilot
@@ -92,13 +93,13 @@ def measured_points(result):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ntk_mlft._io import write_json_atomic, write_text_atomic
     from ntk_mlft._checks import check_choice, check_positive_int
-    from ntk_mlft.cli._model_args import check_budgets, parse_power_law
+    from ntk_mlft._io import write_json_atomic, write_text_atomic
     from ntk_mlft.allocation.costs import CostTable
-    from ntk_mlft.reports.plotting import plot_measured_error_vs_budget, plot_measured_vs_predicted, save_figure
-    from ntk_mlft.problems import measure_costs
+    from ntk_mlft.cli._model_args import check_budgets, parse_power_law
     from ntk_mlft.cli._problem_args import problem_from_args
+    from ntk_mlft.problems import measure_costs
+    from ntk_mlft.reports.plotting import plot_measured_error_vs_budget, plot_measured_vs_predicted, save_figure
     from ntk_mlft.studies.trained_networks import ALLOCATIONS, validate
 
     problem = problem_from_args(args)

@@ -15,7 +15,7 @@ variance model ``p_l = 1``), at different constants (the gain). Proof: ``E* - fl
 (B / c_k)^{-p_k}`` (no level can have more than ``B / c_k`` samples) and the equal split gives
 ``<= sum_l a_l (B / (L c_l))^{-p_l}``; both are ``Theta(B^{-min p})``. For other error models
 the same statement is applied to their local power-law exponents at the optimum
-(:func:`ntk_mlft.allocation._surrogate.fit_local_power_law`). :meth:`BudgetCurves.slope` is the
+(:func:`ntk_mlft.allocation.fit_local_power_law`). :meth:`BudgetCurves.slope` is the
 fitted log-log slope of ``E - floor``, to compare with it.
 """
 
@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from ntk_mlft._checks import as_finite_array, check_error_estimate
 from ntk_mlft._io import read_csv_records, write_text_atomic
 from ntk_mlft._progress import progress
-from ntk_mlft._checks import as_finite_array, check_error_estimate
 from ntk_mlft.allocation import RULES, Allocation, compare_rules, minimum_budget
 from ntk_mlft.allocation.costs import as_cost_array
 from ntk_mlft.estimators.base import PowerLawErrorModel
@@ -268,7 +268,7 @@ def theoretical_slope(model: Any, allocation: Allocation, min_samples: int = 1,
         p = np.array([f.exponent for f in fits if f.coef > 0])
         note = f"-min_l p_l of per-level learning-curve fits on N = {int(ns[0])}..{int(ns[-1])}"
     else:
-        from ntk_mlft.allocation._surrogate import fit_local_power_law
+        from ntk_mlft.allocation import fit_local_power_law
 
         counts = allocation.counts.astype(float)
         active = counts > 0

@@ -22,7 +22,8 @@ each measurement we record
   inputs alone; a user-supplied ``ErrorModel`` may replace either.
 
 One ridge λ = ``ridge`` · mean NTK diagonal (over the estimator's pool, ``ErrorModelSetup.ridge_absolute``;
-over the pilot inputs for a user model, :func:`ntk_mlft.studies.error_model.absolute_ridge`) is used by the estimator, the kernel
+over the pilot inputs for a user model, :func:`ntk_mlft.studies.error_model.absolute_ridge`) is used
+by the estimator, the kernel
 regression and the training, so the three columns describe the same regularised method. Counts
 of every rule are capped at the estimator's :func:`ntk_mlft.studies.error_model.sample_cap` (the coverage of
 its pool up to which its accuracy is documented), as in ``allocate``.
@@ -45,12 +46,12 @@ from typing import Any
 
 import numpy as np
 
+from ntk_mlft._checks import check_choice, check_positive_int, check_positive_scalar
 from ntk_mlft._format import plus_minus
 from ntk_mlft._io import content_key, write_json_atomic
 from ntk_mlft._progress import progress
-from ntk_mlft._checks import check_choice, check_positive_int, check_positive_scalar
 from ntk_mlft.allocation.rules import RULES
-from ntk_mlft.training import relative_mse, train_mlft
+from ntk_mlft.training import FitOptions, relative_mse, train_mlft
 
 __all__ = ["ALLOCATIONS", "ValidationResult", "ValidationRow", "level_data", "validate"]
 
@@ -309,6 +310,7 @@ def validate(problem: Any, *, architecture: str = "mlp-relu-3", budgets: Sequenc
         model_name = f"user-supplied {type(error_model).__name__}"
         cap = max_samples
     data_seeds = {s: derived_seed(seed, "level data", s) for s in seeds}
+    fit_options = FitOptions(optimizer=optimizer, max_steps=max_steps, rtol=rtol, ridge=lam, chunk=20)
     # one Architecture per width, reused across allocations and seeds: its apply_fn keys the
     # compiled training steps (ntk_mlft.training caches them per model and data shape)
     nets = {w: get_architecture(architecture, output_dim=out_dim, width=w, **arch_opts) for w in widths}
@@ -320,7 +322,8 @@ def validate(problem: Any, *, architecture: str = "mlp-relu-3", budgets: Sequenc
     store = _Checkpoint(checkpoint_dir, name, {
         "problem": name, "problem_params": getattr(problem, "params", {}), "architecture": architecture,
         "optimizer": optimizer, "costs": c, "n_test": n_test, "error_model": model_name, "ridge": lam,
-        "settings": settings, "test_seed": test_seed, "data_seeds": [data_seeds[s] for s in seeds], "version": __version__})
+        "settings": settings, "test_seed": test_seed, "data_seeds": [data_seeds[s] for s in seeds],
+        "version": __version__})
     rows = []
     jobs = [(b, a) for b in budgets for a in allocations]
     for b, a in progress(jobs, total=len(jobs), desc="validate"):
@@ -340,8 +343,7 @@ def validate(problem: Any, *, architecture: str = "mlp-relu-3", budgets: Sequenc
             ntk_err = relative_mse(ntk, y_test)
             for w in widths:
                 if done[w] is None:
-                    res = train_mlft(nets[w], levels, x_test=x_test, y_test=y_test, optimizer=optimizer,
-                                     seed=s, center=True, max_steps=max_steps, rtol=rtol, ridge=lam, chunk=20)
+                    res = train_mlft(nets[w], levels, fit_options, x_test=x_test, y_test=y_test, seed=s, center=True)
                     done[w] = ValidationRow(allocation=a, budget=b, counts=counts, width=w, seed=s,
                                             measured_error=res.test_error, ntk_error=ntk_err,
                                             predicted_error=predicted, train_seconds=res.wall_seconds,
