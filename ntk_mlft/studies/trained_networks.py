@@ -33,7 +33,8 @@ Nothing is lost: with ``checkpoint_dir`` every trained network's row is appended
 that determines the rows (problem parameters, architecture, optimizer, costs, budgets' counts,
 training settings, ridge, seeds of data and test set, package version). A re-run with the same
 settings skips the rows already there, so an interrupted multi-hour run resumes where it stopped;
-different settings get a different file and never mix.
+different settings get a different file and never mix. The MLFT chain and the error it is judged
+by: ``docs/theory.md`` section 1; the error model: section 6.
 """
 
 from __future__ import annotations
