@@ -182,8 +182,7 @@ def truth(k, u, counts, ridge, noise, seed, max_trials):
 
 
 def run_case(case: Case, *, max_trials: int, n_pilot: int, n_draws: int) -> dict:
-    from ntk_mlft.allocation.optimize import (equal_split_allocation, optimize_allocation,
-                                              single_level_allocation)
+    from ntk_mlft.allocation.optimize import equal_split_allocation, optimize_allocation, single_level_allocation
     from ntk_mlft.estimators import PilotEstimator
     from ntk_mlft.estimators.calibration import PoolModes, calibrate, pilot_coefficients
     from ntk_mlft.estimators.pool_spectrum import dense_pool_spectrum
@@ -298,10 +297,15 @@ def summary(all_results: list[dict]) -> dict:
         a = np.where(np.isfinite(a), a, np.inf)
         out[key] = {"median": float(np.median(a)), "p90": float(np.quantile(a, 0.9)),
                     "worst": float(a.max())}
-    regimes = {"d <= 4": lambda r: r["case"]["dim"] <= 4,
-               "d >= 8": lambda r: r["case"]["dim"] >= 8,
-               "d >= 8, every level <= 20 % of the pool":
-                   lambda r: r["case"]["dim"] >= 8 and max(r["counts"]) <= 0.2 * r["case"]["pool"]}
+    def synthetic(r):
+        return not r["case"]["inputs"].startswith("problem:")
+
+    regimes = {"sphere/Gaussian, d <= 4": lambda r: synthetic(r) and r["case"]["dim"] <= 4,
+               "sphere/Gaussian, d >= 8": lambda r: synthetic(r) and r["case"]["dim"] >= 8,
+               "sphere/Gaussian, d >= 8, every level <= 20 % of the pool":
+                   lambda r: (synthetic(r) and r["case"]["dim"] >= 8
+                              and max(r["counts"]) <= 0.2 * r["case"]["pool"]),
+               "built-in problems' inputs": lambda r: not synthetic(r)}
     out["regimes"] = {}
     for name, keep in regimes.items():
         sub = [r for r in results if keep(r)]

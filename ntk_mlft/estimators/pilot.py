@@ -24,9 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from ntk_mlft._checks import as_finite_array, check_choice, check_positive_int, check_positive_scalar
 from ntk_mlft._io import save_npz_atomic
-from ntk_mlft._checks import (as_finite_array, check_choice, check_positive_int,
-                                  check_positive_scalar)
 from ntk_mlft._linalg import kernel_float64
 from ntk_mlft.estimators._modes import hat_matrix, knot_grid, projected_gram, runs
 from ntk_mlft.estimators._pilot_file import read_pilot_arrays
