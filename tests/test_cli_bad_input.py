@@ -135,11 +135,7 @@ CASES = [
                                  "--measured", "{d}/measured_bad.csv", "--out", "{d}/c6"], 2, "must be > 0"),
     ("validate-bad-allocation", ["validate", "--allocations", "foo", "--out", "{d}/v2"], 2,
      "--allocations must be one of"),
-    ("allocate-n-unlabeled", [*ALLOC, "--n-unlabeled", "-5", "--levels", "2"], 2, "--n-unlabeled must be >= 0"),
     ("unknown-arch", [*ALLOC, "--pilot", "{d}/good.npz", "--arch", "nope"], 2, "--arch must be one of"),
-    ("ridge-negative", [*ALLOC, "--pilot", "{d}/good.npz", "--ridge", "-1"], 2, "ridge must be finite and >= 0"),
-    ("ridge-nan-with-power-law", [*ALLOC, *POWER_LAW, "--ridge", "nan"], 2, "--ridge must be finite"),
-    ("levels-0-with-power-law", [*ALLOC, *POWER_LAW, "--levels", "0"], 2, "--levels must be >= 1"),
     ("validate-budget-below-one-sample", ["validate", "--costs", "{d}/costs.csv", "--levels", "2", "--budget", "1",
                                           "--out", "{d}/v3"], 2, "--budget: 1 s is below"),
 ]
@@ -181,8 +177,16 @@ def test_bom_and_crlf_cost_table_is_read(files, capsys):
     (["demo", "--ridge", "nan"], "argument --ridge: must be finite and >= 0"),
     (["validate", "--max-steps", "-1"], "argument --max-steps: must be >= 0"),
     (["validate", "--n-test", "0"], "argument --n-test: must be >= 1"),
-], ids=["validate-seeds-0", "validate-widths", "generate-no-value", "seed-negative", "seed-huge", "two-model-sources", "demo-trials-1",
-        "demo-budget-samples-0", "demo-ridge-nan", "validate-max-steps", "validate-n-test"])
+    # the error-model options (cli/_model_args.py) are one set, checked at parse time in every command
+    ([*ALLOC, "--n-unlabeled", "-5", "--levels", "2"], "argument --n-unlabeled: must be >= 0"),
+    ([*ALLOC, "--pilot", "good.npz", "--ridge", "-1"], "argument --ridge: must be finite and >= 0"),
+    ([*ALLOC, *POWER_LAW, "--ridge", "nan"], "argument --ridge: must be finite"),
+    ([*ALLOC, *POWER_LAW, "--levels", "0"], "argument --levels: must be >= 1"),
+    (["validate", "--n-pilot", "0"], "argument --pilot-size/--n-pilot: must be >= 1"),
+], ids=["validate-seeds-0", "validate-widths", "generate-no-value", "seed-negative", "seed-huge", "two-model-sources",
+        "demo-trials-1",
+        "demo-budget-samples-0", "demo-ridge-nan", "validate-max-steps", "validate-n-test", "allocate-n-unlabeled",
+        "ridge-negative", "ridge-nan-with-power-law", "levels-0-with-power-law", "validate-n-pilot-0"])
 def test_argparse_errors_exit_2_without_traceback(capsys, argv, phrase):
     with pytest.raises(SystemExit) as exc:
         main(argv)
