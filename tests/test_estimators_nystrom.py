@@ -122,3 +122,14 @@ def test_tail_warns_with_numbers():
         power_law_tail(eta, 100, mass=10.0)
     with pytest.warns(TailWarning, match="decay with slope"):
         power_law_tail(eta, 10 ** 5, mass=0.5)                   # trace needs a slow tail
+
+
+def test_dense_pool_too_large_is_refused_with_the_memory_and_the_option():
+    from ntk_mlft.estimators import Pilot
+    from ntk_mlft.studies.error_model import build_error_model
+
+    rng = np.random.default_rng(4)
+    pilot = Pilot(rng.normal(size=(12, 2)), rng.normal(size=(2, 12, 1)),
+                  rng.normal(size=(19000, 2)))
+    with pytest.raises(ValueError, match=r"19012 inputs needs 8\.7 GB.*nystrom_pool_spectrum"):
+        build_error_model(pilot, "mlp-relu-3", 1e-3)

@@ -18,6 +18,7 @@ from ntk_mlft.estimators.pilot import load_pilot as load_pilot
 from ntk_mlft.estimators.pilot import save_pilot as save_pilot
 from ntk_mlft.estimators.pool_spectrum import PoolSpectrum as PoolSpectrum
 from ntk_mlft.estimators.pool_spectrum import dense_pool_spectrum as dense_pool_spectrum
+from ntk_mlft.estimators.pool_spectrum import nystrom_pool_spectrum as nystrom_pool_spectrum
 from ntk_mlft.estimators.power_law import PowerLawFit as PowerLawFit
 from ntk_mlft.estimators.power_law import fit_error_model as fit_error_model
 from ntk_mlft.estimators.power_law import fit_power_law as fit_power_law
@@ -27,4 +28,5 @@ from ntk_mlft.estimators.spectral import solve_kappa as solve_kappa
 
 __all__ = ["Breakdown", "MonteCarloResult", "Pilot", "PilotEstimator", "PowerLawFit",
            "PoolSpectrum", "SpectralEstimator", "dense_pool_spectrum", "fit_error_model",
-           "fit_power_law", "load_pilot", "montecarlo_error", "save_pilot", "solve_kappa"]
+           "fit_power_law", "load_pilot", "montecarlo_error", "nystrom_pool_spectrum",
+           "save_pilot", "solve_kappa"]

@@ -12,7 +12,7 @@ C^T Omega C: memory O(m^2 + b m), never (M, M) nor (M, m); cost M m (kernel entr
 2 M m^2 flops + O(m^3).
 
 ``power_law_tail`` is the tail model for the modes beyond the computed rank. Derivation:
-``docs/theory.md`` section 9 (large-pool spectrum and tail model).
+``docs/theory.md`` section 10 (large-pool spectrum and tail model).
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def _tail_sum(eta0: float, k0: int, size: int, alpha: float) -> float:
 class PowerLawTail:
     """Tail model eta_k = eta_k0 (k / k0)^(-alpha) for ranks k0 < k <= size (k0 = ``rank``, the
     last computed mode kept), ``alpha`` chosen so the tail holds ``mass``, the exact trace
-    remainder beyond k0 (docs/theory.md section 9). ``alpha_slope``: the log-log slope of the
+    remainder beyond k0 (docs/theory.md section 10). ``alpha_slope``: the log-log slope of the
     computed eigenvalues over ranks [fit_lo, rank] (validation: close to alpha when the top
     modes are accurate and the decay is a power law); ``fit_rms``: rms log residual of that slope
     fit.

@@ -8,7 +8,7 @@ top r modes (``pilot.PilotEstimator.from_spectrum`` on a ``PoolSpectrum`` with a
   variance) - (its powers in the computed modes r0 < rho <= r) (``tail_powers``; Parseval over
   all modes of the measure), projected onto the PSD cone and spread over the bands in
   proportion to their eigenvalue mass (the tail's shape of target power is not resolvable from
-  a pilot of a few hundred points; this is the neutral choice, docs/theory.md section 9);
+  a pilot of a few hundred points; this is the neutral choice, docs/theory.md section 10);
 - mean-field Gram and fluctuation weights: the knot grid extended downwards with its own ratio
   to cover the tail, tail modes weighted by the mean weight the trace leaves them,
   w_bar = (size - tr W_r) / (size - r) (tr V^T Omega V = sum omega = size over all modes), and

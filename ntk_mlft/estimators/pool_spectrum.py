@@ -3,7 +3,7 @@
 This is the interface between the spectrum builders (how the eigen-system of a pool of inputs is
 obtained: ``dense_pool_spectrum``, one dense eigen-decomposition for pools up to a few thousand
 points; ``nystrom_pool_spectrum``, the top modes of pools of 1e5 points and more from streamed
-kernel blocks plus a tail model for the rest, docs/theory.md section 9) and the
+kernel blocks plus a tail model for the rest, docs/theory.md section 10) and the
 closed form that turns it into an error (``pilot.PilotEstimator.from_spectrum`` and
 ``spectral``). A ``PoolSpectrum`` describes the measure of ``size`` points whose first
 ``n_pilot`` rows are the pilot inputs (the points with labels on every level).
@@ -158,7 +158,7 @@ def nystrom_pool_spectrum(kernel_fn: Any, x_pilot: Any, x_unlabeled: Any, *,
                           ) -> PoolSpectrum:
     """Top modes of the diagonal-normalised kernel on the pool U = pilot + unlabeled inputs
     (size M = n_p + m, pilot rows first) and a tail model for the rest, without an (M, M) array
-    (docs/theory.md section 9).
+    (docs/theory.md section 10).
 
     ``kernel_fn``: an analytic ``kernel_fn`` of ``ntk_mlft.stax``; ``n_landmarks``: m_z pool points
     drawn uniformly (seeded by ``seed``) whose kernel columns K(U, Z) are streamed in row blocks

@@ -7,7 +7,8 @@ chained kernel ridge regression f_l = f_{l-1} + P_l (u_l - f_{l-1}) of
 
     E = sum_test ||f_L(x) - u_L(x)||^2 / sum_test ||u_L(x)||^2,
 
-the fresh-input error of ``montecarlo`` (docs/theory.md section 1) without a finite pool. The
+the fresh-input error of ``montecarlo`` (docs/theory.md section 1) without a finite pool
+(docs/theory.md section 10, last paragraph). The
 kernel is never formed beyond one level's (N_l, N_l) matrix: it is streamed in float64 row blocks
 (``kernels.kernel_blocks``) into that matrix, factorised by one in-place Cholesky
 (LAPACK ``potrf``, N_l^3 / 3 flops), and the cross kernels K(X_l, X_j) and K(X_test, X_j) are

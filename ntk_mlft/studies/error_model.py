@@ -26,7 +26,7 @@ from ntk_mlft._linalg import kernel_float64
 from ntk_mlft._progress import stage
 from ntk_mlft._seeds import derived_seed, seed_stream
 
-__all__ = ["COVERAGE_WARNING", "MAX_COVERAGE", "ErrorModelSetup", "absolute_ridge", "build_error_model",
+__all__ = ["COVERAGE_WARNING", "DENSE_MEMORY_LIMIT", "MAX_COVERAGE", "ErrorModelSetup", "absolute_ridge", "build_error_model",
            "check_pool", "coverage_note", "pilot_from_problem", "sample_cap", "unlabeled_inputs"]
 
 MAX_COVERAGE = 0.2
@@ -37,6 +37,10 @@ COVERAGE_WARNING = 0.5
 multi-level allocations tends to be optimistic (up to ~20 % low against disjoint-set Monte-Carlo,
 ``analysis/results/estimator_accuracy.md``), since ``estimators.fresh`` models independent level
 memberships."""
+
+
+DENSE_MEMORY_LIMIT = 8e9
+"""Bytes above which ``build_error_model`` refuses the dense pool spectrum (``dense_memory``)."""
 
 
 def sample_cap(pool_size: int) -> int:
@@ -140,6 +144,7 @@ def build_error_model(pilot: Any, arch: str, ridge_relative: float, *, seed: int
     from ntk_mlft.architectures import get_architecture
     from ntk_mlft.estimators import SpectralEstimator
     from ntk_mlft.estimators.pilot import PilotEstimator
+    from ntk_mlft.estimators.pool_spectrum import dense_memory
 
     ridge_relative = check_positive_scalar("ridge", ridge_relative, allow_zero=True)
     x, ys = np.asarray(pilot.x), np.asarray(pilot.ys, dtype=np.float64)
@@ -149,6 +154,13 @@ def build_error_model(pilot: Any, arch: str, ridge_relative: float, *, seed: int
         pool = np.concatenate([x, np.asarray(pilot.x_unlabeled)])
         check_distinct_inputs("the estimator's pool (pilot x followed by x_unlabeled)", pool)
     n_p, n_u = len(x), len(pool) - len(x)
+    if dense_memory(len(pool)) > DENSE_MEMORY_LIMIT:
+        raise ValueError(f"x_unlabeled: a pool of {len(pool)} inputs needs "
+                         f"{dense_memory(len(pool)) / 1e9:.1f} GB for the dense kernel and its "
+                         f"eigen-decomposition (limit {DENSE_MEMORY_LIMIT / 1e9:.0f} GB); use fewer "
+                         f"unlabeled inputs, or the streamed spectrum "
+                         f"estimators.pool_spectrum.nystrom_pool_spectrum with "
+                         f"PilotEstimator.from_spectrum (no (M, M) array)")
     net = get_architecture(arch, output_dim=int(np.prod(ys.shape[2:]) or 1), **arch_options)
     with stage(f"error model: NTK of {arch} on {len(pool)} inputs ({n_p} pilot + {n_u} unlabeled)"):
         k = kernel_float64(net.kernel_fn, pool)
