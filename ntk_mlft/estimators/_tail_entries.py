@@ -13,16 +13,21 @@ top r modes (``pilot.PilotEstimator.from_spectrum`` on a ``PoolSpectrum`` with a
   to cover the tail, tail modes weighted by the mean weight the trace leaves them,
   w_bar = (size - tr W_r) / (size - r) (tr V^T Omega V = sum omega = size over all modes), and
   W taken diagonal among tail modes.
+
+A ``TailWarning`` names the levels' power shares when the tail carries more than half of a
+level's target power (the prediction then rests on the tail model).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from ntk_mlft.estimators._modes import hat_matrix
+from ntk_mlft.estimators._nystrom import TailWarning
 
 __all__ = ["tail_powers", "with_tail"]
 
@@ -50,6 +55,13 @@ def with_tail(est: Any, spectrum: Any, c: np.ndarray, resid: np.ndarray, w: np.n
     if eta_t.size == 0:
         return est
     power = tail_powers(c, resid, w, r0)                               # (L, L)
+    level_power = np.diagonal(c.sum(-1)) + np.diag(power)
+    share_l = np.diag(power) / np.maximum(level_power, np.finfo(float).tiny)
+    if np.all(w == 1) and np.any(share_l > 0.5):                      # the point estimate only
+        warnings.warn(f"tail model: the modes beyond the computed rank {spectrum.rank} carry "
+                      f"{', '.join(f'{v:.0%}' for v in share_l)} of the levels' target power; "
+                      f"predictions then rest on the tail model (eigenvalue exponent "
+                      f"{tail.alpha:.3g}); use more landmarks", TailWarning, stacklevel=3)
     share = eta_t * mult_t / float(np.sum(eta_t * mult_t))
     cross_t = power[:, :, None] * share                                # (L, L, B)
     w_bar = max(spectrum.size - float(np.trace(spectrum.w_modes)), 0.0) \
