@@ -138,3 +138,19 @@ def test_dense_pool_too_large_is_refused_with_the_memory_and_the_option():
                   rng.normal(size=(19000, 2)))
     with pytest.raises(ValueError, match=r"19012 inputs needs 8\.7 GB.*nystrom_pool_spectrum"):
         build_error_model(pilot, "mlp-relu-3", 1e-3)
+
+
+def test_pilot_rows_spectrum_equals_full_basis_one():
+    rng = np.random.default_rng(5)
+    k, _ = _kernel(rng, 80, 3)
+    full = dense_pool_spectrum(k, 20)
+    rows = PoolSpectrum(full.eta, full.basis[:20], full.omega, 20, "diagonal", w_pool=full.w_modes)
+    assert rows.size == 80 and rows.rank == 80
+    np.testing.assert_allclose(rows.phi, full.phi, rtol=1e-13)
+    hats = np.abs(rng.normal(size=(5, 80)))
+    np.testing.assert_allclose(rows.self_terms(rows.phi, hats), full.self_terms(full.phi, hats),
+                               rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="w_pool"):
+        PoolSpectrum(full.eta, full.basis[:20], full.omega, 20, "diagonal", w_pool=np.eye(3))
+    with pytest.raises(ValueError, match="n_pilot, r"):
+        PoolSpectrum(full.eta, full.basis[:21], full.omega, 20, "diagonal", w_pool=full.w_modes)
