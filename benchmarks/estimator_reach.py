@@ -35,13 +35,14 @@ def _peak_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
-def _model(kernel_fn, x_pilot, x_pool, landmarks, seed):
+def _model(kernel_fn, x_pilot, x_pool, landmarks, seed, gamma=1.0):
     from ntk_mlft.estimators.pool_spectrum import nystrom_pool_spectrum
 
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        spec = nystrom_pool_spectrum(kernel_fn, x_pilot, x_pool, n_landmarks=landmarks, seed=seed)
+        spec = nystrom_pool_spectrum(kernel_fn, x_pilot, x_pool, n_landmarks=landmarks, seed=seed,
+                                     tail_power_exponent=gamma)
     return spec, time.perf_counter() - t0, [str(w.message) for w in caught]
 
 
@@ -158,7 +159,8 @@ def accuracy(args) -> dict:
         ys = np.stack([_label(draw, x_p, lvl) for lvl in (1, 2, 3)])
         x_pool, _ = draw(rng, 1, args.pool)
         t0 = time.perf_counter()
-        spec, _, warns = _model(net.kernel_fn, x_p, x_pool, args.landmarks, seed)
+        spec, _, warns = _model(net.kernel_fn, x_p, x_pool, args.landmarks, seed,
+                                args.tail_power_exponent)
         ridge_abs = args.ridge * _mean_diag(net.kernel_fn, x_pool[:2000])
         model, _ = _estimate(spec, ys, ridge_abs, seed)
         t_model = time.perf_counter() - t0
@@ -178,6 +180,7 @@ def accuracy(args) -> dict:
     return {"part": "accuracy", "family": f"synthetic {args.dim}-d Gaussian, 3 levels",
             "arch": args.arch, "n_pilot": args.pilot, "pool": args.pool,
             "landmarks": args.landmarks, "trials": args.trials, "n_test": args.n_test,
+            "tail_power_exponent": args.tail_power_exponent,
             "cases": cases, "abs_rel_median": float(np.median(rel)),
             "abs_rel_p90": float(np.percentile(rel, 90)), "abs_rel_worst": float(rel.max()),
             "peak_rss_gb": _peak_gb(), "loadavg": os.getloadavg(), "cpus": os.cpu_count()}
@@ -218,7 +221,8 @@ def _markdown(res: dict) -> str:
                                     c["rel"], c["tail_share"]):
             lines.append(f"| {c['seed']} | {n} | {p:.4g} | {m:.4g} ± {s:.1%} | {r:+.1%} | {t:.1%} |")
     return (f"# Estimator reach: accuracy ({res['family']}, {res['arch']})\n\n"
-            f"Pilot {res['n_pilot']}, pool {res['pool']}, {res['landmarks']} landmarks; "
+            f"Pilot {res['n_pilot']}, pool {res['pool']}, {res['landmarks']} landmarks, tail "
+            f"power exponent {res['tail_power_exponent']:g}; "
             f"Monte-Carlo: {res['trials']} fresh-draw trials x {res['n_test']} test inputs; "
             f"load {res['loadavg']}.\n\n|rel| median {res['abs_rel_median']:.1%}, 90th "
             f"percentile {res['abs_rel_p90']:.1%}, worst {res['abs_rel_worst']:.1%}.\n\n"
@@ -243,6 +247,7 @@ def main(argv=None) -> int:
     p.add_argument("--trials", type=int, default=3)
     p.add_argument("--n-test", type=int, default=3000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tail-power-exponent", type=float, default=1.0)
     p.add_argument("--out", default="benchmarks/results")
     args = p.parse_args(argv)
     res = speed(args) if args.part == "speed" else accuracy(args)

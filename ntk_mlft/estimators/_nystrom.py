@@ -143,7 +143,8 @@ class PowerLawTail:
     remainder beyond k0 (docs/theory.md section 10). ``alpha_slope``: the log-log slope of the
     computed eigenvalues over ranks [fit_lo, rank] (validation: close to alpha when the top
     modes are accurate and the decay is a power law); ``fit_rms``: rms log residual of that slope
-    fit.
+    fit; ``power_exponent``: gamma, the tail's target power per mode is taken proportional to
+    eta^gamma (``_tail_entries``).
 
     ``bands(ratio)``: the tail as entries for ``SpectralEstimator`` (mult > 1): rank bands
     (k_b, k_{b+1}] growing by ``ratio``, each with its mean eigenvalue and width."""
@@ -156,6 +157,7 @@ class PowerLawTail:
     alpha_slope: float
     fit_lo: int
     fit_rms: float
+    power_exponent: float = 1.0
 
     def bands(self, ratio: float = 1.25) -> tuple[np.ndarray, np.ndarray]:
         """(eta_b, mult_b) of the tail bands; sum mult_b eta_b = mass, sum mult_b = size - rank."""

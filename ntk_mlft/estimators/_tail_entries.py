@@ -7,8 +7,10 @@ top r modes (``pilot.PilotEstimator.from_spectrum`` on a ``PoolSpectrum`` with a
 - target powers: T_jk = (power of the residual of the top-r0 regression, its unbiased residual
   variance) - (its powers in the computed modes r0 < rho <= r) (``tail_powers``; Parseval over
   all modes of the measure), projected onto the PSD cone and spread over the bands in
-  proportion to their eigenvalue mass (the tail's shape of target power is not resolvable from
-  a pilot of a few hundred points; this is the neutral choice, docs/theory.md section 10);
+  proportion to mult_b eta_b^gamma, gamma = ``tail.power_exponent`` (the tail's shape of target
+  power is not resolvable from a pilot of a few hundred points: gamma = 1, the default, is a
+  target whose tail looks like the kernel's own process; gamma = 2 a smoother one,
+  docs/theory.md section 10);
 - mean-field Gram and fluctuation weights: the knot grid extended downwards with its own ratio
   to cover the tail, tail modes weighted by the mean weight the trace leaves them,
   w_bar = (size - tr W_r) / (size - r) (tr V^T Omega V = sum omega = size over all modes), and
@@ -62,7 +64,8 @@ def with_tail(est: Any, spectrum: Any, c: np.ndarray, resid: np.ndarray, w: np.n
                       f"{', '.join(f'{v:.0%}' for v in share_l)} of the levels' target power; "
                       f"predictions then rest on the tail model (eigenvalue exponent "
                       f"{tail.alpha:.3g}); use more landmarks", TailWarning, stacklevel=3)
-    share = eta_t * mult_t / float(np.sum(eta_t * mult_t))
+    gamma = tail.power_exponent
+    share = eta_t ** gamma * mult_t / float(np.sum(eta_t ** gamma * mult_t))
     cross_t = power[:, :, None] * share                                # (L, L, B)
     w_bar = max(spectrum.size - float(np.trace(spectrum.w_modes)), 0.0) \
         / max(spectrum.size - spectrum.rank, 1)

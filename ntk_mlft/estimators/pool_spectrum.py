@@ -21,7 +21,7 @@ Normalisation: ``docs/theory.md`` section 3; its use by the pilot estimator: sec
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
@@ -154,8 +154,8 @@ def _kernel_diagonal(kernel_fn: Any, x: np.ndarray, block: int, get: str) -> np.
 
 def nystrom_pool_spectrum(kernel_fn: Any, x_pilot: Any, x_unlabeled: Any, *,
                           n_landmarks: int = 2000, rank: int | None = None, block: int = 1024,
-                          seed: int = 0, get: str = "ntk", memory_limit: float = 8e9
-                          ) -> PoolSpectrum:
+                          seed: int = 0, get: str = "ntk", memory_limit: float = 8e9,
+                          tail_power_exponent: float = 1.0) -> PoolSpectrum:
     """Top modes of the diagonal-normalised kernel on the pool U = pilot + unlabeled inputs
     (size M = n_p + m, pilot rows first) and a tail model for the rest, without an (M, M) array
     (docs/theory.md section 10).
@@ -168,6 +168,8 @@ def nystrom_pool_spectrum(kernel_fn: Any, x_pilot: Any, x_unlabeled: Any, *,
     through the last kept eigenvalue holding the exact trace remainder). Cost: M m_z kernel
     entries + M block diagonal entries + 2 M m_z^2 flops; memory ``_nystrom.nystrom_memory``,
     refused above ``memory_limit`` bytes with the numbers and the option that reduces it.
+    ``tail_power_exponent``: gamma of the tail's target powers (per mode proportional to
+    eta^gamma; 1: like the kernel's own process, 2: smoother; ``_tail_entries``).
     """
     import jax
 
@@ -211,5 +213,9 @@ def nystrom_pool_spectrum(kernel_fn: Any, x_pilot: Any, x_unlabeled: Any, *,
     modes = nystrom_modes(blocks(), diag, landmarks, rank, np.arange(n_p))
     tail = power_law_tail(modes.eta, size, modes.tail_mass,
                           name=f"Nyström spectrum of {size} points ({m_z} landmarks)")
+    gamma = float(tail_power_exponent)
+    if not np.isfinite(gamma) or gamma < 0:
+        raise ValueError(f"tail_power_exponent must be a finite number >= 0; got {tail_power_exponent!r}")
+    tail = replace(tail, power_exponent=gamma)
     return PoolSpectrum(modes.eta, modes.vectors, modes.omega, n_p, "diagonal",
                         w_pool=modes.w_modes, tail=tail)
