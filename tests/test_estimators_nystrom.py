@@ -154,3 +154,30 @@ def test_pilot_rows_spectrum_equals_full_basis_one():
         PoolSpectrum(full.eta, full.basis[:20], full.omega, 20, "diagonal", w_pool=np.eye(3))
     with pytest.raises(ValueError, match="n_pilot, r"):
         PoolSpectrum(full.eta, full.basis[:21], full.omega, 20, "diagonal", w_pool=full.w_modes)
+
+
+def test_nystrom_pool_spectrum_runs_on_kernel_fn_and_names_bad_input():
+    from ntk_mlft.architectures import get_architecture
+    from ntk_mlft.estimators import nystrom_pool_spectrum
+
+    net = get_architecture("mlp-relu-3", output_dim=1)
+    rng = np.random.default_rng(6)
+    x_p, x_u = rng.normal(size=(12, 3)), rng.normal(size=(150, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TailWarning)
+        spec = nystrom_pool_spectrum(net.kernel_fn, x_p, x_u, n_landmarks=162, rank=40, block=64)
+    import jax
+
+    with jax.enable_x64(True):                   # all points as landmarks: the dense spectrum
+        k = np.asarray(net.kernel_fn(np.concatenate([x_p, x_u]), None, get="ntk"))
+    dense = dense_pool_spectrum(k, 12)
+    np.testing.assert_allclose(spec.eta, dense.eta[:40], rtol=1e-5, atol=1e-9 * dense.eta[0])
+    assert spec.size == 162 and spec.phi.shape == (12, 40) and spec.tail.rank == 40
+    with pytest.raises(ValueError, match="n_landmarks must be <= the pool size 162"):
+        nystrom_pool_spectrum(net.kernel_fn, x_p, x_u, n_landmarks=200)
+    with pytest.raises(ValueError, match=r"points need [0-9.]+ GB, above memory_limit"):
+        nystrom_pool_spectrum(net.kernel_fn, x_p, x_u, n_landmarks=100, memory_limit=1e5)
+    with pytest.raises(ValueError, match="tail_power_exponent"):
+        nystrom_pool_spectrum(net.kernel_fn, x_p, x_u, tail_power_exponent=-1)
+    with pytest.raises(ValueError, match="x_unlabeled must have the pilot inputs' shape"):
+        nystrom_pool_spectrum(net.kernel_fn, x_p, x_u[:, :2])

@@ -177,6 +177,10 @@ def nystrom_pool_spectrum(kernel_fn: Any, x_pilot: Any, x_unlabeled: Any, *,
     from ntk_mlft.estimators._nystrom import nystrom_memory, nystrom_modes, power_law_tail
     from ntk_mlft.kernels import kernel_blocks
 
+    gamma = float(tail_power_exponent)
+    if not np.isfinite(gamma) or gamma < 0:
+        raise ValueError(f"tail_power_exponent must be a finite number >= 0; got "
+                         f"{tail_power_exponent!r}")
     x_pilot = np.asarray(x_pilot, dtype=np.float64)
     x_unlabeled = np.asarray(x_unlabeled, dtype=np.float64)
     if x_pilot.shape[1:] != x_unlabeled.shape[1:]:
@@ -213,9 +217,6 @@ def nystrom_pool_spectrum(kernel_fn: Any, x_pilot: Any, x_unlabeled: Any, *,
     modes = nystrom_modes(blocks(), diag, landmarks, rank, np.arange(n_p))
     tail = power_law_tail(modes.eta, size, modes.tail_mass,
                           name=f"Nyström spectrum of {size} points ({m_z} landmarks)")
-    gamma = float(tail_power_exponent)
-    if not np.isfinite(gamma) or gamma < 0:
-        raise ValueError(f"tail_power_exponent must be a finite number >= 0; got {tail_power_exponent!r}")
     tail = replace(tail, power_exponent=gamma)
     return PoolSpectrum(modes.eta, modes.vectors, modes.omega, n_p, "diagonal",
                         w_pool=modes.w_modes, tail=tail)
