@@ -88,7 +88,7 @@ def train_base(apply_fn: Callable, params: Any, x: np.ndarray, y: np.ndarray, *,
         params, state, loss = step(params, state, jnp.asarray(x[idx]), jnp.asarray(y[idx]))
         losses[s] = float(loss)
         if not np.isfinite(losses[s]):
-            raise FloatingPointError(f"base training diverged at step {s} (loss {losses[s]}); lower learning_rate")
+            raise ValueError(f"base training diverged at step {s} (loss {losses[s]}); lower learning_rate")
     return params, losses
 
 

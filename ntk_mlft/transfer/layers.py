@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -109,7 +110,7 @@ def centre_value(y: np.ndarray, snapshot: np.ndarray, position: np.ndarray) -> n
     return y[(snapshot, *position.T, np.zeros(len(snapshot), int))]
 
 
-def group_kernels(apply_fn: Any, params: Any, points: np.ndarray, *, block: int = 512) -> dict[str, np.ndarray]:
+def group_kernels(apply_fn: Any, params: Any, points: np.ndarray, *, block: int = 1024) -> dict[str, np.ndarray]:
     """``{group: Theta_g}`` (m, m) of the centre output on ``points`` (m, *grid, C), float64.
 
     Jacobian contraction per parameter leaf (``empirical_ntk_by_group``) on the scalar centre
@@ -208,7 +209,7 @@ def predict_layer_errors(apply_fn: Any, params: Any, x: np.ndarray, y: np.ndarra
         snap = np.concatenate([np.repeat(order[:n_train], positions),
                                np.repeat(order[n_train:n_train + n_test], test_positions)])
         pos = rng.integers(0, grid, size=(snap.size, grid.size))
-        pts = centred_points(x, snap, pos)
+        pts = centred_points(x, snap, pos).astype(np.asarray(jax.tree.leaves(params)[0]).dtype)
         yv = centre_value(y, snap, pos)
         centre = tuple(int(g) // 2 for g in grid)
         r = yv - _centre_predictions(apply_fn, params, pts, centre)
