@@ -31,3 +31,18 @@ def test_bad_input_exits_2_with_one_line(extra, message, capsys, tmp_path):
     assert code == 2
     assert "Traceback" not in err and re.search(message, err), err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_small_run_prints_strict_json(tmp_path, capsys):
+    import json
+
+    code = cli.main(["transfer", "layers", "--out", str(tmp_path), "--json", "--depth", "3", "--width", "4",
+                     "--n-base", "20", "--base-steps", "10", "--n-target", "4", "--retrain-steps", "5",
+                     "--seeds", "2", "--n-boot", "2", "--layers", "0,-1,0+1", "--targets", "burgers-sgs-1d:re2x"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    target = report["targets"][0]
+    assert target["sets"] == ["layer_00_Conv", "layer_04_Conv", "layer_00_Conv+layer_02_Conv"]
+    assert set(target["measured"]) == {"layer_00_Conv", "layer_04_Conv"}
+    assert (tmp_path / "transfer_layers.json").exists() and (tmp_path / "transfer_layers.png").exists()
