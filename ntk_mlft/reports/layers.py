@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["layer_table", "plot_layer_study"]
+__all__ = ["filter_table", "layer_table", "plot_layer_study", "summary_table"]
 
 
 def _as_dict(result: Any) -> dict[str, Any]:
@@ -78,5 +78,40 @@ def layer_table(results: Any) -> list[str]:
         for key, a in r["agreement"].items():
             lines.append(f"Agreement ({key}): Spearman {a['spearman']:.2f}, top-1 {'yes' if a['top1'] else 'no'}, "
                          f"top-3 overlap {a['top3_overlap']:.2f}.")
-        lines.append("")
+        lines += ["", "Filter spectra (5x5 / 5-tap kernels zero-padded to the LES grid; class by the peak of the "
+                  "shell-averaged |H|):", "", *filter_table(r), ""]
+    return lines
+
+
+def summary_table(report: dict[str, Any]) -> list[str]:
+    """Markdown lines, one row per (case, target): no re-training, measured and predicted best single
+    layer, rank agreement of the single layers. ``report``: ``{case: {"targets": [...]}}``."""
+    lines = ["| base -> target | no re-training | measured best layer (rel. MSE) | predicted best layer "
+             "(P(best) among all sets) | Spearman | top-1 | top-3 overlap |", "|---|---|---|---|---|---|---|"]
+    for case, rep in report.items():
+        for r in rep["targets"]:
+            p = r["predicted"]
+            singles = [s for s in p["sets"] if "+" not in s and s in r["measured"]]
+            meas = {s: float(np.mean([m["rel_mse"] for m in r["measured"][s]])) for s in singles}
+            pred = {s: p["median"][p["sets"].index(s)] for s in singles}
+            mb, pb = min(meas, key=meas.get), min(pred, key=pred.get)
+            a = r["agreement"]["singles"]
+            lines.append(f"| {rep['base']['system']['name']} -> {r['target'].split(':')[-1]} | "
+                         f"{r['no_retraining']['rel_mse']:.3g} | {mb} ({meas[mb]:.3g}) | {pb} "
+                         f"({p['best_probability'][p['sets'].index(pb)]:.2f}) | {a['spearman']:.2f} | "
+                         f"{'yes' if a['top1'] else 'no'} | {a['top3_overlap']:.2f} |")
+    return lines
+
+
+def filter_table(result: Any) -> list[str]:
+    """Markdown lines: per re-trained layer (seed 0), the base filters' classes, the median relative
+    change of its filters and the classes of its most-changed 5 % before -> after."""
+    r = _as_dict(result)
+    lines = ["| re-trained layer | base filters low/band/high | median change | top-5 % change | "
+             "top-5 % classes before -> after |", "|---|---|---|---|---|"]
+    for name, f in r["filters"].items():
+        cb = f["classes_before"]
+        moved = ", ".join(f"{a}->{b}" for a, b in zip(f["top_classes_before"], f["top_classes_after"]))
+        lines.append(f"| {name} | {cb['low']}/{cb['band']}/{cb['high']} | {f['median_change']:.3g} | "
+                     f"{min(f['top_change']):.3g}..{max(f['top_change']):.3g} | {moved} |")
     return lines
