@@ -17,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 CASES = {
     "burgers": ("burgers-sgs-1d", ("burgers-sgs-1d:re2x", "burgers-sgs-1d:band"),

@@ -8,8 +8,15 @@ import numpy as np
 import pytest
 
 from ntk_mlft.transfer.layer_retraining import retrain, sgs_metrics, spectrum
-from ntk_mlft.transfer.layers import (_krr_error, centre_value, centred_points, group_kernels,
-                                      predict_layer_errors, resolve_layer_sets, sgs_cnn)
+from ntk_mlft.transfer.layers import (
+    _krr_error,
+    centre_value,
+    centred_points,
+    group_kernels,
+    predict_layer_errors,
+    resolve_layer_sets,
+    sgs_cnn,
+)
 
 
 def _net(dims=1, grid=8):

@@ -7,8 +7,16 @@ import numpy as np
 import pytest
 
 from ntk_mlft.problems._base import SolverError
-from ntk_mlft.problems._vorticity import (Grid, coarse_grain, energy_spectrum, filter_spectral, jacobian_hat,
-                                          linear_factor, run_segment, stream_hat)
+from ntk_mlft.problems._vorticity import (
+    Grid,
+    coarse_grain,
+    energy_spectrum,
+    filter_spectral,
+    jacobian_hat,
+    linear_factor,
+    run_segment,
+    stream_hat,
+)
 from ntk_mlft.problems.burgers_sgs import burgers_run
 from ntk_mlft.problems.sgs import get_sgs_system
 
@@ -44,8 +52,8 @@ def test_taylor_green_decays_at_the_viscous_rate():
     k2 = kx ** 2 + ky ** 2
     errs = []
     for dt in (0.05, 0.025):
-        steps = int(round(t_end / dt))
-        w, cfl, ok = run_segment(_hat(w0), Grid(n), steps, dt, nu, 0.0, jnp.zeros((n, n // 2 + 1), complex))
+        steps = round(t_end / dt)
+        w, _, ok = run_segment(_hat(w0), Grid(n), steps, dt, nu, 0.0, jnp.zeros((n, n // 2 + 1), complex))
         w = np.fft.irfft2(np.asarray(w), s=(n, n), norm="forward")
         # the scheme's own factor: to round-off (the nonlinear term of Taylor-Green vanishes)
         np.testing.assert_allclose(w, w0 * linear_factor(k2, dt, nu, 0.0) ** steps, atol=1e-12 * np.abs(w0).max())
@@ -101,7 +109,7 @@ def test_burgers_sgs_transfers_energy_forward():
 
 
 def _small_2d(**kw):
-    params = dict(n_dns=48, n_les=12, nu=5e-3, dt=0.01, spinup=4.0, interval=0.5)
+    params = {"n_dns": 48, "n_les": 12, "nu": 5e-3, "dt": 0.01, "spinup": 4.0, "interval": 0.5}
     return get_sgs_system("turbulence-sgs-2d", **{**params, **kw})
 
 
@@ -111,6 +119,15 @@ def test_2d_sgs_transfers_enstrophy_forward():
     enstrophy = np.mean(w * pi, axis=(1, 2))              # <omega_bar Pi> > 0: forward enstrophy cascade
     assert enstrophy.mean() > 5 * enstrophy.std(ddof=1) / np.sqrt(enstrophy.size)
     assert np.mean(psi * pi) < 0                          # backscatter of energy (reported, weaker)
+
+
+def test_cache_key_covers_the_solver_module():
+    from ntk_mlft.problems import _vorticity
+    from ntk_mlft.problems.fingerprint import code_digest
+
+    system = _small_2d()
+    assert _vorticity.coarse_grain in system.solver_functions()
+    assert code_digest(type(system), run_segment.__wrapped__) != code_digest(type(system))
 
 
 def test_2d_cache_resumes_and_extends(tmp_path):

@@ -106,6 +106,9 @@ class BurgersSGS1D(SGSSystem):
     def grid_shape(self) -> tuple[int, ...]:
         return (self.n_les,)
 
+    def solver_functions(self) -> tuple[Any, ...]:
+        return (burgers_run,)
+
     def initial_conditions(self, seed: int, start: int, stop: int) -> np.ndarray:
         """(m, n_dns//2+1) rfft coefficients of samples start..stop-1 (own seed stream each)."""
         k = _wavenumbers(self.n_dns)
@@ -142,7 +145,7 @@ class BurgersSGS1D(SGSSystem):
         return self._to_les(ub), self._to_les(self.filtered(flux_x(u_hat)) - flux_x(ub))
 
     def _chunk(self, seed: int, start: int, stop: int, state: Any) -> tuple[np.ndarray, np.ndarray, Any]:
-        steps = max(int(round(self.t_end / self.dt)), 1)
+        steps = max(round(self.t_end / self.dt), 1)
         uh, cfl, ok = burgers_run(jnp.asarray(self.initial_conditions(seed, start, stop)), self.n_dns, steps,
                                   self.dt, self.nu)
         cfl, ok = np.asarray(cfl), np.asarray(ok)

@@ -36,7 +36,7 @@ from ntk_mlft._checks import check_positive_int
 from ntk_mlft._io import content_key, load_npz_checked, save_npz_atomic
 from ntk_mlft.problems.fingerprint import code_digest
 
-__all__ = ["SGSData", "SGSSystem", "SGS_SYSTEMS", "get_sgs_system"]
+__all__ = ["SGS_SYSTEMS", "SGSData", "SGSSystem", "get_sgs_system"]
 
 _FORMAT = 1
 
@@ -81,9 +81,15 @@ class SGSSystem(ABC):
     def _state_from(self, arrays: dict[str, np.ndarray]) -> Any:
         return None
 
+    def solver_functions(self) -> tuple[Any, ...]:
+        """Solver functions outside the class's module whose code the cache key must cover (jitted
+        functions are hashed through ``__wrapped__``; the fingerprint sees only plain functions)."""
+        return ()
+
     def _path(self, cache: Path, seed: int, start: int, stop: int) -> Path:
+        code = code_digest(type(self), *(getattr(f, "__wrapped__", f) for f in self.solver_functions()))
         key = content_key({"system": self.params, "seed": seed, "start": start, "stop": stop, "format": _FORMAT,
-                           "code": code_digest(type(self)), "numpy": np.__version__})
+                           "code": code, "numpy": np.__version__})
         return cache / f"{self.name}-{start}-{stop}-{key}.npz"
 
     def _load(self, path: Path, m: int) -> tuple[np.ndarray, np.ndarray, Any] | None:

@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntk_mlft._checks import check_positive_int, check_positive_scalar
+from ntk_mlft.problems import _vorticity
 from ntk_mlft.problems._base import SolverError
 from ntk_mlft.problems._vorticity import Grid, run_segment, sgs_fields
 from ntk_mlft.problems.sgs import SGSSystem
@@ -91,6 +92,10 @@ class TurbulenceSGS2D(SGSSystem):
     def grid_shape(self) -> tuple[int, ...]:
         return (self.n_les, self.n_les)
 
+    def solver_functions(self) -> tuple[Any, ...]:
+        return (run_segment, sgs_fields, _vorticity.linear_factor, _vorticity._velocity_and_jacobian,
+                _vorticity.stream_hat, _vorticity.jacobian_hat, _vorticity.filter_spectral, _vorticity.coarse_grain)
+
     @property
     def grid(self) -> Grid:
         return Grid(self.n_dns)
@@ -130,7 +135,7 @@ class TurbulenceSGS2D(SGSSystem):
         return w
 
     def _steps(self, duration: float) -> int:
-        return max(int(round(duration / self.dt)), 1)
+        return max(round(duration / self.dt), 1)
 
     def _chunk(self, seed: int, start: int, stop: int, state: Any) -> tuple[np.ndarray, np.ndarray, Any]:
         per = self._steps(self.interval)

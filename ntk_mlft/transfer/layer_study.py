@@ -12,6 +12,7 @@ filters of each re-trained layer are recorded. Results are frozen, JSON-able dat
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,10 +22,16 @@ import numpy as np
 
 from ntk_mlft._checks import check_positive_int
 from ntk_mlft.problems.sgs import SGSSystem
-from ntk_mlft.transfer.filters import classify_filters, filter_change
-from ntk_mlft.transfer.layer_retraining import Standardiser, predict, retrain, sgs_metrics, train_base
-from ntk_mlft.transfer.layers import predict_layer_errors, resolve_layer_sets, sgs_cnn
 from ntk_mlft.training.masks import parameter_groups
+from ntk_mlft.transfer.filters import classify_filters, filter_change
+from ntk_mlft.transfer.layer_retraining import (
+    Standardiser,
+    predict,
+    retrain,
+    sgs_metrics,
+    train_base,
+)
+from ntk_mlft.transfer.layers import predict_layer_errors, resolve_layer_sets, sgs_cnn
 
 __all__ = ["LayerStudyConfig", "TargetResult", "rank_agreement", "run_layer_study"]
 
@@ -136,7 +143,7 @@ def run_layer_study(base: SGSSystem, targets: dict[str, SGSSystem], config: Laye
         singles, pairs = [s for s in chosen if len(s) == 1], [s for s in chosen if len(s) > 1]
     else:
         singles = [(g,) for g in groups]
-        pairs = [(a, b) for a, b in zip(groups[:-1], groups[1:])]
+        pairs = list(itertools.pairwise(groups))
     base_data = base.generate(c.n_base + c.n_base_test, c.seed, cache_dir, chunk=25)
     xb, yb, xbt, ybt = _split(base_data, c.n_base, c.n_base_test, f"base system {base.name}")
     scale = Standardiser.fit(xb, yb)
