@@ -47,9 +47,10 @@ def test_group_kernels_equal_brute_force_jacobians_at_any_position(dims):
     apply, params = _net(dims, grid=6)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, *(6,) * dims, 1))
-    snap = np.array([0, 0, 1, 2, 2])
-    pos = rng.integers(0, 6, size=(5, dims))
-    kernels = group_kernels(apply, params, centred_points(x, snap, pos), block=3)   # blocks exercised
+    snap = np.array([0, 0, 1, 2])
+    pos = rng.integers(0, 6, size=(4, dims))
+    block = 4 if dims == 1 else 3                        # the slow 2-D case also exercises the blocks
+    kernels = group_kernels(apply, params, centred_points(x, snap, pos), block=block)
     from ntk_mlft.empirical import resolve_groups
     for name, members in resolve_groups(params).items():
         j = _jacobian_rows(apply, params, jnp.asarray(x), snap, pos, members)
