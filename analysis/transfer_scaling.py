@@ -3,6 +3,8 @@ before training, then checked against trained CNNs.
 
 Parts (``--parts``, default all):
 
+- ``redraws``: the Helmholtz near-resonance redraw rate for each omega range of
+  ``DEFAULT_SHIFTS`` (``--redraw-samples`` accepted draws each). Writes ``transfer_redraws.json``.
 - ``predicted``: for each periodic system, pre-training on its source range (N_pre samples)
   vs scratch on the in-distribution range and three shifts (``DEFAULT_SHIFTS``), and mixed
   pre-training (``transfer-mixture``) on the same targets; ``mlp-relu-3`` NTK on 16x16 inputs,
@@ -19,7 +21,7 @@ Parts (``--parts``, default all):
 
 ``transfer_scaling.md`` collects every part present. Usage:
 ``python analysis/transfer_scaling.py [--parts predicted,plan,validation] [--out analysis/results]
-[--cache DIR] [--pool 2000] [--n-pre 1000] [--widths 32,64] [--seeds 0,1] [--quick]``
+[--cache DIR] [--pool 1000] [--n-pre 500] [--widths 32,64] [--seeds 0,1] [--quick]``
 """
 
 from __future__ import annotations
@@ -89,12 +91,13 @@ def _validation(args, out):
     from ntk_mlft.reports.plotting import save_figure
     from ntk_mlft.reports.transfer import plot_scaling
     from ntk_mlft.transfer.study import default_targets
-    from ntk_mlft.transfer.validation import measured_points, validate_transfer
+    from ntk_mlft.transfer.validation import TransferRow, measured_points, validate_transfer
 
     settings = dict(widths=args.widths, seeds=args.seeds, n_pre=args.val_n_pre, n_down=args.val_n_down,
                     n_pool=args.val_pool, size=args.val_size, ridge=args.val_ridge, max_steps=args.max_steps)
     path = out / "transfer_validation.json"
     result = json.loads(path.read_text()) if path.exists() else {"systems": []}
+    previous = {r["system"]: r for r in result["systems"]}
     result["systems"] = [r for r in result["systems"] if r["system"] not in args.systems]
     for system in args.systems:
         source, targets = default_targets(system)
@@ -103,14 +106,42 @@ def _validation(args, out):
                                           cache_dir=args.cache,
                                           checkpoint=Path(args.cache or out) / f"transfer_validation_{system}.json",
                                           **settings)
+        # widths run separately with otherwise identical settings accumulate (same sets, same prediction)
+        kept, old_widths, wall = [], [], 0.0
+        old = previous.get(system)
+        if old is not None and {**old["settings"], "widths": None} == {**settings, "widths": None}:
+            kept = [TransferRow(**r) for r in old["rows"] if r["width"] not in settings["widths"]]
+            old_widths, wall = [w for w in old["settings"]["widths"] if w not in settings["widths"]], \
+                old["wall_seconds"]
+        rows = tuple(kept) + tuple(rows)
         points = measured_points(rows)
         save_figure(plot_scaling(studies[0], points), out / f"transfer_validation_{system}")
-        result["systems"].append({"system": system, "settings": settings, "study": studies[0].to_dict(),
-                                  "points": points,
+        result["systems"].append({"system": system,
+                                  "settings": {**settings, "widths": sorted(old_widths + list(settings["widths"]))},
+                                  "study": studies[0].to_dict(), "points": points,
                                   "rows": [dataclasses.asdict(r) for r in rows],
-                                  "wall_seconds": time.perf_counter() - t0})
+                                  "wall_seconds": wall + time.perf_counter() - t0})
         result["systems"].sort(key=lambda r: r["system"])
         path.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def _redraws(args, out):
+    from ntk_mlft.problems import get_problem
+    from ntk_mlft.transfer.study import DEFAULT_SHIFTS
+
+    src, targets = DEFAULT_SHIFTS["helmholtz-2d"]
+    rows = []
+    for i, rng_ in enumerate(dict.fromkeys((src, *targets))):
+        t0 = time.perf_counter()
+        _, redrawn = get_problem("helmholtz-2d", range=rng_).sample_counting_redraws(
+            np.random.default_rng([args.seed, i]), args.redraw_samples)
+        draws = redrawn + args.redraw_samples
+        rate = redrawn / draws
+        rows.append({"range": list(rng_), "accepted": args.redraw_samples, "redrawn": redrawn, "rate": rate,
+                     "stderr": float(np.sqrt(rate * (1 - rate) / draws)), "seconds": time.perf_counter() - t0})
+    result = {"max_amplitude": 2.0, "grid": 64, "rows": rows}
+    (out / "transfer_redraws.json").write_text(json.dumps(result, indent=1))
     return result
 
 
@@ -144,6 +175,18 @@ def _markdown(out):
                   "largest computed N (lower bound); `<=`: worse than scratch at the smallest N. Target error: "
                   "the scratch error at N_max / 10; its factor is n/a where fine-tuning is already below it at "
                   "N = 10 (or never reaches it).", ""]
+    red = out / "transfer_redraws.json"
+    if red.exists():
+        r = json.loads(red.read_text())
+        lines += ["## Helmholtz: near-resonant draws redrawn", "",
+                  f"Draws (source and omega) with max|u| > {r['max_amplitude']:g} on the {r['grid']}^2 nodes are "
+                  "redrawn (`HelmholtzPeriodic.sample_counting_redraws`); rate = redrawn / all draws "
+                  "(binomial s.e.).", "", "| omega range | accepted | redrawn | redraw rate (s.e.) |",
+                  "|---|---|---|---|"]
+        for row in r["rows"]:
+            lines.append(f"| {row['range'][0]:g}-{row['range'][1]:g} | {row['accepted']} | {row['redrawn']} | "
+                         f"{row['rate']:.3f} ({row['stderr']:.3f}) |")
+        lines.append("")
     plan = out / "transfer_plan.json"
     if plan.exists():
         lines += ["## How much pre-training data to buy (source 1 s, target 10 s per sample)", "",
@@ -194,7 +237,8 @@ def _markdown(out):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", default="predicted,plan,validation")
+    parser.add_argument("--parts", default="redraws,predicted,plan,validation")
+    parser.add_argument("--redraw-samples", type=int, default=2000)
     parser.add_argument("--systems", default="poisson-aniso-2d,advdiff-2d,helmholtz-2d")
     parser.add_argument("--out", default="analysis/results")
     parser.add_argument("--cache", default=None)
@@ -223,10 +267,10 @@ def main(argv=None) -> int:
     args.val_targets = [int(v) for v in args.val_targets.split(",")]
     if args.quick:
         args.pool, args.n_pre, args.val_pool, args.val_n_pre, args.widths, args.seeds = 60, 30, 48, 16, [8], [0]
-        args.val_n_down, args.max_steps = [4], 50
+        args.val_n_down, args.max_steps, args.redraw_samples = [4], 50, 100
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    parts = {"predicted": _predicted, "plan": _plan, "validation": _validation}
+    parts = {"predicted": _predicted, "plan": _plan, "validation": _validation, "redraws": _redraws}
     for name in args.parts.split(","):
         parts[name](args, out)
         _markdown(out)
