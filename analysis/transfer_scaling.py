@@ -11,6 +11,7 @@ Parts (``--parts``, default all):
   pools of ``--pool`` solved samples per distribution; 20 downstream N from 10 to pool / 2.
   Writes ``transfer_scaling.json``, figures ``transfer_scaling_<system>[_mixed]`` and
   ``transfer_samples_saved``.
+- ``figures``: re-plot the ``predicted`` figures from ``transfer_scaling.json`` (not in the default).
 - ``plan``: for each system's largest shift, the (N_pre, N) error model over an N_pre grid and
   ``optimize_allocation`` with source samples 10x cheaper than target ones: how much
   pre-training data is worth buying. Writes ``transfer_plan.json`` and ``transfer_plan_<system>``.
@@ -59,6 +60,21 @@ def _predicted(args, out):
               "studies": [s.to_dict() for s in studies], "wall_seconds": time.perf_counter() - t0}
     (out / "transfer_scaling.json").write_text(json.dumps(result, indent=1))
     return result
+
+
+def _figures(args, out):
+    """Re-plot the predicted part's figures from ``transfer_scaling.json`` (no recomputation)."""
+    from ntk_mlft.reports.plotting import save_figure
+    from ntk_mlft.reports.transfer import plot_samples_saved, plot_scaling
+    from ntk_mlft.transfer.study import ScalingStudy
+
+    studies = [ScalingStudy.from_dict(d) for d in json.loads((out / "transfer_scaling.json").read_text())["studies"]]
+    for study in studies:
+        system = study.curves[0].label.split(" range ")[0]
+        mixed = "_mixed" if study.source.startswith("transfer-mixture") else ""
+        save_figure(plot_scaling(study), out / f"transfer_scaling_{system}{mixed}")
+    save_figure(plot_samples_saved(studies), out / "transfer_samples_saved")
+    return {}
 
 
 def _plan(args, out):
@@ -270,7 +286,8 @@ def main(argv=None) -> int:
         args.val_n_down, args.max_steps, args.redraw_samples = [4], 50, 100
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    parts = {"predicted": _predicted, "plan": _plan, "validation": _validation, "redraws": _redraws}
+    parts = {"predicted": _predicted, "plan": _plan, "validation": _validation, "redraws": _redraws,
+             "figures": _figures}
     for name in args.parts.split(","):
         parts[name](args, out)
         _markdown(out)

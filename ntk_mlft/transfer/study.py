@@ -26,7 +26,7 @@ from ntk_mlft._progress import progress
 from ntk_mlft.problems import Problem, generate, get_problem
 from ntk_mlft.transfer.estimator import TransferEstimator, check_counts_within
 from ntk_mlft.transfer.features import network_inputs, network_targets
-from ntk_mlft.transfer.scaling import ScalingCurve, TransferErrorModel, scaling_curve
+from ntk_mlft.transfer.scaling import ScalingCurve, TransferErrorModel, curve_from_dict, scaling_curve
 
 __all__ = ["DEFAULT_SHIFTS", "ScalingStudy", "TargetSpec", "default_targets", "kernel_matrix", "pool_features",
            "predict_scaling", "shift_size"]
@@ -111,6 +111,14 @@ class ScalingStudy:
             raise ValueError("this study has no N_pre grid (pass n_pre_grid to predict_scaling)")
         return TransferErrorModel(np.array(self.n_pre_grid, dtype=float), self.curves[i].n_down.astype(float),
                                   self.grids[i])
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ScalingStudy:
+        """Inverse of :meth:`to_dict` (re-plot a saved study without recomputing it)."""
+        return cls(d["source"], d["architecture"], int(d["n_source_pool"]), int(d["n_target_pool"]),
+                   int(d["feature_grid"]), float(d["ridge_relative"]), tuple(float(v) for v in d["shifts"]),
+                   tuple(curve_from_dict(c) for c in d["curves"]), tuple(int(v) for v in d["n_pre_grid"]),
+                   tuple(np.asarray(g, dtype=float) for g in d["grids"]), dict(d.get("seconds", {})))
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "architecture": self.architecture, "n_source_pool": self.n_source_pool,
