@@ -26,8 +26,13 @@ __all__ = ["plot_pretraining_plan", "plot_samples_saved", "plot_scaling"]
 def plot_scaling(study: Any, measured: Sequence[dict[str, Any]] = ()):
     from matplotlib.figure import Figure
 
+    from matplotlib.ticker import NullFormatter
+
+    from ntk_mlft.reports.plotting import _wrap
+
     n = len(study.curves)
-    fig = Figure(figsize=(3.6 * n, 3.9), layout="constrained")
+    width = max(3.6 * n, 7.2)
+    fig = Figure(figsize=(width, 3.9 if n > 1 else 5.0), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, n, sharey=True))
     widths = sorted({int(r["width"]) for r in measured})
     shades = {w: 0.35 + 0.65 * i / max(len(widths) - 1, 1) for i, w in enumerate(widths)}
@@ -42,15 +47,20 @@ def plot_scaling(study: Any, measured: Sequence[dict[str, Any]] = ()):
             color = (0.1, 0.3, shades[int(row["width"])]) if ft else (shades[int(row["width"])] * 0.6,) * 3
             ax.errorbar(row["n_down"], row["mean"], yerr=row["stderr"], fmt="o" if ft else "s", ms=4,
                         color=color, capsize=2, label=f"{'fine-tune' if ft else 'scratch'} width {row['width']}")
+            if "ntk_limit" in row:
+                ax.plot(row["n_down"] * 1.08, row["ntk_limit"], "x" if ft else "+", ms=7, color="tab:red",
+                        label=f"{'fine-tune' if ft else 'scratch'}: NTK limit on the same sets")
         ax.set_title(f"{curve.label.split(' range ')[-1]} (shift {shift:.2g})", fontsize=9)
         ax.set_xlabel("downstream samples N")
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("relative MSE on fresh target inputs")
     handles, labels = axes[0].get_legend_handles_labels()
     seen = dict(zip(labels, handles))
-    fig.legend(seen.values(), seen.keys(), loc="outside lower center", ncols=min(len(seen), 4), fontsize=8)
-    fig.suptitle(f"transfer from {study.source} ({study.architecture} NTK, {study.size}x{study.size} inputs, "
-                 f"pools {study.n_source_pool}/{study.n_target_pool})", fontsize=10)
+    fig.legend(seen.values(), seen.keys(), loc="outside lower center", ncols=min(len(seen), 2 if n == 1 else 4),
+               fontsize=8)
+    fig.suptitle(_wrap(f"transfer from {study.source} ({study.architecture} NTK, {study.size}x{study.size} inputs, "
+                       f"pools {study.n_source_pool}/{study.n_target_pool})", width, 10), fontsize=10)
     return fig
 
 
