@@ -25,7 +25,6 @@ __all__ = ["plot_pretraining_plan", "plot_samples_saved", "plot_scaling"]
 
 def plot_scaling(study: Any, measured: Sequence[dict[str, Any]] = ()):
     from matplotlib.figure import Figure
-
     from matplotlib.ticker import NullFormatter
 
     from ntk_mlft.reports.plotting import _wrap
