@@ -133,6 +133,13 @@ def _label(problem: Problem) -> str:
     return f"{problem.name} range {rng[0]:g}-{rng[1]:g}" if rng is not None else problem.name
 
 
+def _kernel_inputs(architecture: str, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ``mlp-*`` architectures begin with Flatten, so their kernel is a function of the
+    flattened vector: give it (n, d) rows (same values to round-off, tested) instead of images,
+    whose per-pixel covariances cost (n, n, size^2) memory (about 4 GB at n = 1000, size 16)."""
+    return (x.reshape(x.shape[0], -1), y) if architecture.startswith("mlp-") else (x, y)
+
+
 def predict_scaling(source: Problem, targets: Sequence[TargetSpec], *, n_source_pool: int = 2000,
                     n_target_pool: int = 2000, n_pre: int = 1000, n_down: Any = None, size: int = 16,
                     architecture: str = "mlp-relu-3", ridge: float = 0.1, seed: int = 0, cache_dir: Any = None,
@@ -162,8 +169,9 @@ def predict_scaling(source: Problem, targets: Sequence[TargetSpec], *, n_source_
         raise ValueError("targets must name at least one downstream distribution")
     t0 = time.perf_counter()
     arch = get_architecture(architecture, output_dim=size * size, width=1)
-    xs, ys = pool_features(source, n_s, seed, size, cache_dir)
-    pools = [pool_features(t.problem, n_t, seed + 1 + i, size, cache_dir) for i, t in enumerate(targets)]
+    xs, ys = _kernel_inputs(architecture, *pool_features(source, n_s, seed, size, cache_dir))
+    pools = [_kernel_inputs(architecture, *pool_features(t.problem, n_t, seed + 1 + i, size, cache_dir))
+             for i, t in enumerate(targets)]
     t_data = time.perf_counter() - t0
     t0 = time.perf_counter()
     k_ss = kernel_matrix(arch.kernel_fn, xs)
