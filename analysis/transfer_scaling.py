@@ -71,18 +71,19 @@ def _accuracy(args, out):
     """Closed form vs ``transfer_montecarlo`` (sets drawn from the same pools) on the testbeds."""
     from ntk_mlft.architectures import get_architecture
     from ntk_mlft.transfer import TransferEstimator, transfer_montecarlo
-    from ntk_mlft.transfer.study import default_targets, kernel_matrix, pool_features
+    from ntk_mlft.transfer.study import _kernel_inputs, default_targets, kernel_matrix, pool_features
 
     pool, n_pres, n_downs = args.acc_pool, [0, args.acc_pool // 8, args.acc_pool // 2], [10, 30, args.acc_pool // 4]
     kernel = get_architecture("mlp-relu-3", output_dim=256, width=1).kernel_fn
     cases = []
     for system in args.systems:
         source, targets = default_targets(system)
-        xs, ys = pool_features(source, pool, args.seed, 16, args.cache)
+        xs, ys = _kernel_inputs("mlp-relu-3", *pool_features(source, pool, args.seed, 16, args.cache))
         k_ss = kernel_matrix(kernel, xs)
         lam = args.ridge * float(np.mean(np.diagonal(k_ss)))
         for i, spec in enumerate(targets):
-            xt, yt = pool_features(spec.problem, pool, args.seed + 1 + i, 16, args.cache)
+            xt, yt = _kernel_inputs("mlp-relu-3", *pool_features(spec.problem, pool, args.seed + 1 + i, 16,
+                                                                  args.cache))
             k_ts, k_tt = kernel_matrix(kernel, xt, xs), kernel_matrix(kernel, xt)
             est = TransferEstimator.from_kernels(k_ss, k_ts, k_tt, ys, yt, ridge=lam)
             for n_pre in n_pres:
@@ -235,7 +236,10 @@ def _markdown(out):
         lines += ["", "Factor = scratch N reaching fine-tuning's error / N; `>=`: fine-tuning beats scratch's "
                   "largest computed N (lower bound); `<=`: worse than scratch at the smallest N. Target error: "
                   "the scratch error at N_max / 10; its factor is n/a where fine-tuning is already below it at "
-                  "N = 10 (or never reaches it).", ""]
+                  "N = 10 (or never reaches it).", "",
+                  f"Reach: the closed form speaks about N <= half the target pool, so these curves stop at N = "
+                  f"{s['n_target_pool'] // 2}; N = 10^4 is not predicted here (docs/transfer.md section 7: it needs "
+                  "large-pool spectra).", ""]
     acc = out / "transfer_accuracy.json"
     if acc.exists():
         r = json.loads(acc.read_text())
@@ -290,7 +294,10 @@ def _markdown(out):
                       f"{len(sysr['rows'])} fine-tuned / scratch networks, training wall time "
                       f"{sum(r['seconds'] for r in sysr['rows']):.0f} s "
                       f"(a fine-tune row includes its pre-training).", ""]
-        lines += ["Mean over seeds (s.e. in brackets).", "",
+        widths = sorted({w for sysr in r["systems"] for w in sysr["settings"]["widths"]})
+        lines += [f"Widths run: {widths}. Not run on this CPU: other widths of the 32-256 range, more than the "
+                  "downstream N listed, other shifts, the FNO (docs/transfer.md section 6).", "",
+                  "Mean over seeds (s.e. in brackets).", "",
                   "| system | target | mode | N | width | measured | NTK limit (same sets) | predicted |",
                   "|---|---|---|---|---|---|---|---|"]
         for sysr in r["systems"]:
