@@ -256,3 +256,17 @@ def test_curves_self_check_warns_at_the_charted_budget(tmp_path, capsys):
     assert check["agrees"] is False and _disagrees(check)
     assert check["counts"][0] == json.loads((out / "curves.json").read_text())["allocation_at"]["counts"]
     assert "WARNING self-check" in text and all(f"  warning: {w}" in text for w in check["warnings"])
+
+
+def test_self_check_is_null_with_a_reason_when_the_pilot_is_too_small():
+    from ntk_mlft.estimators.pilot import Pilot
+    from ntk_mlft.studies.error_model import build_error_model
+    from ntk_mlft.studies.self_check import check_setup
+
+    x = np.random.default_rng(0).normal(size=(3, 4))
+    setup = build_error_model(Pilot(x=x, ys=np.stack([x[:, :1] * (1 + 0.1 * l) for l in range(4)])),
+                              "mlp-relu-3", 1e-4)
+    check = check_setup(setup, [[1, 1, 1, 1]], 0, ("optimal",))     # 4 used levels, 3 pilot pairs
+    assert check.agrees is None and check.as_dict()["self_check"] is None
+    assert check.as_dict()["self_check_note"].startswith("the 3 pilot pairs are too few for the check")
+    assert check.render() == [f"self-check: not run — {check.note}"]
