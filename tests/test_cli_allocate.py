@@ -94,8 +94,9 @@ def test_allocate_without_a_model_uses_the_default_problem(tmp_path, capsys):
     assert main([*argv, "--n-unlabeled", "0"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["pool"] == 16 and report["max_samples"] == 3 and max(report["optimal"]["counts"]) <= 3
-    assert main([*argv, "--n-unlabeled", "-1"]) == 2
-    assert "--n-unlabeled must be >= 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # refused while parsing, before the pilot is solved
+        main([*argv, "--n-unlabeled", "-1"])
+    assert exc.value.code == 2 and "--n-unlabeled: must be >= 0" in capsys.readouterr().err
     assert main(["allocate", "--costs", str(costs), "--budget", "200", "--levels", "3"]) == 2
     assert "cost table has 2 levels" in capsys.readouterr().err
 
@@ -155,7 +156,7 @@ def test_curves_plots_measured_points(tmp_path, costs_csv, capsys):
     assert (out / "predicted_vs_measured.pdf").stat().st_size > 0
     measured.write_text("allocation,budget,error\nbest,200,0.02\n")
     assert main(["curves", "--costs", costs_csv, *POWER_LAW, "--measured", str(measured), "--out", str(out)]) == 2
-    assert "allocation must name one of" in capsys.readouterr().err
+    assert "line 2: allocation must be one of" in capsys.readouterr().err
 
 
 def test_demo_smoke(tmp_path, capsys):

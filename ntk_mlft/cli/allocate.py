@@ -39,6 +39,7 @@ OUT_KIND = "file"  # --out is checked before any work (cli._errors.check_out_pat
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``allocate`` and ``curves``: costs and the error model."""
+    from ntk_mlft.cli._arg_types import non_negative_float, non_negative_int, positive_int
     from ntk_mlft.problems import DEFAULT_PROBLEM
 
     parser.add_argument("--costs", default=None, help="cost table CSV (level,grid,cost_seconds); "
@@ -55,20 +56,20 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                      help=f"built-in problem: generate a paired pilot study (default {DEFAULT_PROBLEM} "
                           "when no model option is given)")
     src.add_argument("--arch", default="mlp-relu-3", help="architecture whose NTK defines the estimator")
-    src.add_argument("--ridge", type=float, default=1e-6,
+    src.add_argument("--ridge", type=non_negative_float, default=1e-6,
                      help="ridge per level, relative to the mean kernel diagonal (estimator paths)")
-    src.add_argument("--pilot-size", type=int, default=150,
+    src.add_argument("--pilot-size", type=positive_int, default=150,
                      help="paired pilot solves (every level, same inputs) with a problem")
-    src.add_argument("--n-unlabeled", type=int, default=3000,
+    src.add_argument("--n-unlabeled", type=non_negative_int, default=3000,
                      help="cheap unlabeled inputs (no solves) for the kernel spectrum with a problem; "
                           "0: the pilot inputs alone (pool and cap much smaller)")
-    src.add_argument("--levels", type=int, default=None,
+    src.add_argument("--levels", type=positive_int, default=None,
                      help="number of levels of the problem (default: the cost table's rows, else the problem's)")
 
 
-def parse_power_law(items: list[str]):
+def parse_power_law(items: list[str], n_levels: int | None = None):
     """``["coef=1,0.3", "exponent=1,1", "floor=0.01"]`` → PowerLawErrorModel; each key once,
-    ``floor`` a single number."""
+    ``floor`` a single number, ``n_levels`` entries per key when given (the cost table's levels)."""
     from ntk_mlft.estimators.base import PowerLawErrorModel
 
     usage = "--power-law takes coef=V1,V2,.. exponent=P1,P2,.. [floor=F], each key once"
@@ -89,7 +90,13 @@ def parse_power_law(items: list[str]):
         fields[key] = vals[0] if key == "floor" else np.array(vals)
     if "coef" not in fields or "exponent" not in fields:
         raise ValueError("--power-law needs both coef=... and exponent=...")
-    return PowerLawErrorModel(**fields)
+    if n_levels is not None and not len(fields["coef"]) == len(fields["exponent"]) == n_levels:
+        raise ValueError(f"--power-law coef and exponent need one entry per level of the cost table ({n_levels} "
+                         f"levels); got {len(fields['coef'])} and {len(fields['exponent'])}")
+    try:
+        return PowerLawErrorModel(**fields)
+    except ValueError as err:
+        raise ValueError(f"--power-law {err}") from None
 
 
 def check_budgets(budgets: Any, costs: Any, min_samples: int, option: str) -> None:
@@ -101,6 +108,13 @@ def check_budgets(budgets: Any, costs: Any, min_samples: int, option: str) -> No
     low = float(np.min(budgets))
     if not np.all(np.isfinite(budgets)) or low <= 0:
         raise ValueError(f"{option} must be finite and > 0 seconds; got {np.asarray(budgets).tolist()}")
+    from ntk_mlft.allocation.optimize import MAX_COUNT
+
+    high = float(np.max(budgets))
+    if high / costs.cost_seconds[-1] > MAX_COUNT:
+        raise ValueError(f"{option}: {high:.6g} s buys {high / costs.cost_seconds[-1]:.3g} finest-level samples "
+                         f"({costs.cost_seconds[-1]:.6g} s each), more than the largest count supported "
+                         f"({MAX_COUNT:.0e} per level); give budgets in the cost table's unit (seconds)")
     if low < need * (1 - 1e-12):
         raise ValueError(f"{option}: {low:.6g} s is below the cheapest admissible allocation ({min_samples} "
                          f"finest-level sample(s) at {costs.cost_seconds[-1]:.6g} s each; cost table "
@@ -141,7 +155,7 @@ def model_and_costs(args: argparse.Namespace, on_costs: Callable[[Any], None] | 
     if args.power_law:
         if costs is None:
             raise ValueError("--power-law needs --costs (a cost table CSV)")
-        return parse_power_law(args.power_law), costs, {"problem": "user model", "kernel": "power law",
+        return parse_power_law(args.power_law, costs.n_levels), costs, {"problem": "user model", "kernel": "power law",
                                                         "model_source": "--power-law"}
     if args.pilot:
         from ntk_mlft.estimators.pilot import load_pilot
@@ -196,10 +210,12 @@ def _problem_model(args: argparse.Namespace, costs: Any, on_costs: Callable[[Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ntk_mlft.cli._arg_types import positive_float, positive_int
+
     add_model_arguments(parser)
-    parser.add_argument("--budget", type=float, required=True, help="budget in seconds of solver time")
-    parser.add_argument("--min-samples", type=int, default=1, help="least samples of every used level")
-    parser.add_argument("--max-samples", type=int, default=None,
+    parser.add_argument("--budget", type=positive_float, required=True, help="budget in seconds of solver time")
+    parser.add_argument("--min-samples", type=positive_int, default=1, help="least samples of every used level")
+    parser.add_argument("--max-samples", type=positive_int, default=None,
                         help="cap per level for the optimum and both baselines; estimator paths default to "
                              "workflow.MAX_COVERAGE of the estimator's pool (pilot + unlabeled inputs): a "
                              "pool-based estimate is only accurate well below it")

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft._checks import check_error_estimate
+from ntk_mlft._checks import check_error_estimate, check_memory
 from ntk_mlft._format import plus_minus
 from ntk_mlft._io import strict_json
 
@@ -111,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
     from ntk_mlft.studies.error_model import check_pool, practical_estimator_from_problem
 
     t0 = time.perf_counter()
+    for n, option in ((args.pilot_size + args.n_unlabeled, "--pilot-size + --n-unlabeled"), (args.check_size, "--check-size")):
+        check_memory(f"the {n} x {n} kernel of {option}", 3 * 8.0 * n * n, f"lower {option}")  # before any solve
     out = Path(args.out or "results/demo")
     name = args.problem or DEFAULT_PROBLEM
     problem = get_problem(name, levels=args.levels)

@@ -41,7 +41,7 @@ import numpy as np
 
 from ntk_mlft._io import content_key, load_npz_checked, save_npz_atomic
 from ntk_mlft._progress import progress
-from ntk_mlft._checks import check_positive_int
+from ntk_mlft._checks import check_memory, check_positive_int
 from ntk_mlft.problems._base import Problem, SolverError
 from ntk_mlft.problems.fingerprint import code_digest
 
@@ -194,6 +194,9 @@ def generate(problem: Problem, counts_per_level: Any, seed: int, paired: bool = 
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a Problem (see get_problem); got {type(problem).__name__}")
     counts = _check_counts(counts_per_level, problem.n_levels)
+    row = int(np.prod(problem.input_shape)) + int(np.prod(problem.output_shape))
+    check_memory(f"the dataset of {sum(counts)} samples (counts {list(counts)})", 8.0 * row * sum(counts),
+                 "ask for fewer samples")
     seed = check_positive_int("seed", seed, allow_zero=True)
     chunk_size = check_positive_int("chunk_size", chunk_size)
     if workers is not None:

@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft._checks import check_distinct_inputs, check_positive_int, check_positive_scalar
+from ntk_mlft._checks import check_distinct_inputs, check_memory, check_positive_int, check_positive_scalar
 from ntk_mlft._linalg import kernel_float64
 from ntk_mlft._progress import stage
 
@@ -100,6 +100,7 @@ def estimator_from_pilot(x: np.ndarray, ys: Any, arch: str, ridge: float, **arch
     """
     from ntk_mlft.estimators import SpectralEstimator
 
+    check_positive_scalar("ridge", ridge, allow_zero=True)
     check_distinct_inputs("pilot inputs x", x)
     k, targets = pilot_kernel(x, ys, arch, **arch_options)
     return SpectralEstimator.from_kernel(k, targets, ridge=absolute_ridge(k, ridge))
@@ -177,6 +178,7 @@ def unlabeled_inputs(problem: Any, n: int, seed: int = 0) -> np.ndarray:
     """``n`` cheap unlabeled inputs of ``problem`` (``sample_inputs``, no solves), from a random
     stream independent of the one ``problems.generate`` uses for seed ``seed``."""
     n = check_positive_int("n_unlabeled", n)
+    check_memory(f"{n} unlabeled inputs", 8.0 * n * int(np.prod(problem.input_shape)), "use fewer unlabeled inputs")
     rng = np.random.default_rng(np.random.SeedSequence([check_positive_int("seed", seed, allow_zero=True),
                                                         0x756E6C62]))
     return problem.sample_inputs(rng, n)
@@ -196,8 +198,15 @@ def practical_estimator_from_problem(problem: Any, arch: str, ridge: float, *, n
     mean NTK diagonal over U. ``max_samples = sample_cap(n_pilot + n_unlabeled)``: the counts up
     to which the fresh-input predictions are documented accurate (module docstring, step 4).
     """
+    from ntk_mlft.architectures import available_architectures
     from ntk_mlft.estimators.pilot import Pilot
 
+    check_positive_scalar("ridge", ridge, allow_zero=True)
+    if arch not in available_architectures():
+        raise ValueError(f"architecture (--arch) must be one of {list(available_architectures())}; got {arch!r}")
+    pool = check_positive_int("n_pilot", n_pilot) + check_positive_int("n_unlabeled", n_unlabeled)
+    check_memory(f"the estimator's {pool} x {pool} pool kernel (n_pilot {n_pilot} + n_unlabeled {n_unlabeled})",
+                 3 * 8.0 * pool * pool, "use fewer pilot or unlabeled inputs")  # before any solve
     base = pilot_from_problem(problem, n_pilot, seed=seed, cache_dir=cache_dir)
     pilot = Pilot(base.x, base.ys, unlabeled_inputs(problem, n_unlabeled, seed))
     model, lam = _practical(pilot, arch, ridge, seed, check_positive_int("n_boot", n_boot), noise,
@@ -223,5 +232,7 @@ def check_pool(problem: Any, n: int, arch: str, seed: int = 0, **arch_options: A
     ``estimators.montecarlo_error`` on it measures the fresh-input error the model predicts."""
     from ntk_mlft.problems import generate
 
+    check_memory(f"the {n} x {n} kernel of the check pool", 3 * 8.0 * check_positive_int("n", n) ** 2,
+                 "use a smaller check pool")  # before any solve
     data = generate(problem, [check_positive_int("n", n)] * problem.n_levels, seed=seed + 104729, paired=True)
     return pilot_kernel(data.inputs[-1], list(data.outputs), arch, **arch_options)
