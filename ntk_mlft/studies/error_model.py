@@ -65,6 +65,11 @@ multi-level allocations tends to be optimistic (up to ~20 % low against disjoint
 memberships."""
 
 
+MIN_PILOT = 10
+"""Fewest paired pilot inputs a pilot file may have: below it the sample cap is a single sample
+and the estimate has no bootstrap to speak of (README recommends 50-300)."""
+
+
 def sample_cap(pool_size: int) -> int:
     """Per-level count cap ``max(1, floor(MAX_COVERAGE * pool_size))`` for an estimator whose
     pool (the measure its error refers to) has ``pool_size`` points (module docstring, step 4)."""
@@ -144,6 +149,9 @@ def estimator_from_pilot_file(pilot: Any, arch: str, ridge: float, seed: int = 0
     the spectrum.
     """
     x, ys = np.asarray(pilot.x), np.asarray(pilot.ys)
+    if len(x) < MIN_PILOT:
+        raise ValueError(f"the pilot has {len(x)} inputs; the error model needs at least {MIN_PILOT} paired inputs "
+                         "(50-300 recommended: its per-level cap and bootstrap come from them)")
     if pilot.x_unlabeled is None:
         return estimator_from_pilot(x, list(ys), arch, ridge, **arch_options), len(x)
     model, _ = _practical(pilot, arch, ridge, seed, 30, 0.0, **arch_options)
