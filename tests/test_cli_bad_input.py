@@ -350,7 +350,8 @@ CASES += [
         ("--widths", "0", "--widths must be >= 1"), ("--widths", "-5", "--widths must be >= 1"),
         ("--widths", "1000000000", HUGE), ("--optimizer", "nope", "--optimizer must be one of"),
         ("--rtol", "-1", "--rtol: must be finite and >= 0"), ("--rtol", "nan", "--rtol: must be finite"),
-        ("--ridge", "nan", "--ridge: must be finite"), ("--n-pilot", "0", "--n-pilot: must be >= 1"),
+        ("--ridge", "nan", "--ridge: must be finite"), ("--n-pilot", "0", "--pilot-size/--n-pilot: must be >= 1"),
+        ("--pilot-size", "0", "--pilot-size/--n-pilot: must be >= 1"),
         ("--budget", "0", "--budget must be finite and > 0"), ("--budget", "nan", "--budget must be finite"),
         ("--budget", "a", "--budget must be a comma-separated list"), ("--allocations", ",", "need at least one value"),
         ("--arch", "nope", "--arch must be one of"), ("--budget", "1e300", "largest count supported"),
@@ -372,7 +373,7 @@ CASES += [
         ("--costs", "1,0", "costs must be > 0"), ("--costs", "-1,1", "--costs"),
         ("--target-error", "-1", "--target-error: must be finite and > 0"), ("--target-error", "nan", "--target-error"),
         ("--size", "0", "--size: must be >= 1"), ("--ridge", "nan", "--ridge: must be finite"),
-        ("--architecture", "nope", "must be one of"), ("--budgets", "nan", "--budgets"),
+        ("--architecture", "nope", "must be one of"), ("--arch", "nope", "must be one of"), ("--budgets", "nan", "--budgets"),
         ("--target-ranges", "1", "--target-ranges"), ("--n-pre-grid", "a,b", "--n-pre-grid"),
         ("--grid", "100", "invalid choice")]],
     # the top level

@@ -75,7 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target-error", type=positive_float, default=None, help="error at which the factor is read")
     parser.add_argument("--size", type=positive_int, default=16, help="network input / output grid (per side)")
     parser.add_argument("--grid", type=int, default=64, choices=(64, 128), help="solver grid (per side)")
-    parser.add_argument("--architecture", default="mlp-relu-3", help="architecture whose NTK is used")
+    parser.add_argument("--arch", "--architecture", dest="architecture", default="mlp-relu-3",
+                        help="architecture whose NTK is used (--architecture: the old name)")
     parser.add_argument("--ridge", type=non_negative_float, default=0.1, help="ridge, relative to the mean NTK diagonal")
     parser.add_argument("--cache", default=None, help="folder for cached solved samples")
 

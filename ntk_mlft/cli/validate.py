@@ -56,7 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ridge", type=non_negative_float, default=0.1,
                         help="ridge relative to the mean NTK diagonal (estimator, kernel regression, training)")
     parser.add_argument("--n-test", type=positive_int, default=200, help="held-out finest-level test samples")
-    parser.add_argument("--n-pilot", type=positive_int, default=150, help="paired pilot solves (every level) for the error model")
+    parser.add_argument("--pilot-size", "--n-pilot", dest="n_pilot", type=positive_int, default=150,
+                        help="paired pilot solves (every level) for the error model (--n-pilot: the old name)")
     parser.add_argument("--n-unlabeled", type=non_negative_int, default=3000,
                         help="cheap unlabeled inputs (no solves) for the estimator's spectrum; 0: the spectral "
                              "estimator on the pilot inputs alone")
