@@ -582,3 +582,20 @@ def test_ctrl_c_anywhere_prints_one_line(files, delay):
         assert proc.returncode == 130
         lines = err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("ntk-mlft") and "interrupted (Ctrl-C)" in lines[0], err
+
+
+def test_seed_makes_an_estimator_run_reproducible(files, tmp_path, capsys):
+    """With the cost table from a file (measured costs are timings: README, "Reproducibility"), the
+    same --seed gives the same report, bit for bit (the pilot estimator's bootstrap included)."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(20, 4))
+    y1 = np.sin(x[:, :1])
+    np.savez(tmp_path / "pilot.npz", x=x, y_level1=y1, y_level2=y1 + 0.1 * x[:, 1:2],
+             x_unlabeled=rng.normal(size=(60, 4)))
+    argv = ["allocate", "--costs", str(files / "costs.csv"), "--budget", "100", "--pilot", str(tmp_path / "pilot.npz"),
+            "--json", "--seed", "5"]
+    reports = []
+    for _ in range(2):
+        assert main(argv) == 0
+        reports.append(capsys.readouterr().out)
+    assert reports[0] == reports[1] and _strict_load(reports[0])["optimal"]["predicted_error"] > 0
