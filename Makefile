@@ -1,16 +1,19 @@
-# ntk_mlft — the two commands: `make demo` and `make test`.
+# ntk_mlft — the two commands: `make demo` and `make test` (plus `make lint`, run by .ci/run).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-all bench venv clean
+.PHONY: demo test test-all lint bench venv clean
 
 demo: $(STAMP)
 	$(VENV)/bin/ntk-mlft demo --out results/demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" -n 2 --dist loadfile
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile
@@ -23,7 +26,7 @@ venv: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,lint]"
 	touch $(STAMP)
 
 clean:

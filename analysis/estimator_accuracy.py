@@ -21,7 +21,7 @@ mlp-relu-3 and cnn-relu-2 (inputs flattened to (n, length, 1); darcy-2d's 32 x 3
   ||u_L||^2), fresh-input spectral vs MC, for the figure (mlp-relu-3).
 
 Allocations: single-level N = 20, 60, 150, two multi-level ones within the per-level cap
-``workflow.MAX_COVERAGE`` x pool (every level at the cap in one of them) and one beyond it
+``studies.error_model.MAX_COVERAGE`` x pool (every level at the cap in one of them) and one beyond it
 (marked; the documented accuracy ends at the cap). Each case records ``diag_cv``, the
 coefficient of variation of K(x, x) over the pool. ``darcy-2d`` runs with reduced settings
 (``REDUCED``: 3 levels of 16^2..64^2 cells, 32 x 32 input, 16 x 16 output) so that its paired

@@ -160,7 +160,8 @@ def _markdown(out):
         lines += ["## Trained CNNs vs the prediction", ""]
         for sysr in r["systems"]:
             s = sysr["settings"]
-            lines += [f"**{sysr['system']}**: 2-D CNN (2 x [3x3 circular conv, ReLU], flatten, dense; NTK parameterisation), widths "
+            lines += [f"**{sysr['system']}**: 2-D CNN (2 x [3x3 circular conv, ReLU], flatten, dense; "
+                      "NTK parameterisation), widths "
                       f"{s['widths']}, seeds {s['seeds']}, N_pre = {s['n_pre']}, downstream N {s['n_down']}, pools of "
                       f"{s['n_pool']} per distribution on {s['size']}x{s['size']} inputs, CurveBall <= "
                       f"{s['max_steps']} steps per stage, ridge {s['ridge']} x mean NTK diagonal; "

@@ -175,7 +175,7 @@ def _ntk(seed, width, n_train, n_test=50):
 
     from ntk_mlft.architectures import get_architecture
     from ntk_mlft.problems import generate, get_problem
-    from ntk_mlft.training import centered, fit, max_ntk_eigenvalue, relative_mse
+    from ntk_mlft.training import FitOptions, centered, fit, max_ntk_eigenvalue, relative_mse
 
     prob = get_problem("elliptic-rough")
     data = generate(prob, [1] * (prob.levels - 1) + [n_train + n_test], seed=seed)  # coarse levels unused
@@ -195,10 +195,10 @@ def _ntk(seed, width, n_train, n_test=50):
     atol = NTK_RELATIVE_TOL * loss0
 
     def run(method, chunk, max_steps, **kw):
-        fit(arch.apply_fn, p0, x, y, offset=f0, optimizer=method, max_steps=chunk, chunk=chunk,
-            rtol=0.0, **kw)                        # warm-up: compile this chunk size
-        r = fit(arch.apply_fn, p0, x, y, offset=f0, optimizer=method, max_steps=max_steps,
-                chunk=chunk, rtol=0.0, atol=atol, **kw)
+        fit(arch.apply_fn, p0, x, y, FitOptions(optimizer=method, max_steps=chunk, chunk=chunk, rtol=0.0, **kw),
+            offset=f0)                             # warm-up: compile this chunk size
+        r = fit(arch.apply_fn, p0, x, y,
+                FitOptions(optimizer=method, max_steps=max_steps, chunk=chunk, rtol=0.0, atol=atol, **kw), offset=f0)
         hit = np.flatnonzero(r.losses <= atol)
         return r, {"steps_to_tol": int(hit[0]) if hit.size else None, "steps_run": r.steps,
                    "wall_seconds_to_tol": r.wall_seconds if hit.size else None,
@@ -231,8 +231,8 @@ def _ntk(seed, width, n_train, n_test=50):
     per_step = {m: [] for m in settings}
     for _ in range(6):                                   # the first round compiles chunk 10 for gd
         for m, kw in settings.items():
-            r = fit(arch.apply_fn, p0, x, y, offset=f0, optimizer=m, max_steps=50, chunk=10,
-                    rtol=0.0, **kw)
+            r = fit(arch.apply_fn, p0, x, y, FitOptions(optimizer=m, max_steps=50, chunk=10, rtol=0.0, **kw),
+                    offset=f0)
             per_step[m].append(r.wall_seconds / r.steps)
     med = {m: float(np.median(v[1:])) for m, v in per_step.items()}
     out["seconds_per_step_interleaved"] = med

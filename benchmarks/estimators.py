@@ -3,7 +3,7 @@ Monte-Carlo reference at equal accuracy (same run, same machine; ratios only), a
 cost of the practical estimator against its pool size.
 
 Set-up: 2,000-point pool of 16-dim Gaussian inputs, mlp-relu-3 NTK, a 3-level target, ridge
-1e-3 * mean diagonal, counts up to the per-level cap (``workflow.sample_cap``: 400). The error
+1e-3 * mean diagonal, counts up to the per-level cap (``studies.error_model.sample_cap``: 400). The error
 is the fresh-input one (the estimators' default; MC: ``fresh_mean``). Accuracy: eps = max
 relative deviation of the spectral estimate from a 20-trial MC over a few allocations. MC at
 equal accuracy needs T* = (cv / eps)^2 trials (cv: per-trial coefficient of variation), costing
@@ -160,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"spectral eval {res['spectral_eval_s'] * 1e3:.3f} ms "
               f"(all {res['n_modes']} modes {res['spectral_eval_all_modes_s'] * 1e3:.3f} ms, plain "
-              f"{res['spectral_eval_plain_s'] * 1e3:.3f} ms, pool target {res['spectral_eval_pool_target_s'] * 1e3:.3f} ms, "
+              f"{res['spectral_eval_plain_s'] * 1e3:.3f} ms, "
+              f"pool target {res['spectral_eval_pool_target_s'] * 1e3:.3f} ms, "
               f"pilot {res['pilot_eval_s'] * 1e3:.3f} ms) "
               f"(batched {res['spectral_eval_batched_s'] * 1e6:.1f} us), "
               f"MC at equal accuracy {res['mc_time_equal_accuracy_s']:.3f} s, "

@@ -21,12 +21,29 @@ __all__ = [
 
 
 def as_finite_array(name: str, value: Any, *, ndim: int | tuple[int, ...] | None = None,
-                    dtype: Any = np.float64) -> np.ndarray:
-    """``np.asarray(value, dtype)`` that rejects NaN/inf and (optionally) the wrong rank."""
+                    dtype: Any = np.float64, per_level: bool = False) -> np.ndarray:
+    """``np.asarray(value, dtype)`` that rejects NaN/inf and (optionally) the wrong rank.
+
+    ``per_level``: a per-level quantity (costs, coefficients): a non-empty 1-D array, returned as
+    a copy, whose errors name the offending levels (1-based).
+
+    >>> as_finite_array("costs", [1.0, float("nan")], per_level=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: costs must be finite; level(s) [2] are NaN/inf
+    """
     try:
         arr = np.asarray(value, dtype=dtype)
     except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be numeric array-like; got {type(value).__name__}") from err
+        kind = "a numeric 1-D array (one entry per level)" if per_level else "numeric array-like"
+        raise TypeError(f"{name} must be {kind}; got {type(value).__name__}") from err
+    if per_level:
+        if arr.ndim != 1 or arr.size == 0:
+            raise ValueError(f"{name} must be a non-empty 1-D array (one entry per level); got shape {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            bad = [int(i) + 1 for i in np.flatnonzero(~np.isfinite(arr))]
+            raise ValueError(f"{name} must be finite; level(s) {bad} are NaN/inf")
+        return arr.copy()
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if arr.ndim not in allowed:

@@ -2,13 +2,14 @@
 
 Costs are proportional to the grid size (``c_l = grid(l) · 1 µs``, the linear-cost model of a grid
 solver; deterministic, unlike wall-clock timings). The error model is the practical estimator the
-CLI uses (:func:`ntk_mlft.studies.error_model.practical_estimator_from_problem`: ``--pilot-size`` paired pilot
+CLI uses (:func:`ntk_mlft.studies.error_model.build_error_model`: ``--pilot-size`` paired pilot
 solves + ``--n-unlabeled`` unlabeled inputs, NTK of ``--arch``, fresh-input error, counts capped
-at ``workflow.sample_cap`` of its pool). :func:`ntk_mlft.reports.curves.budget_curves` sweeps budgets from
+at ``studies.error_model.sample_cap`` of its pool). :func:`ntk_mlft.reports.curves.budget_curves` sweeps budgets from
 2 to ``--max-budget-samples`` finest-level samples' worth. At four of them the optimal allocation
 is measured (square points, ± s.e.): kernel regression with the same NTK and ridge on random,
 mutually disjoint training sets drawn from an INDEPENDENT labelled pool of ``--check-size`` paired
-inputs (``workflow.check_pool``), error on the pool points outside every training set (the fresh-input error the model
+inputs (``studies.error_model.check_pool``), error on the pool points outside every training set
+(the fresh-input error the model
 predicts; :func:`ntk_mlft.estimators.montecarlo_error`). Writes ``error_vs_budget.{png,pdf}``,
 ``allocation.{png,pdf}``, ``curves.csv`` and ``error_vs_budget.json``; the committed copy lives in
 ``paper_figures/output/`` (the README shows it).
@@ -45,27 +46,28 @@ def main(argv=None) -> int:
 
     jax.config.update("jax_enable_x64", True)
     from ntk_mlft._io import write_json_atomic
+    from ntk_mlft._seeds import derived_seed
     from ntk_mlft.allocation import optimize_allocation
     from ntk_mlft.allocation.costs import CostTable
-    from ntk_mlft.reports.curves import MeasuredPoints, budget_curves
     from ntk_mlft.estimators import montecarlo_error
-    from ntk_mlft.reports.plotting import plot_allocation, plot_error_vs_budget, save_figure
     from ntk_mlft.problems import DEFAULT_PROBLEM, get_problem
-    from ntk_mlft.studies.error_model import check_pool, practical_estimator_from_problem
+    from ntk_mlft.reports.curves import MeasuredPoints, budget_curves
+    from ntk_mlft.reports.plotting import plot_allocation, plot_error_vs_budget, save_figure
+    from ntk_mlft.studies.error_model import build_error_model, check_pool, pilot_from_problem
 
     problem = get_problem(args.problem or DEFAULT_PROBLEM, levels=args.levels)
     grid = np.array([problem.grid(l) for l in range(1, problem.n_levels + 1)])
     costs = CostTable.from_costs(grid * 1e-6, grid=grid)
-    setup = practical_estimator_from_problem(problem, args.arch, args.ridge, n_pilot=args.pilot_size,
-                                             n_unlabeled=args.n_unlabeled, seed=args.seed)
+    pilot = pilot_from_problem(problem, args.pilot_size, seed=args.seed, n_unlabeled=args.n_unlabeled)
+    setup = build_error_model(pilot, args.arch, args.ridge, seed=args.seed)
     model, cap = setup.model, setup.max_samples
     c_fine = float(costs.cost_seconds[-1])
     budgets = np.geomspace(2 * c_fine, args.max_budget_samples * c_fine, args.n_budgets)
     measured_at = budgets[:: max(1, len(budgets) // 4)]
     counts = np.array([optimize_allocation(model, costs, b, max_samples=cap).counts for b in measured_at], float)
     k, targets = check_pool(problem, args.check_size, args.arch, seed=args.seed)
-    mc = montecarlo_error(k, targets, counts, ridge=setup.ridge, n_trials=args.trials, seed=args.seed,
-                          sets="disjoint")
+    mc = montecarlo_error(k, targets, counts, ridge=setup.ridge_absolute, n_trials=args.trials,
+                          seed=derived_seed(args.seed, "monte carlo"), sets="disjoint")
     measured = MeasuredPoints(("optimal",) * len(measured_at), measured_at, mc.fresh_mean, mc.fresh_stderr)
     curves = budget_curves(model, costs, budgets, problem=problem.name, kernel=args.arch, max_samples=cap,
                            measured=measured)

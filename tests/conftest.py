@@ -1,4 +1,4 @@
-"""Test configuration: float64 on, warnings are errors (setup.cfg), one tolerance table."""
+"""Test configuration: float64 on, warnings are errors (setup.cfg), round-off tolerances by dtype."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
-# Relative tolerances keyed by dtype: every numerical comparison in the suite uses these.
+# Relative round-off tolerances keyed by dtype, for comparisons of two exact computations of the same
+# quantity (``tol(x.dtype)``). Comparisons with an approximation (Monte-Carlo, finite differences,
+# truncated series, finite width) are not round-off: each states its own tolerance beside the
+# assertion, derived from the approximation's error.
 TOLERANCES = {
     np.dtype(np.float64): 1e-10,
     np.dtype(np.float32): 1e-4,

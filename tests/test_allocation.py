@@ -8,11 +8,22 @@ import itertools
 import numpy as np
 import pytest
 
-from ntk_mlft.allocation._separable import (Terms, box_search, branch_and_bound, exact_integer, solve_continuous_cvxpy,
-                                            solve_continuous_dual)
+from ntk_mlft.allocation import (
+    equal_split_allocation,
+    minimum_budget,
+    mlmc_allocation,
+    optimize_allocation,
+    single_level_allocation,
+)
+from ntk_mlft.allocation._separable import (
+    Terms,
+    box_search,
+    branch_and_bound,
+    exact_integer,
+    solve_continuous_cvxpy,
+    solve_continuous_dual,
+)
 from ntk_mlft.allocation._surrogate import neighbours, optimize_surrogate
-from ntk_mlft.allocation import (equal_split_allocation, minimum_budget, mlmc_allocation, optimize_allocation,
-                                 single_level_allocation)
 from ntk_mlft.allocation.costs import CostTable
 from ntk_mlft.estimators.base import PowerLawErrorModel, effective_counts
 
@@ -409,7 +420,8 @@ def test_local_search_reports_the_evaluation_limit():
 @pytest.fixture(scope="module")
 def spectral_model():
     """The real spectral estimator: NTK of mlp-relu-3 on a 60-point pool, 3 paired levels (by seed)."""
-    from ntk_mlft.studies.error_model import estimator_from_pilot
+    from ntk_mlft.estimators.pilot import Pilot
+    from ntk_mlft.studies.error_model import build_error_model
 
     cache = {}
 
@@ -422,7 +434,7 @@ def spectral_model():
             for l in (1, 2):
                 u = u + 0.3 ** l * np.cos((l + 1) * x[:, 1:2] + x[:, 2:3])
                 ys.append(u)
-            cache[seed] = estimator_from_pilot(x, ys, "mlp-relu-3", 1e-3)
+            cache[seed] = build_error_model(Pilot(x, np.stack(ys)), "mlp-relu-3", 1e-3).model
         return cache[seed]
     return build
 

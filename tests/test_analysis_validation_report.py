@@ -25,7 +25,8 @@ def analysis():
 
 def _result(problem: str, gain: float, seeds=(0, 1)) -> ValidationResult:
     """NTK errors 0.1 (optimal) and 0.1 * gain (single, equal); excess measured - NTK = 1 / width
-    plus a seed offset 1e-4 s, so the excess slope is close to -1 and the measured gain at the largest width is known."""
+    plus a seed offset 1e-4 s, so the excess slope is close to -1 and the measured gain at the largest width is
+    known."""
     rows, widths = [], (64, 256)
     for a, counts, ntk in (("optimal", (40, 2), 0.1), ("single", (0, 8), 0.1 * gain), ("equal", (20, 4), 0.1 * gain)):
         for w in widths:
@@ -62,4 +63,5 @@ def test_outputs_merge_runs_with_different_settings(analysis, tmp_path):
     md = (a / "validation.md").read_text()
     assert "## Conclusions" in md and "p1" in md
     assert json.loads((a / "validation.json").read_text())["headline"][0]["problem"] == "p1"
-    assert np.isnan(analysis.headline([_result("one-seed", 2.0, seeds=(0,))])[0]["budgets"][0]["measured"]["optimal"][1])
+    headline = analysis.headline([_result("one-seed", 2.0, seeds=(0,))])
+    assert np.isnan(headline[0]["budgets"][0]["measured"]["optimal"][1])

@@ -23,7 +23,7 @@ from ntk_mlft.estimators.base import PowerLawErrorModel
 from ntk_mlft.predict.gradient_flow import gradient_descent_mse
 from ntk_mlft.problems import generate, get_problem, measure_costs
 from ntk_mlft.reports.curves import budget_curves, parse_budgets, predicted_learning_curves, read_measured_csv
-from ntk_mlft.studies.error_model import estimator_from_pilot, practical_estimator_from_problem, sample_cap
+from ntk_mlft.studies.error_model import build_error_model, pilot_from_problem, sample_cap, unlabeled_inputs
 
 PL = PowerLawErrorModel(coef=[0.8, 0.2], exponent=[1, 1])
 RNG = np.random.default_rng(0)
@@ -125,23 +125,20 @@ CASES = [
     ("pilot-estimator-ridge-nan", lambda d: PilotEstimator.from_kernels(K[10:, 10:], K[:10, 10:], T[:, :10],
                                                                         k_pp=K[:10, :10], ridge=NAN), ValueError,
      "ridge must be finite"),
-    ("estimator-duplicate-inputs", lambda d: estimator_from_pilot(np.repeat(X[:1], 30, 0), list(YS), "mlp-relu-3", 1e-4),
+    ("build-duplicate-inputs", lambda d: build_error_model(Pilot(np.repeat(X[:1], 30, 0), YS), "mlp-relu-3", 1e-4),
      ValueError, "29 of 30 input rows repeat an earlier row"),
-    ("estimator-near-duplicate-inputs", lambda d: estimator_from_pilot(np.concatenate([X[:15], X[:15] * (1 + 1e-14)]),
-                                                                       list(YS), "mlp-relu-3", 1e-4), ValueError,
+    ("build-near-duplicate-inputs", lambda d: build_error_model(Pilot(np.concatenate([X[:15], X[:15] * (1 + 1e-14)]), YS),
+                                                                "mlp-relu-3", 1e-4), ValueError,
      "15 of 30 input rows equal an earlier row up to round-off"),
-    ("estimator-arch-unknown", lambda d: estimator_from_pilot(X, list(YS), "nope", 1e-4), ValueError,
-     "must be one of"),
-    ("estimator-ridge-negative", lambda d: estimator_from_pilot(X, list(YS), "mlp-relu-3", -1.0), ValueError,
+    ("build-pool-near-duplicate", lambda d: build_error_model(Pilot(X, YS, X[:3] * (1 + 1e-13)), "mlp-relu-3", 1e-4),
+     ValueError, "estimator's pool"),
+    ("build-arch-unknown", lambda d: build_error_model(Pilot(X, YS), "nope", 1e-4), ValueError, "must be one of"),
+    ("build-ridge-negative", lambda d: build_error_model(Pilot(X, YS), "mlp-relu-3", -1.0), ValueError,
      "ridge must be finite and >= 0"),
-    ("practical-arch-unknown", lambda d: practical_estimator_from_problem(_problem(), "nope", 1e-4, n_pilot=4,
-                                                                          n_unlabeled=10), ValueError, "must be one of"),
-    ("practical-ridge-nan", lambda d: practical_estimator_from_problem(_problem(), "mlp-relu-3", NAN), ValueError,
-     "ridge must be finite"),
-    ("practical-n-pilot-0", lambda d: practical_estimator_from_problem(_problem(), "mlp-relu-3", 1e-4, n_pilot=0),
-     ValueError, "n_pilot must be >= 1"),
-    ("practical-pool-too-big", lambda d: practical_estimator_from_problem(_problem(), "mlp-relu-3", 1e-4,
-                                                                          n_unlabeled=10 ** 9), ValueError, HUGE),
+    ("pilot-from-problem-0", lambda d: pilot_from_problem(_problem(), 0), ValueError, "n_pilot must be >= 1"),
+    ("pilot-from-problem-pool-too-big", lambda d: pilot_from_problem(_problem(), 150, n_unlabeled=10 ** 9), ValueError,
+     HUGE),
+    ("unlabeled-too-many", lambda d: unlabeled_inputs(_problem(), 10 ** 12), ValueError, HUGE),
     ("sample-cap-0", lambda d: sample_cap(0), ValueError, "pool_size must be >= 1"),
     ("fit-power-law-one-point", lambda d: fit_power_law([10], [0.1]), ValueError, "length >= 3"),
     # problems

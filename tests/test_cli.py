@@ -36,5 +36,6 @@ def test_command_help_shows_the_module_docstring_as_plain_text(name, capsys):
 
 
 def test_plain_strips_rest_markup():
-    assert cli._plain("see :mod:`ntk_mlft.studies.error_model` and :class:`~ntk_mlft.allocation.costs.CostTable`, ``--out``") == \
+    doc = "see :mod:`ntk_mlft.studies.error_model` and :class:`~ntk_mlft.allocation.costs.CostTable`, ``--out``"
+    assert cli._plain(doc) == \
         "see ntk_mlft.studies.error_model and CostTable, --out"

@@ -289,7 +289,8 @@ CASES += [
     # other allocate options
     *[(f"allocate{opt}[{v}]", [*ALLOC, *extra, opt, v], 2, phrase) for opt, v, extra, phrase in [
         ("--ridge", "inf", POWER_LAW, "--ridge: must be finite"), ("--ridge", "abc", POWER_LAW, "--ridge: must be a number"),
-        ("--pilot-size", "0", [], "--pilot-size: must be >= 1"), ("--pilot-size", "1.5", [], "--pilot-size: must be an integer"),
+        ("--pilot-size", "0", [], "--pilot-size/--n-pilot: must be >= 1"),
+        ("--pilot-size", "1.5", [], "--pilot-size/--n-pilot: must be an integer"),
         ("--n-unlabeled", "x", [], "--n-unlabeled: must be an integer"), ("--levels", "-1", [], "--levels: must be >= 1"),
         ("--min-samples", "1000000000", POWER_LAW, "minimum budget needed"),
         ("--max-samples", "x", POWER_LAW, "must be an integer"), ("--seed", "1.5", POWER_LAW, "--seed: must be an integer"),
@@ -361,7 +362,8 @@ CASES += [
     *[(f"demo{opt}[{v[:12]}]", [*DEMO, opt, v], 2, phrase) for opt, v, phrase in [
         ("--problem", "nope", "available problems"), ("--levels", "0", "--levels: must be >= 1"),
         ("--levels", "100", "at most 8 levels"), ("--arch", "nope", "(--arch) must be one of"),
-        ("--pilot-size", "0", "--pilot-size: must be >= 1"), ("--n-unlabeled", "0", "--n-unlabeled: must be >= 1"),
+        ("--pilot-size", "0", "--pilot-size/--n-pilot: must be >= 1"),
+        ("--n-unlabeled", "0", "--n-unlabeled must be >= 1 for the demo"),
         ("--check-size", "0", "--check-size: must be >= 1"), ("--n-budgets", "1", "--n-budgets: must be >= 2"),
         ("--pilot-size", "1000000000", HUGE), ("--n-unlabeled", "1000000000", HUGE),
         ("--check-size", "1000000000", HUGE)]],
@@ -432,8 +434,16 @@ def test_bom_and_crlf_cost_table_is_read(files, capsys):
     (["demo", "--ridge", "nan"], "argument --ridge: must be finite and >= 0"),
     (["validate", "--max-steps", "-1"], "argument --max-steps: must be >= 0"),
     (["validate", "--n-test", "0"], "argument --n-test: must be >= 1"),
-], ids=["validate-seeds-0", "validate-widths", "generate-no-value", "seed-negative", "seed-huge", "two-model-sources", "demo-trials-1",
-        "demo-budget-samples-0", "demo-ridge-nan", "validate-max-steps", "validate-n-test"])
+    # the error-model options (cli/_model_args.py) are one set, checked at parse time in every command
+    ([*ALLOC, "--n-unlabeled", "-5", "--levels", "2"], "argument --n-unlabeled: must be >= 0"),
+    ([*ALLOC, "--pilot", "good.npz", "--ridge", "-1"], "argument --ridge: must be finite and >= 0"),
+    ([*ALLOC, *POWER_LAW, "--ridge", "nan"], "argument --ridge: must be finite"),
+    ([*ALLOC, *POWER_LAW, "--levels", "0"], "argument --levels: must be >= 1"),
+    (["validate", "--n-pilot", "0"], "argument --pilot-size/--n-pilot: must be >= 1"),
+], ids=["validate-seeds-0", "validate-widths", "generate-no-value", "seed-negative", "seed-huge", "two-model-sources",
+        "demo-trials-1",
+        "demo-budget-samples-0", "demo-ridge-nan", "validate-max-steps", "validate-n-test", "allocate-n-unlabeled",
+        "ridge-negative", "ridge-nan-with-power-law", "levels-0-with-power-law", "validate-n-pilot-0"])
 def test_argparse_errors_exit_2_without_traceback(capsys, argv, phrase):
     with pytest.raises(SystemExit) as exc:
         main(argv)

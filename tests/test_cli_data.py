@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 
-from ntk_mlft.cli import entry as cli
 from ntk_mlft.allocation.costs import CostTable
+from ntk_mlft.cli import entry as cli
 from ntk_mlft.problems import get_problem
 
 DARCY_SMALL = ["--param", "n_coarse=8", "--param", "n_input=16", "--param", "n_output=8"]

@@ -31,7 +31,9 @@ def _dense_pieces(params, z, loss, x, t):
     flat, unravel = ravel_pytree(params)
     y0 = _tiny_model(params, x)
     jac = np.asarray(jax.jacfwd(lambda w: _tiny_model(unravel(w), x).ravel())(flat))
-    lossf = (lambda yv: loss(yv.reshape(y0.shape), t))
+
+    def lossf(yv):
+        return loss(yv.reshape(y0.shape), t)
     h = np.asarray(jax.hessian(lossf)(y0.ravel()))
     g = np.asarray(jax.grad(lossf)(y0.ravel()))
     zf = np.asarray(ravel_pytree(z)[0])

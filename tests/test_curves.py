@@ -9,9 +9,16 @@ import numpy as np
 import pytest
 
 from ntk_mlft.allocation import optimize_allocation
-from ntk_mlft.reports.curves import (Comparison, budget_curves, compare_measured, parse_budgets, predicted_learning_curves,
-                             read_measured_csv, theoretical_slope)
 from ntk_mlft.estimators.base import PowerLawErrorModel
+from ntk_mlft.reports.curves import (
+    Comparison,
+    budget_curves,
+    compare_measured,
+    parse_budgets,
+    predicted_learning_curves,
+    read_measured_csv,
+    theoretical_slope,
+)
 
 V, C = np.array([1.0, 0.3, 0.05]), np.array([1.0, 4.0, 16.0])
 

@@ -11,11 +11,11 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from toy_problems import NaNAbove
 
 import ntk_mlft.problems.datasets as datasets
 from ntk_mlft.problems import generate, get_problem
 from ntk_mlft.problems.datasets import solver_fingerprint
-from toy_problems import NaNAbove
 
 SMALL = dict(levels=3, n_coarse=16, refinement=2, n_input=32, n_output=8)
 

@@ -1,5 +1,5 @@
 """``ntk-mlft demo`` on tiny settings: the practical model (pilot + unlabeled inputs), the pilot
-cost as a fraction of the budget, the cap (``workflow.sample_cap`` of the pool), the Monte-Carlo
+cost as a fraction of the budget, the cap (``studies.error_model.sample_cap`` of the pool), the Monte-Carlo
 check on an independent pool (fresh inputs, the quantity predicted; whole pool kept in the
 report), the measured gain, and the report files."""
 
@@ -27,7 +27,7 @@ def test_demo_practical_pipeline(tmp_path, capsys):
         p, m = r["prediction"][key], r["monte_carlo"][key]
         assert p["lower90"] <= p["error"] <= p["upper90"]
         assert m["fresh_mean"] > 0 and m["pool_mean"] > 0 and m["fresh_stderr"] > 0
-    assert r["monte_carlo"]["single level"]["fresh_mean"] / r["monte_carlo"]["optimal"]["fresh_mean"] == \
+    assert r["monte_carlo"]["single"]["fresh_mean"] / r["monte_carlo"]["optimal"]["fresh_mean"] == \
         np.float64(r["gain_over_single_level_measured"])
     assert r["gain_over_single_level_measured_stderr"] > 0
     assert r["monte_carlo_sets"] == "disjoint"                      # every row fits the check pool
@@ -41,7 +41,7 @@ def test_demo_practical_pipeline(tmp_path, capsys):
     assert "24 paired pilot solves" in summary
     cov = sum(r["allocations"]["optimal"]["counts"]) / 184
     assert r["coverage_of_pool"] == np.float64(cov)
-    assert ("of the pool; above 50% the fresh-input prediction" in summary) == (cov > 0.5)
+    assert ("of the estimator's pool (184 inputs); above 50% the fresh-input prediction" in summary) == (cov > 0.5)
     unspent = [k for k, a in r["allocations"].items() if a["unspent_reason"] != "none" and a["unspent_seconds"] > 0]
     assert ("Unspent budget:" in summary) == bool(unspent)
     for key in unspent:

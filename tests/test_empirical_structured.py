@@ -25,9 +25,9 @@ from conftest import tol
 from empirical_oracles import jacobian_blocks, ntk_from_blocks
 
 from ntk_mlft import stax
-from ntk_mlft.empirical import _structured
 from ntk_mlft.empirical import (
     NtkImplementation,
+    _structured,
     empirical_ntk_by_group,
     empirical_ntk_fn,
     resolve_groups,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import tol
+
 from ntk_mlft.estimators.base import ErrorModel, PowerLawErrorModel, check_counts, effective_counts
 
 

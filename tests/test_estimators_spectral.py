@@ -5,7 +5,7 @@ smoothness (analytic, Lipschitz kink, discontinuous), single- and 3-level alloca
 - pool error (``target="pool"`` vs ``MonteCarloResult.mean``): within 10% for every N >= 20 up
   to half the pool;
 - fresh-input error (the default, vs ``fresh_mean``): within 10% for every allocation whose
-  counts stay within the cap ``MAX_COVERAGE`` x pool (``workflow.sample_cap``), single-level ones
+  counts stay within the cap ``MAX_COVERAGE`` x pool (``studies.error_model.sample_cap``), single-level ones
   up to half the pool, with the levels' sets drawn independently (the MC default) and disjoint.
 The MC reference has enough trials that its standard error is at most 2.5% of its mean
 (asserted), so a pass is not bought with MC noise; measured deviations are in the test

@@ -10,8 +10,7 @@ import pytest
 from ntk_mlft.architectures import get_architecture
 from ntk_mlft.empirical import empirical_ntk_by_group, resolve_groups
 from ntk_mlft.predict.multilevel import mlft_predict
-from ntk_mlft.training import (fit, make_mask, max_ntk_eigenvalue, parameter_groups, relative_mse,
-                               train_mlft)
+from ntk_mlft.training import FitOptions, fit, make_mask, max_ntk_eigenvalue, parameter_groups, relative_mse, train_mlft
 
 
 def _data(rng, n, d=3, k=2):
@@ -46,7 +45,7 @@ def test_groups_are_resolve_groups_and_errors(rng):
     with pytest.raises(ValueError, match="at least one group"):
         make_mask(params, [])
     with pytest.raises(ValueError, match="groups do not cover"):
-        fit(arch.apply_fn, params, *_data(rng, 4), groups={"readout": [7]}, trainable=["readout"])
+        fit(arch.apply_fn, params, *_data(rng, 4), FitOptions(groups={"readout": [7]}, trainable=["readout"]))
 
 
 def test_restricted_lambda_max_is_that_of_the_group_kernel(rng):
@@ -70,8 +69,8 @@ def test_readout_only_is_kernel_regression_with_its_group_kernel(rng, optimizer,
     last = parameter_groups(params)[-1]
     kern = _group_kernels(arch.apply_fn, params, x, xt, {"body": [1, 3], last: [5]})
     ref = _krr(kern[last], y, ridge)
-    res = train_mlft(arch, [(x, y)], x_test=xt, y_test=ref, optimizer=optimizer, trainable=[last],
-                     ridge=ridge, max_steps=6000, rtol=1e-15, lr_factor=0.95, chunk=100)
+    res = train_mlft(arch, [(x, y)], FitOptions(optimizer=optimizer, trainable=[last], ridge=ridge, max_steps=6000,
+                                                rtol=1e-15, lr_factor=0.95, chunk=100), x_test=xt, y_test=ref)
     np.testing.assert_allclose(res.test_predictions, ref, rtol=1e-8, atol=1e-8 * np.abs(ref).max())
     ref_full = _krr([a + b for a, b in zip(kern[last], kern["body"])], y, ridge)
     assert relative_mse(ref_full, ref) > 1e-3                       # the restriction matters
@@ -99,9 +98,9 @@ def test_two_level_readout_only_is_chained_regression_with_group_kernel(rng):
         ib = ia if b is None else [index[r.tobytes()] for r in np.asarray(b)]
         return theta[np.ix_(ia, ib)]
     ref = mlft_predict(kernel_fn, [x1, x2], [y1, y2], xt, ridge=ridge)
-    res = train_mlft(arch, [(x1, y1), (x2, y2)], x_test=xt, y_test=ref, optimizer="curveball",
-                     seed=2, trainable=["readout"], groups=custom, ridge=ridge, max_steps=3000,
-                     rtol=1e-15, chunk=100)
+    res = train_mlft(arch, [(x1, y1), (x2, y2)],
+                     FitOptions(optimizer="curveball", trainable=["readout"], groups=custom, ridge=ridge,
+                                max_steps=3000, rtol=1e-15, chunk=100), x_test=xt, y_test=ref, seed=2)
     np.testing.assert_allclose(res.test_predictions, ref, rtol=1e-8, atol=1e-8 * np.abs(ref).max())
 
 
@@ -116,8 +115,8 @@ def test_wide_hidden_layer_only_approaches_its_group_kernel_regression(rng):
     kern = _group_kernels(arch.apply_fn, params, x, xt, {"rest": [1, 5], group: [3]})
     ref = _krr(kern[group], y)
     ref_full = _krr([a + b for a, b in zip(kern[group], kern["rest"])], y)
-    res = train_mlft(arch, [(x, y)], x_test=xt, y_test=ref, optimizer="curveball", seed=3,
-                     trainable=[group], max_steps=400, rtol=0.0, atol=1e-14, chunk=10)
+    res = train_mlft(arch, [(x, y)], FitOptions(optimizer="curveball", trainable=[group], max_steps=400, rtol=0.0,
+                                                atol=1e-14, chunk=10), x_test=xt, y_test=ref, seed=3)
     assert res.levels[0].losses[-1] < 1e-12 * res.levels[0].losses[0]        # interpolates
     assert res.test_error < 1e-3
     assert relative_mse(ref_full, ref) > 30 * res.test_error

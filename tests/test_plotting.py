@@ -6,10 +6,15 @@ import numpy as np
 import pytest
 
 from ntk_mlft.allocation import optimize_allocation
-from ntk_mlft.reports.curves import Comparison, MeasuredPoints, budget_curves, predicted_learning_curves
 from ntk_mlft.estimators.base import PowerLawErrorModel
-from ntk_mlft.reports.plotting import (plot_allocation, plot_error_vs_budget, plot_learning_curves,
-                               plot_predicted_vs_measured, save_figure)
+from ntk_mlft.reports.curves import Comparison, MeasuredPoints, budget_curves, predicted_learning_curves
+from ntk_mlft.reports.plotting import (
+    plot_allocation,
+    plot_error_vs_budget,
+    plot_learning_curves,
+    plot_predicted_vs_measured,
+    save_figure,
+)
 
 MODEL = PowerLawErrorModel([1.0, 0.3, 0.05], [1.0, 0.8, 1.2], floor=1e-3)
 COSTS = np.array([1.0, 4.0, 16.0])
@@ -122,8 +127,11 @@ def _validation_result(problem="toy-pde", budgets=(10.0, 40.0)):
 
 
 def test_validation_figures(tmp_path):
-    from ntk_mlft.reports.plotting import (plot_measured_error_vs_budget, plot_measured_vs_predicted,
-                                   plot_validation_overview)
+    from ntk_mlft.reports.plotting import (
+        plot_measured_error_vs_budget,
+        plot_measured_vs_predicted,
+        plot_validation_overview,
+    )
 
     res = _validation_result()
     fig = plot_measured_vs_predicted(res)
@@ -138,7 +146,8 @@ def test_validation_figures(tmp_path):
         assert any("predicted" in t for t in texts)
     # measured points are the seed means at each width
     opt = next(c for c in fig.axes[0].containers if c.get_label() == "optimal MLFT (4, 1): trained nets")
-    np.testing.assert_allclose(np.asarray(opt.lines[0].get_ydata(), float), [0.1 * (1 + 1 / 16 + 0.005), 0.1 * (1 + 1 / 64 + 0.005)])
+    np.testing.assert_allclose(np.asarray(opt.lines[0].get_ydata(), float),
+                               [0.1 * (1 + 1 / 16 + 0.005), 0.1 * (1 + 1 / 64 + 0.005)])
     fig2 = plot_measured_error_vs_budget(res)
     ax = fig2.axes[0]
     _check_axes(ax)

@@ -7,8 +7,14 @@ import pickle
 import numpy as np
 import pytest
 
-from ntk_mlft.problems import (DEFAULT_PROBLEM, Problem, SolverError, available_problems, get_problem,
-                               problem_from_params)
+from ntk_mlft.problems import (
+    DEFAULT_PROBLEM,
+    Problem,
+    SolverError,
+    available_problems,
+    get_problem,
+    problem_from_params,
+)
 
 # small hierarchies so the whole file runs in seconds
 SMALL = {

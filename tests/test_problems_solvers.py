@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 from scipy.special import i0
 
-from ntk_mlft.problems import get_problem
+from ntk_mlft.problems import burgers, get_problem
 from ntk_mlft.problems._base import LinearInterp, solve_tridiagonal
-from ntk_mlft.problems import burgers
 from ntk_mlft.problems.burgers import burgers_steps, fourier_eval, godunov_step, solve_burgers_fv
 from ntk_mlft.problems.darcy import restrict_cells, solve_darcy_fv
 from ntk_mlft.problems.elliptic import solve_diffusion_fv

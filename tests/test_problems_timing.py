@@ -9,11 +9,10 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+from toy_problems import GaussianInputs
 
 from ntk_mlft.allocation.costs import CostTable
-from ntk_mlft.problems import measure_costs
-from ntk_mlft.problems import timing
-from toy_problems import GaussianInputs
+from ntk_mlft.problems import measure_costs, timing
 
 
 class FakeClock:

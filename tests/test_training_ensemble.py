@@ -19,7 +19,7 @@ from scipy import stats
 
 from ntk_mlft.architectures import get_architecture
 from ntk_mlft.predict import gradient_descent_mse_ensemble
-from ntk_mlft.training import train_mlft_ensemble
+from ntk_mlft.training import FitOptions, train_mlft_ensemble
 
 
 def _run(n_seeds, width, rng):
@@ -31,9 +31,9 @@ def _run(n_seeds, width, rng):
     pred = gradient_descent_mse_ensemble(arch.kernel_fn, x, y)(t=None, x_test=xt, get="ntk",
                                                                 compute_cov=True)
     mu, var = np.asarray(pred.mean).ravel(), np.diag(np.asarray(pred.covariance))
-    ens = train_mlft_ensemble(arch, [(x, y)], x_test=xt, y_test=np.asarray(pred.mean),
-                              seeds=range(n_seeds), center=False, optimizer="curveball",
-                              max_steps=1000, rtol=0.0, atol=1e-22, chunk=20)
+    ens = train_mlft_ensemble(arch, [(x, y)],
+                              FitOptions(optimizer="curveball", max_steps=1000, rtol=0.0, atol=1e-22, chunk=20),
+                              x_test=xt, y_test=np.asarray(pred.mean), seeds=range(n_seeds), center=False)
     assert all(r.levels[0].stopped == "atol" for r in ens.results)        # all converged
     a = np.linalg.solve(np.asarray(arch.kernel_fn(x, x, get="ntk")),
                         np.asarray(arch.kernel_fn(x, xt, get="ntk"))).T      # Θ*ₓ Θ⁻¹

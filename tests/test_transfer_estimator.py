@@ -38,7 +38,8 @@ def test_prediction_matches_montecarlo_on_randomized_shifts():
             ratios += list(pred / mc.fresh_mean - 1)
             assert np.all(mc.fresh_stderr < 0.06 * mc.fresh_mean)
     dev = np.abs(ratios)
-    print("transfer closed form vs MC: median %.3f p90 %.3f worst %.3f" % (np.median(dev), np.percentile(dev, 90), dev.max()))
+    print("transfer closed form vs MC: median %.3f p90 %.3f worst %.3f"
+          % (np.median(dev), np.percentile(dev, 90), dev.max()))
     # measured (27 cases): median 2.6 %, 90th percentile 11.7 %, worst 16.4 % (largest shift, N = 50 of
     # a 160-point pool; docs/transfer.md)
     assert np.median(dev) < 0.05 and np.percentile(dev, 90) < 0.14 and dev.max() < 0.2, \

@@ -4,8 +4,13 @@ pre-training allocation, on curves with known answers."""
 import numpy as np
 import pytest
 
-from ntk_mlft.transfer.scaling import (TransferErrorModel, factor_at_error, pretraining_plan, scaling_curve,
-                                       scratch_equivalent)
+from ntk_mlft.transfer.scaling import (
+    TransferErrorModel,
+    factor_at_error,
+    pretraining_plan,
+    scaling_curve,
+    scratch_equivalent,
+)
 
 
 def test_scratch_equivalent_of_power_laws_is_exact():
@@ -16,7 +21,8 @@ def test_scratch_equivalent_of_power_laws_is_exact():
     inside = cens == 0
     np.testing.assert_allclose(equiv[inside], (n + 100)[inside], rtol=1e-10)
     assert np.all(cens[~inside] == 1)                   # beyond the scratch range: lower bound
-    assert factor_at_error(n, finetune, scratch, 2.0 / 500) == pytest.approx(500 / 400, rel=3e-3)  # finetune: not a power law
+    # finetune: not a power law
+    assert factor_at_error(n, finetune, scratch, 2.0 / 500) == pytest.approx(500 / 400, rel=3e-3)
     assert np.isnan(factor_at_error(n, finetune, scratch, 1e-9))
     worse = scratch_equivalent(n, scratch, 3.0 / n)[1]  # worse than scratch at the smallest N
     assert worse[0] == -1

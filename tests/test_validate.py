@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pytest
 
+from ntk_mlft._seeds import derived_seed
 from ntk_mlft.studies.trained_networks import ValidationResult, ValidationRow
 
 # a small instance of the problem keeps the runs short (64 inputs, 16 outputs, coarse grid 16)
@@ -36,23 +37,21 @@ def _chained_krr(kernel_fn, levels, x_test, lam):
 def test_workflow_estimator_is_the_spectral_estimator_with_relative_ridge(rng):
     from ntk_mlft.architectures import get_architecture
     from ntk_mlft.estimators import Pilot, SpectralEstimator
-    from ntk_mlft.studies.error_model import absolute_ridge, estimator_from_pilot, estimator_from_pilot_file, pilot_kernel
+    from ntk_mlft.studies.error_model import absolute_ridge, build_error_model
 
     x = rng.normal(size=(30, 6))
     ys = np.stack([np.sin(x[:, :2]), np.sin(x[:, :2]) + 0.1 * np.cos(x[:, 2:4])])     # (L=2, n, 2)
-    k, targets = pilot_kernel(x, ys, "mlp-erf-2")
+    setup = build_error_model(Pilot(x=x, ys=ys), "mlp-erf-2", 1e-2)
+    k = setup.kernel
     np.testing.assert_allclose(k, get_architecture("mlp-erf-2", output_dim=2).kernel_fn(x, x, get="ntk"),
                                rtol=1e-12)
-    assert targets.shape == (2, 30, 2)
     lam = 1e-2 * np.trace(k) / 30
     assert absolute_ridge(k, 1e-2) == pytest.approx(lam, rel=1e-12)
+    assert setup.ridge_absolute == pytest.approx(lam, rel=1e-12)
     by_hand = SpectralEstimator.from_kernel(k, ys, ridge=lam)
-    model = estimator_from_pilot(x, ys, "mlp-erf-2", 1e-2)
-    from_file, pool = estimator_from_pilot_file(Pilot(x=x, ys=ys), "mlp-erf-2", 1e-2)
     counts = np.array([[10, 3], [0, 5], [4, 1]], float)
-    np.testing.assert_allclose(model.error_many(counts), by_hand.error_many(counts), rtol=1e-12)
-    np.testing.assert_allclose(from_file.error_many(counts), by_hand.error_many(counts), rtol=1e-12)
-    assert pool == 30
+    np.testing.assert_allclose(setup.model.error_many(counts), by_hand.error_many(counts), rtol=1e-12)
+    assert setup.pool_size == 30
     with pytest.raises(ValueError, match="ridge"):
         absolute_ridge(k, -1.0)
     with pytest.raises(ValueError, match="square"):
@@ -95,9 +94,9 @@ def test_validate_columns_against_independent_formulas():
     from ntk_mlft.architectures import get_architecture
     from ntk_mlft.estimators.pilot import PilotEstimator
     from ntk_mlft.problems import generate, get_problem
-    from ntk_mlft.training import relative_mse
-    from ntk_mlft.studies.trained_networks import level_data, validate
     from ntk_mlft.studies.error_model import sample_cap, unlabeled_inputs
+    from ntk_mlft.studies.trained_networks import level_data, validate
+    from ntk_mlft.training import relative_mse
 
     problem = get_problem("elliptic-rough", levels=3, **_SMALL)
     res = validate(problem, architecture="mlp-erf-2", budgets=[24.0], allocations=["optimal", "single"],
@@ -111,7 +110,7 @@ def test_validate_columns_against_independent_formulas():
     assert res.ridge == pytest.approx(lam, rel=1e-10)
     est = PilotEstimator.from_kernels(k[24:, 24:], k[:24, 24:], np.stack(pilot.outputs), k_pp=k[:24, :24],
                                       ridge=lam, n_boot=30, seed=3)
-    test = generate(problem, [1, 1, 20], seed=10)
+    test = generate(problem, [1, 1, 20], seed=derived_seed(3, "test set"))
     opt, single = res.rows
     cap = sample_cap(64)
     assert res.settings["max_samples"] == cap == 12
@@ -120,7 +119,7 @@ def test_validate_columns_against_independent_formulas():
     for row in res.rows:
         assert row.measured_error == pytest.approx(1.0, abs=1e-12)
         assert row.predicted_error == pytest.approx(est.error(row.counts), rel=1e-10)
-        levels = level_data(problem, row.counts, 3 + 1000 * (row.seed + 1))
+        levels = level_data(problem, row.counts, derived_seed(3, "level data", row.seed))
         assert [len(x) for x, _ in levels] == list(row.counts)
         pred = _chained_krr(kf, levels, test.inputs[-1], lam)
         assert row.ntk_error == pytest.approx(relative_mse(pred, test.outputs[-1]), rel=1e-8)
@@ -135,20 +134,21 @@ def test_validate_columns_against_independent_formulas():
 def test_validate_cli_end_to_end(tmp_path, capsys):
     """Estimator path (default error model), single-level allocation: predicted and NTK columns
     recomputed independently from the same seeded data."""
+    from ntk_mlft.allocation.costs import CostTable
     from ntk_mlft.architectures import get_architecture
     from ntk_mlft.cli import main
-    from ntk_mlft.allocation.costs import CostTable
     from ntk_mlft.estimators import SpectralEstimator
     from ntk_mlft.problems import generate, get_problem
-    from ntk_mlft.training import relative_mse
     from ntk_mlft.studies.trained_networks import level_data
+    from ntk_mlft.training import relative_mse
 
     costs = tmp_path / "costs.csv"
     CostTable.from_costs([1.0, 2.0, 4.0]).to_csv(costs)
     out = tmp_path / "val"
     rc = main(["validate", "--problem", "elliptic-rough", "--levels", "3", *_SMALL_ARGS, "--arch", "mlp-erf-2",
                "--budget", "24", "--widths", "8", "--allocations", "single", "--seeds", "1", "--max-steps", "20",
-               "--n-test", "20", "--n-pilot", "24", "--n-unlabeled", "0", "--ridge", "0.05", "--costs", str(costs), "--out", str(out),
+               "--n-test", "20", "--n-pilot", "24", "--n-unlabeled", "0", "--ridge", "0.05", "--costs", str(costs),
+               "--out", str(out),
                "--json", "--quiet"])
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
@@ -166,8 +166,8 @@ def test_validate_cli_end_to_end(tmp_path, capsys):
     assert saved.ridge == pytest.approx(lam, rel=1e-10)
     est = SpectralEstimator.from_kernel(k, np.stack(pilot.outputs), ridge=lam)
     assert row.predicted_error == pytest.approx(est.error([0, 0, 4]), rel=1e-10)
-    test = generate(problem, [1, 1, 20], seed=7)
-    levels = level_data(problem, row.counts, 1000 * (row.seed + 1))
+    test = generate(problem, [1, 1, 20], seed=derived_seed(0, "test set"))
+    levels = level_data(problem, row.counts, derived_seed(0, "level data", row.seed))
     assert [len(x) for x, _ in levels] == [0, 0, 4]
     pred = _chained_krr(kf, levels, test.inputs[-1], lam)
     assert row.ntk_error == pytest.approx(relative_mse(pred, test.outputs[-1]), rel=1e-8)
@@ -182,8 +182,8 @@ def test_validate_user_model_allocations_and_wide_nets_approach_ntk():
     from ntk_mlft.architectures import get_architecture
     from ntk_mlft.estimators.base import PowerLawErrorModel
     from ntk_mlft.problems import generate, get_problem
-    from ntk_mlft.training import relative_mse
     from ntk_mlft.studies.trained_networks import level_data, validate
+    from ntk_mlft.training import relative_mse
 
     problem = get_problem("elliptic-rough", levels=3, **_SMALL)
     model = PowerLawErrorModel(coef=[1.0, 0.2, 0.05], exponent=[1.0, 1.0, 1.0])
@@ -196,9 +196,10 @@ def test_validate_user_model_allocations_and_wide_nets_approach_ntk():
     assert counts["equal"] == tuple(equal_split_allocation(model, costs, 60.0).counts) == (20, 10, 5)
     assert res.error_model.startswith("user-supplied")
     kf = get_architecture("mlp-erf-2", output_dim=16).kernel_fn
-    test = generate(problem, [1, 1, 30], seed=7)
+    test = generate(problem, [1, 1, 30], seed=derived_seed(0, "test set"))
     row = next(r for r in res.rows if r.allocation == "equal")
-    pred = _chained_krr(kf, level_data(problem, row.counts, 1000), test.inputs[-1], res.ridge)
+    pred = _chained_krr(kf, level_data(problem, row.counts, derived_seed(0, "level data", 0)), test.inputs[-1],
+                        res.ridge)
     assert row.ntk_error == pytest.approx(relative_mse(pred, test.outputs[-1]), rel=1e-8)
     assert row.predicted_error == pytest.approx(model.error(np.array(row.counts, float)), rel=1e-12)
     gap = {d["width"]: d["finite_width_gap"] for d in res.gaps()}
@@ -208,9 +209,9 @@ def test_validate_user_model_allocations_and_wide_nets_approach_ntk():
 def test_checkpoint_resumes_skips_done_rows_and_separates_settings(tmp_path, monkeypatch):
     """An interrupted run keeps its finished rows; the re-run trains only the missing ones and
     returns the same result; other settings get another checkpoint file."""
-    from ntk_mlft.studies import trained_networks as validation
     from ntk_mlft.estimators.base import PowerLawErrorModel
     from ntk_mlft.problems import get_problem
+    from ntk_mlft.studies import trained_networks as validation
 
     problem = get_problem("elliptic-rough", levels=3, **_SMALL)
     kw = dict(architecture="mlp-erf-2", budgets=[24.0], allocations=["optimal", "single"], widths=[4, 8],

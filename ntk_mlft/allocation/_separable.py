@@ -24,8 +24,8 @@ Each ``g_m`` is convex and decreasing, so this is a convex resource-allocation p
   allocation better than the incumbent (strong-convexity argument in its docstring), with one level
   solved in closed form per configuration. If that box is too large, best-first
   :func:`branch_and_bound` on the continuous relaxation is used instead (branching on the costliest
-  rounding; pruning only when a node's bound is ``>= incumbent * (1 - 1e-12)``; status
-  ``"node_limit"`` if it stops early). Both are optimal among all integer allocations in the box
+  rounding; pruning only when a node's bound is ``>= incumbent * (1 - RTOL)``, ``_search.RTOL`` =
+  1e-12; status ``"node_limit"`` if it stops early). Both are optimal among all integer allocations in the box
   and budget up to that relative tolerance, and both are checked against brute force in tests.
 """
 
@@ -38,10 +38,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ntk_mlft.allocation._search import RTOL, affordable, fits, improves, round_down, set_caps
+
 __all__ = ["Terms", "box_search", "branch_and_bound", "exact_integer", "greedy_fill", "solve_continuous_cvxpy",
            "solve_continuous_dual"]
-
-_PRUNE_RTOL = 1e-12
 
 
 @dataclass(frozen=True)
@@ -202,11 +202,11 @@ def greedy_fill(terms: Terms, c: np.ndarray, budget: float, x: np.ndarray, hi: n
     x = np.asarray(x, float).copy()
     left = budget - float(np.sum(c * x))
     while True:
-        fits = (c <= left * (1 + 1e-12)) & (x + 1 <= hi)
-        if not np.any(fits):
+        room = (c <= left * (1 + RTOL)) & (x + 1 <= hi)
+        if not np.any(room):
             return x
         gain = (terms.values(x) - terms.values(x + 1)) / c
-        gain = np.where(fits, gain, -np.inf)
+        gain = np.where(room, gain, -np.inf)
         m = int(np.argmax(gain))
         if gain[m] <= 0:
             return x
@@ -231,21 +231,21 @@ def branch_and_bound(terms: Terms, c: np.ndarray, budget: float, lo: np.ndarray,
     (or nothing is feasible).
     """
     lo = np.asarray(lo, float)
-    hi = np.minimum(np.asarray(hi, float), np.floor((budget - (np.sum(c * lo) - c * lo)) / c * (1 + 1e-12)))
-    if float(np.sum(c * lo)) > budget * (1 + 1e-12) or np.any(hi < lo):
+    hi = set_caps(c, lo, hi, budget)
+    if not fits(c, lo, budget) or np.any(hi < lo):
         return None
     best_x, best_v = None, float(incumbent)
 
     def offer(x: np.ndarray) -> None:
         nonlocal best_x, best_v
-        if float(np.sum(c * x)) > budget * (1 + 1e-12) or np.any(x < lo) or np.any(x > hi):
+        if not fits(c, x, budget) or np.any(x < lo) or np.any(x > hi):
             return
         v = terms.total(x)
         if v < best_v:
             best_x, best_v = x.copy(), v
 
     def relax(nlo: np.ndarray, nhi: np.ndarray):
-        if float(np.sum(c * nlo)) > budget * (1 + 1e-12):
+        if not fits(c, nlo, budget):
             return None
         return solve_continuous_dual(terms, c, budget, nlo, nhi)
 
@@ -255,7 +255,7 @@ def branch_and_bound(terms: Terms, c: np.ndarray, budget: float, lo: np.ndarray,
     counter, nodes = 1, 0
     while heap:
         bound, _, nlo, nhi, x = heapq.heappop(heap)
-        if bound >= best_v * (1 - _PRUNE_RTOL):
+        if not improves(bound, best_v):
             continue
         nodes += 1
         if nodes > max_nodes:
@@ -263,7 +263,7 @@ def branch_and_bound(terms: Terms, c: np.ndarray, budget: float, lo: np.ndarray,
         near = np.abs(x - np.round(x)) <= 1e-9 * np.maximum(1.0, x)
         xr = np.where(near, np.round(x), x)
         if np.all(near):
-            if float(np.sum(c * xr)) <= budget * (1 + 1e-12):
+            if fits(c, xr, budget):
                 offer(greedy_fill(terms, c, budget, xr, nhi))
                 continue
             # rounding up past the budget: split below the variable rounded up most expensively
@@ -279,7 +279,7 @@ def branch_and_bound(terms: Terms, c: np.ndarray, budget: float, lo: np.ndarray,
         for clo, chi in ((nlo, down_hi), (up_lo, nhi)):
             if np.all(clo <= chi):
                 child = relax(clo, chi)
-                if child is not None and child[1] < best_v * (1 - _PRUNE_RTOL):
+                if child is not None and improves(child[1], best_v):
                     heapq.heappush(heap, (child[1], counter, clo, chi, child[0]))
                     counter += 1
     if best_x is None:
@@ -320,7 +320,7 @@ def box_search(terms: Terms, c: np.ndarray, budget: float, lo: np.ndarray, hi: n
         mu = _curvature(terms, np.minimum(x_cont + r, hi))
         r_new = np.where(has, np.sqrt(2.0 * gap / np.where(mu > 0, mu, 1e-300)), 0.0)
         r_new = np.minimum(r_new, hi - lo)
-        if np.all(r_new <= r * (1 + 1e-12) + 1e-12):
+        if np.all(r_new <= r * (1 + RTOL) + RTOL):
             break
         r = r_new
     r = r + 1.0  # slack for the rounding of x_c
@@ -349,7 +349,7 @@ def box_search(terms: Terms, c: np.ndarray, budget: float, lo: np.ndarray, hi: n
         head_spend = sum(c[others[i]] * v for i, v in enumerate(head))
         head_val = sum(float(_values_1d(terms, others[i], np.array([v]))[0]) for i, v in enumerate(head))
         left = budget - head_spend - tail_spend
-        xf = np.minimum(hi[free], np.floor(left / c[free] * (1 + 1e-12)))
+        xf = np.minimum(hi[free], affordable(left, c[free]))
         ok = xf >= lo[free]
         if not np.any(ok):
             continue
@@ -381,15 +381,13 @@ def exact_integer(terms: Terms, c: np.ndarray, budget: float, lo: np.ndarray, hi
     """Exact integer optimum: :func:`box_search` around the continuous optimum (incumbent from
     rounding down + greedy fill), or :func:`branch_and_bound` when that box is too large."""
     lo = np.asarray(lo, float)
-    hi = np.minimum(np.asarray(hi, float), np.floor((budget - (np.sum(c * lo) - c * lo)) / c * (1 + 1e-12)))
-    if float(np.sum(c * lo)) > budget * (1 + 1e-12) or np.any(hi < lo):
+    hi = set_caps(c, lo, hi, budget)
+    if not fits(c, lo, budget) or np.any(hi < lo):
         return None
     x_c, bound, _ = solve_continuous_dual(terms, c, budget, lo, hi)
-    if bound >= incumbent * (1 - _PRUNE_RTOL):
+    if not improves(bound, incumbent):
         return None
-    start = np.maximum(np.floor(x_c), lo)
-    while float(np.sum(c * start)) > budget * (1 + 1e-12):
-        start[int(np.argmax((start - lo) * c))] -= 1
+    start = round_down(x_c, c, lo, budget)
     guess = greedy_fill(terms, c, budget, start, hi)
     v_guess = terms.total(guess)
     res = box_search(terms, c, budget, lo, hi, x_c, bound, min(incumbent, v_guess))

@@ -1,36 +1,12 @@
 """Allocation for non-separable error models (the NTK estimators): convex surrogate + exact local search.
 
-The estimators of :mod:`ntk_mlft.estimators` predict the error of the whole MLFT chain, where
-later levels also shrink what earlier ones left, so ``E(N)`` does not split into per-level
-terms. We therefore optimise in three steps (a sequential convex approximation):
-
-1. **Local power-law surrogate.** At a point ``x`` (used levels only), for each used level ``m``
-   the model is evaluated at three counts ``x_m e^{s}, x_m e^{s+d}, x_m e^{s+2d}`` (``d = log 2``,
-   ``s = -d`` unless that would go below the lower bound, then ``s = 0``), the others held fixed.
-   A shifted power law ``C + v e^{-p t}`` in ``t = log N_m`` through three equally spaced points
-   has ``e^{-p d} = (E_3 - E_2) / (E_2 - E_1)``; this fixes ``p_m`` and ``a_m = v_m x_m^{p_m}``. If
-   extra samples do not lower the error locally (``E_3 >= E_2`` or ``E_2 >= E_1``) the level gets
-   ``a_m = 0``; the exponent is clipped to ``[0.05, 5]`` (slope kept). For a separable power law
-   the surrogate is exact, so this method reproduces the exact allocation (tested).
-2. **Convex solve, repeated.** The surrogate ``sum_m a_m N_m^{-p_m}`` is minimised under the
-   budget (the KKT solver of :mod:`ntk_mlft.allocation._separable`), the surrogate is refitted at
-   the new point, up to ``max_rounds`` times or until the counts move by < 1 %. This is done for
-   every set of used levels (finest always used). The set with the lowest *exact* error at its
-   continuous point gives the reported continuous optimum (its surrogate re-solved with cvxpy +
-   Clarabel, whose status is reported).
-3. **Integer refinement with the exact model, from every set.** For *each* set of used levels, the
-   exact integer optimum of its surrogate (:func:`~ntk_mlft.allocation._separable.exact_integer`)
-   starts a steepest-descent local search on the exact model over :func:`neighbours`: fill the
-   leftover into one level; take ``t`` samples from one level and spend the freed seconds on another, for
-   ``t = 1, 2, 4, ...``, "all but ``min_samples``" and "just enough to reach the receiver's cap";
-   *drop* a non-finest level (its seconds go to another level); *open* a skipped level with
-   ``min_samples``. So the set of used levels is decided again at the integer level, by the exact
-   model, both by comparing the searches from all sets and by the drop/open moves inside each.
-   The lowest exact error over all searches is returned. (With ``integer=False`` each search
-   starts from the set's continuous point rounded down instead.) A caller's ``starts`` (feasible
-   integer allocations, e.g. the optimum at a smaller budget) start further searches, so the
-   result is never worse than any of them: ``curves.budget_curves`` passes the previous budget's
-   optimum, which makes the optimal error non-increasing in the budget.
+What: a local power-law surrogate per used level (:func:`fit_local_power_law`, three counts a
+factor 2 apart), minimised under the budget and refitted until the counts settle, for every set of
+used levels; each set's surrogate integer optimum (and every caller ``starts`` point, e.g. the
+optimum at a smaller budget) then starts a steepest-descent local search on the exact model over
+:func:`neighbours` (fill, transfer, drop and open moves). The search steps shared with the
+separable method (sets of used levels, per-set caps, rounding down, cvxpy-then-KKT, the tolerance)
+are :mod:`ntk_mlft.allocation._search`. Derivation: ``docs/theory.md`` section 8.
 
 Guarantee (``integer_status``):
 
@@ -38,7 +14,7 @@ Guarantee (``integer_status``):
   or ``N_l = 0`` for ``l < L``), and the exact predicted error is no larger than at any set's
   surrogate integer optimum (each search only accepts improvements);
 * ``"local"``: every search ended because no allocation one move away (the neighbourhood above)
-  has an exact error lower by more than ``1e-12`` relative: the result is a local optimum of the
+  has an exact error lower by more than ``_search.RTOL`` (1e-12) relative: the result is a local optimum of the
   exact model over that neighbourhood;
 * ``"eval_limit"``: some search was stopped by ``max_evals`` exact evaluations before that test
   passed; only the first point holds for it.
@@ -57,7 +33,17 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft.allocation._separable import Terms, exact_integer, solve_continuous_cvxpy, solve_continuous_dual
+from ntk_mlft.allocation._search import (
+    RTOL,
+    active_sets,
+    affordable,
+    continuous_optimum,
+    fits,
+    improves,
+    round_down,
+    set_caps,
+)
+from ntk_mlft.allocation._separable import Terms, exact_integer, solve_continuous_dual
 
 __all__ = ["SurrogateResult", "fit_local_power_law", "neighbours", "optimize_surrogate"]
 
@@ -77,7 +63,11 @@ def fit_local_power_law(model: Any, counts: np.ndarray, active: np.ndarray,
     """Surrogate ``E ~ const + sum_m a_m N_m^{-p_m}`` around ``counts`` (L,), used levels ``active``.
 
     ``lower`` (M,): the smallest admissible count of each used level. Returns the terms (one per
-    used level) and the error at ``counts``.
+    used level) and the error at ``counts``. Each level is evaluated at ``x_m e^{s}, x_m e^{s+d},
+    x_m e^{s+2d}`` (``d = log 2``, ``s = -d`` unless that goes below ``lower``, then 0); a shifted
+    power law through them has ``e^{-p d} = (E_3 - E_2) / (E_2 - E_1)``. A level whose extra
+    samples do not lower the error gets ``a_m = 0``; exponents are clipped to ``[0.05, 5]``. Exact
+    for a separable power law.
     """
     idx = np.flatnonzero(active)
     x = counts[idx]
@@ -117,7 +107,7 @@ def _spend_on(row: np.ndarray, j: int, money: float, c: np.ndarray, hi: np.ndarr
               min_samples: int) -> np.ndarray | None:
     """``row`` with ``money`` seconds spent on level ``j`` (more samples, or opening it with at
     least ``min_samples``), or None if that buys nothing admissible."""
-    n = min(np.floor(money / c[j] * (1 + 1e-12)), hi[j] - row[j])
+    n = min(affordable(money, c[j]), hi[j] - row[j])
     if n < 1 or (row[j] == 0 and n < min_samples):
         return None
     out = row.copy()
@@ -147,7 +137,7 @@ def neighbours(x: np.ndarray, c: np.ndarray, budget: float, min_samples: int, hi
         for j in range(n):
             if j == i:
                 continue
-            to_cap = np.ceil(((hi[j] - x[j]) * c[j] - left) / c[i] * (1 - 1e-12))
+            to_cap = np.ceil(((hi[j] - x[j]) * c[j] - left) / c[i] * (1 - RTOL))
             extra = {to_cap} if 1 <= to_cap <= spare else set()
             for t in takes | extra:
                 base = x.copy()
@@ -157,7 +147,7 @@ def neighbours(x: np.ndarray, c: np.ndarray, budget: float, min_samples: int, hi
         if min_samples > hi[j]:
             continue
         for i in used:
-            take = max(0.0, np.ceil((min_samples * c[j] - left) / c[i] * (1 - 1e-12)))
+            take = max(0.0, np.ceil((min_samples * c[j] - left) / c[i] * (1 - RTOL)))
             if x[i] - take >= min_samples:
                 row = x.copy()
                 row[i] -= take
@@ -170,7 +160,7 @@ def neighbours(x: np.ndarray, c: np.ndarray, budget: float, min_samples: int, hi
 def _local_search(model: Any, x: np.ndarray, c: np.ndarray, budget: float, min_samples: int,
                   hi: np.ndarray, max_evals: int) -> tuple[np.ndarray, float, int, str]:
     """Steepest descent of the exact model over :func:`neighbours` until no neighbour is lower by
-    more than 1e-12 relative (``"local"``) or ``max_evals`` evaluations are used (``"eval_limit"``).
+    more than ``_search.RTOL`` relative (``"local"``) or ``max_evals`` evaluations are used (``"eval_limit"``).
     Returns ``(x, E, evaluations, status)``."""
     best = x.astype(float).copy()
     best_e = float(evaluate_many(model, best)[0])
@@ -182,7 +172,7 @@ def _local_search(model: Any, x: np.ndarray, c: np.ndarray, budget: float, min_s
         e = evaluate_many(model, cands)
         evals += len(cands)
         m = int(np.argmin(e))
-        if not e[m] < best_e * (1 - 1e-12):
+        if not improves(float(e[m]), best_e):
             return best.astype(np.int64), best_e, evals, "local"
         best, best_e = cands[m], float(e[m])
     return best.astype(np.int64), best_e, evals, "eval_limit"
@@ -219,12 +209,11 @@ def optimize_surrogate(model: Any, c: np.ndarray, budget: float, lo: np.ndarray,
     min_samples = int(lo[0])
     sets = []
     evals = 0
-    for mask in range(2 ** (n - 1)):
-        active = np.array([(mask >> l) & 1 == 0 for l in range(n - 1)] + [True])
+    for active in active_sets(n):
         idx = np.flatnonzero(active)
-        if float(np.sum(c[idx] * lo[idx])) > budget * (1 + 1e-12):
+        if not fits(c[idx], lo[idx], budget):
             continue
-        hi_a = np.minimum(hi[idx], np.floor((budget - (np.sum(c[idx] * lo[idx]) - c[idx] * lo[idx])) / c[idx]))
+        hi_a = set_caps(c[idx], lo[idx], hi[idx], budget)
         counts, terms, lam, used = _continuous(model, c, budget, lo, hi_a, active, max_rounds)
         e = float(evaluate_many(model, counts)[0])
         evals += used + 1
@@ -233,12 +222,11 @@ def optimize_surrogate(model: Any, c: np.ndarray, budget: float, lo: np.ndarray,
         raise ValueError("no admissible allocation fits the budget")
     e_cont, active, cont, terms, hi_a, lam = min(sets, key=lambda s: s[0])
     idx = np.flatnonzero(active)
-    x_cvx, _, lam_cvx, status = solve_continuous_cvxpy(terms, c[idx], budget, lo[idx], hi_a)
-    if np.all(np.isfinite(x_cvx)):
-        cont = cont.copy()
-        cont[idx], lam = x_cvx, lam_cvx
-        e_cont = float(evaluate_many(model, cont)[0])
-        evals += 1
+    x_cvx, lam, status = continuous_optimum(terms, c[idx], budget, lo[idx], hi_a)
+    cont = cont.copy()
+    cont[idx] = x_cvx
+    e_cont = float(evaluate_many(model, cont)[0])
+    evals += 1
     best, statuses = None, []
     for _, act, cont_s, terms_s, hi_s, _ in sets:  # step 3 from every set's surrogate optimum
         ids = np.flatnonzero(act)
@@ -246,9 +234,7 @@ def optimize_surrogate(model: Any, c: np.ndarray, budget: float, lo: np.ndarray,
         if integer:
             start[ids] = exact_integer(terms_s, c[ids], budget, lo[ids], hi_s).x
         else:
-            start[ids] = np.maximum(np.floor(cont_s[ids]), lo[ids])
-            while float(np.sum(c * start)) > budget * (1 + 1e-12):
-                start[ids[int(np.argmax(start[ids] - lo[ids]))]] -= 1
+            start[ids] = round_down(cont_s[ids], c[ids], lo[ids], budget)
         counts, err, used, st = _local_search(model, start, c, budget, min_samples, hi, max_evals)
         evals += used
         statuses.append(st)

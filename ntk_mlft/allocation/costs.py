@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ntk_mlft._checks import as_finite_array
 from ntk_mlft._io import read_csv_records, write_text_atomic
 
 __all__ = ["CostTable", "as_cost_array"]
@@ -36,16 +37,7 @@ _MIN_COST = 1e-100  # seconds; costs in [_MIN_COST, 1 / _MIN_COST] keep budget /
 
 def _validated_costs(name: str, costs: Any) -> np.ndarray:
     """(L,) float64 costs: 1-D, non-empty, finite, > 0, strictly increasing."""
-    try:
-        arr = np.asarray(costs, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be a numeric 1-D array of seconds per sample; "
-                        f"got {type(costs).__name__}") from err
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array (one cost per level); got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        bad = [int(i) + 1 for i in np.flatnonzero(~np.isfinite(arr))]
-        raise ValueError(f"{name} must be finite; level(s) {bad} have NaN/inf cost")
+    arr = as_finite_array(name, costs, per_level=True)
     if np.any(arr <= 0):
         bad = [int(i) + 1 for i in np.flatnonzero(arr <= 0)]
         raise ValueError(f"{name} must be > 0 seconds per sample; level(s) {bad} have cost <= 0")

@@ -42,10 +42,19 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft.allocation._separable import (Terms, exact_integer, greedy_fill, solve_continuous_cvxpy,
-                                            solve_continuous_dual)
-from ntk_mlft.allocation._surrogate import optimize_surrogate
 from ntk_mlft._checks import as_finite_array, check_error_estimate, check_positive_int, check_positive_scalar
+from ntk_mlft.allocation._search import (
+    RTOL,
+    active_sets,
+    affordable,
+    continuous_optimum,
+    fits,
+    improves,
+    round_down,
+    set_caps,
+)
+from ntk_mlft.allocation._separable import Terms, exact_integer, greedy_fill, solve_continuous_dual
+from ntk_mlft.allocation._surrogate import optimize_surrogate
 from ntk_mlft.allocation.costs import as_cost_array
 from ntk_mlft.estimators.base import PowerLawErrorModel
 
@@ -174,9 +183,9 @@ def _unspent_reason(counts: np.ndarray, costs: np.ndarray, budget: float, left: 
         return "none"
     step = np.where(counts > 0, 1, min_samples)
     price = step * costs
-    fits = price <= left * (1 + 1e-12)
+    fits = price <= left * (1 + RTOL)
     if not np.any(fits):
-        rest = np.flatnonzero(np.isfinite(left) & (left > 1e-12 * budget))
+        rest = np.flatnonzero(np.isfinite(left) & (left > RTOL * budget))
         if rest.size == 0:  # the rule leaves nothing anywhere; the seconds are outside every level's share
             rest = np.array([int(np.argmin(np.where(np.isfinite(left), price, np.inf)))])
         return ("indivisible: what the rule leaves at level(s) "
@@ -216,7 +225,7 @@ def _prepare(model: Any, costs: Any, budget: Any, min_samples: Any = 1, max_samp
     budget = check_positive_scalar("budget", budget)
     min_samples = check_positive_int("min_samples", min_samples)
     need = min_samples * c[-1]
-    if budget < need * (1 - 1e-12):
+    if budget < need * (1 - RTOL):
         raise ValueError(f"budget {budget:.6g} s is below the cheapest admissible allocation "
                          f"({min_samples} sample(s) at the finest level {n}, {c[-1]:.6g} s each): "
                          f"the minimum budget needed is {need:.6g} s")
@@ -252,16 +261,10 @@ def _check_warm_start(counts: Any, c: np.ndarray, budget: float, min_samples: in
     if x[-1] < min_samples or np.any(x[used] < min_samples) or np.any(x < 0) or np.any(x > hi):
         raise ValueError(f"warm_start {x.astype(int).tolist()} must use the finest level, give every used level "
                          f"at least min_samples ({min_samples}) and respect max_samples")
-    if float(np.sum(c * x)) > budget * (1 + 1e-12):
+    if not fits(c, x, budget):
         raise ValueError(f"warm_start {x.astype(int).tolist()} costs {float(np.sum(c * x)):.6g} s, more than the "
                          f"budget {budget:.6g} s")
     return x
-
-
-def _active_sets(n: int):
-    """All (L,) used-level masks with the finest level used (2^(L-1) of them)."""
-    for mask in range(2 ** (n - 1)):
-        yield np.array([(mask >> l) & 1 == 0 for l in range(n - 1)] + [True])
 
 
 def _skipped(counts: np.ndarray) -> tuple[int, ...]:
@@ -302,29 +305,25 @@ def optimize_allocation(model: Any, costs: Any, budget: float, *, integer: bool 
                        integer_status=res.integer_status, lam=res.lam)
 
     candidates = []
-    for active in _active_sets(n):
+    for active in active_sets(n):
         idx = np.flatnonzero(active)
-        if float(np.sum(c[idx] * lo[idx])) > budget * (1 + 1e-12):
+        if not fits(c[idx], lo[idx], budget):
             continue
         terms = Terms.from_groups(model.merged(active))
-        hi_a = np.minimum(hi[idx], np.floor((budget - (np.sum(c[idx] * lo[idx]) - c[idx] * lo[idx]))
-                                            / c[idx] * (1 + 1e-12)))
+        hi_a = set_caps(c[idx], lo[idx], hi[idx], budget)
         x, bound, _ = solve_continuous_dual(terms, c[idx], budget, lo[idx], hi_a)
         candidates.append((bound, idx, terms, hi_a, x))
     candidates.sort(key=lambda t: t[0])
 
     _, idx, terms, hi_a, _ = candidates[0]
-    x_cvx, _, lam, status = solve_continuous_cvxpy(terms, c[idx], budget, lo[idx], hi_a)
-    if not np.all(np.isfinite(x_cvx)):
-        x_cvx, _, lam = solve_continuous_dual(terms, c[idx], budget, lo[idx], hi_a)
-        status = f"{status} (KKT solver used)"
+    x_cvx, lam, status = continuous_optimum(terms, c[idx], budget, lo[idx], hi_a)
     continuous = np.zeros(n)
     continuous[idx] = x_cvx
 
     if integer:
         best, best_idx, int_status = None, None, "optimal"
         for bound, idx_s, terms_s, hi_s, _ in candidates:
-            if best is not None and bound >= best.value * (1 - 1e-12):
+            if best is not None and not improves(bound, best.value):
                 break
             sol = exact_integer(terms_s, c[idx_s], budget, lo[idx_s], hi_s,
                                 incumbent=np.inf if best is None else best.value)
@@ -336,9 +335,7 @@ def optimize_allocation(model: Any, costs: Any, budget: float, *, integer: bool 
         counts[best_idx] = best.x
         method = "exact-integer"
     else:
-        x0 = np.maximum(np.floor(x_cvx * (1 + 1e-12)), lo[idx])
-        while float(np.sum(c[idx] * x0)) > budget * (1 + 1e-12):  # Clarabel may overshoot by a hair
-            x0[int(np.argmax(x0 - lo[idx]))] -= 1
+        x0 = round_down(x_cvx, c[idx], lo[idx], budget)
         counts = np.zeros(n, dtype=np.int64)
         counts[idx] = greedy_fill(terms, c[idx], budget, x0, hi_a).astype(np.int64)
         method, int_status = "rounded", "heuristic"
@@ -382,7 +379,7 @@ def single_level_allocation(model: Any, costs: Any, budget: float, *, max_sample
     cont = np.zeros(n)
     cont[-1] = min(budget / c[-1], hi[-1])
     counts = np.zeros(n, dtype=np.int64)
-    counts[-1] = int(min(np.floor(budget / c[-1] * (1 + 1e-12)), hi[-1]))
+    counts[-1] = int(min(affordable(budget, c[-1]), hi[-1]))
     left = np.full(n, -np.inf)
     left[-1] = budget - counts[-1] * c[-1]
     return _finish(model, c, budget, hi, 1, counts, continuous=cont, continuous_error=model.error(cont),
@@ -397,7 +394,7 @@ def equal_split_allocation(model: Any, costs: Any, budget: float, *, max_samples
     """
     n, c, budget, _, hi = _prepare(model, costs, budget, 1, max_samples)
     cont = np.minimum(budget / (n * c), hi)
-    counts = np.minimum(np.floor(budget / (n * c) * (1 + 1e-12)), hi).astype(np.int64)
+    counts = np.minimum(affordable(budget / n, c), hi).astype(np.int64)
     if counts[-1] < 1:
         raise ValueError(f"budget {budget:.6g} s split equally over {n} levels buys no finest-level sample; "
                          f"the equal split needs a minimum budget of {n * c[-1]:.6g} s")

@@ -25,8 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ntk_mlft.problems import measure_costs
     from ntk_mlft.cli._problem_args import problem_from_args
+    from ntk_mlft.problems import measure_costs
 
     problem = problem_from_args(args)
     table = measure_costs(problem, repeats=args.repeats, n_samples=args.samples, seed=args.seed,

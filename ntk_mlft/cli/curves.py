@@ -34,7 +34,7 @@ OUT_KIND = "folder"  # --out is checked before any work (cli._errors.check_out_p
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ntk_mlft.cli._arg_types import positive_float, positive_int
-    from ntk_mlft.cli.allocate import add_model_arguments
+    from ntk_mlft.cli._model_args import add_model_arguments
 
     add_model_arguments(parser)
     budgets = parser.add_mutually_exclusive_group()
@@ -47,8 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--at", type=positive_float, default=None,
                         help="budget (s) for the allocation and learning-curve charts (default: middle budget)")
     parser.add_argument("--max-samples", type=positive_int, default=None,
-                        help="cap per level for every rule (estimator paths default to workflow.MAX_COVERAGE "
-                             "of the estimator's pool)")
+                        help="cap per level for every rule (estimator paths default to MAX_COVERAGE of the "
+                             "estimator's pool, studies.error_model.sample_cap)")
     parser.add_argument("--measured", default=None, metavar="FILE.csv",
                         help="measured points to plot: CSV with columns allocation,budget,error[,stderr] "
                              "(allocation: optimal, single or equal; budget in s; error: relative MSE)")
@@ -56,12 +56,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ntk_mlft._io import write_json_atomic
-    from ntk_mlft.allocation import optimize_allocation
-    from ntk_mlft.cli.allocate import cap_per_level, check_budgets, model_and_costs
-    from ntk_mlft.reports.curves import (budget_curves, compare_measured, parse_budgets, predicted_learning_curves,
-                                 read_measured_csv)
-    from ntk_mlft.reports.plotting import (plot_allocation, plot_error_vs_budget, plot_learning_curves,
-                                   plot_predicted_vs_measured, save_figure)
+    from ntk_mlft.allocation import RULES, optimize_allocation
+    from ntk_mlft.cli._model_args import cap_per_level, check_budgets, model_and_costs
+    from ntk_mlft.reports.curves import (
+        budget_curves,
+        compare_measured,
+        parse_budgets,
+        predicted_learning_curves,
+        read_measured_csv,
+    )
+    from ntk_mlft.reports.plotting import (
+        plot_allocation,
+        plot_error_vs_budget,
+        plot_learning_curves,
+        plot_predicted_vs_measured,
+        save_figure,
+    )
 
     measured = read_measured_csv(args.measured) if args.measured else None
     if args.budget_samples is not None:
@@ -78,10 +88,11 @@ def run(args: argparse.Namespace) -> int:
         if args.at is not None:
             check_budgets([args.at], table, 1, "--at")
 
-    model, costs, labels = model_and_costs(args, on_costs=on_costs)
+    choice = model_and_costs(args, on_costs=on_costs)
+    model, costs = choice.model, choice.costs
     budgets = resolved["budgets"]
-    cap = cap_per_level(args, labels)
-    ctx = {"problem": labels["problem"], "kernel": labels["kernel"]}
+    cap = cap_per_level(args, choice)
+    ctx = {"problem": choice.problem, "kernel": choice.kernel}
     curves = budget_curves(model, costs, budgets, max_samples=cap, measured=measured, **ctx)
     out = Path(args.out or "results/curves")
     files = [*save_figure(plot_error_vs_budget(curves), out / "error_vs_budget")]
@@ -92,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     ns = np.unique(np.geomspace(1, max(top, 2), 12).round())
     lc = predicted_learning_curves(model, alloc.counts, ns, budget=at, **ctx)
     files += save_figure(plot_learning_curves(lc), out / "learning_curves")
-    summary = {**curves.to_dict(), **labels, "allocation_at": alloc.to_dict()}
+    summary = {**curves.to_dict(), **choice.labels(), "allocation_at": alloc.to_dict()}
     if measured is not None:
         comp = compare_measured(model, costs, measured, max_samples=cap, **ctx)
         files += save_figure(plot_predicted_vs_measured(comp), out / "predicted_vs_measured")
@@ -105,9 +116,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(strict_json(summary, indent=2))
     elif not args.quiet:
-        for m in ("optimal", "single", "equal"):
+        for m in RULES:
             e = curves.errors(m)
-            print(f"{m:>8}: error {e[0]:.4g} -> {e[-1]:.4g} over budgets {budgets[0]:.4g}-{budgets[-1]:.4g} s "
+            print(f"{RULES[m].label:>21}: error {e[0]:.4g} -> {e[-1]:.4g} "
+                  f"over budgets {budgets[0]:.4g}-{budgets[-1]:.4g} s "
                   f"(fitted slope {curves.slope(m):.2f}; {int(curves.cap_bound(m).sum())} budgets cap-bound)")
         print(f"theory: slope {curves.theory_slope:.2f} ({curves.theory_note})")
         print(f"wrote {len(files)} files to {out}")

@@ -49,9 +49,8 @@ def _parse_counts(text: str) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ntk_mlft.problems import generate
     from ntk_mlft.cli._problem_args import problem_from_args, write_pilot
-
+    from ntk_mlft.problems import generate
     from ntk_mlft.studies.error_model import unlabeled_inputs
 
     problem = problem_from_args(args)

@@ -115,11 +115,10 @@ def _studies(args: argparse.Namespace) -> list[Any]:
 
 def run(args: argparse.Namespace) -> int:
     from ntk_mlft._io import write_json_atomic
+    from ntk_mlft.allocation.costs import as_cost_array
     from ntk_mlft.reports.plotting import save_figure
     from ntk_mlft.reports.transfer import plot_pretraining_plan, plot_samples_saved, plot_scaling
     from ntk_mlft.transfer.scaling import pretraining_plan
-
-    from ntk_mlft.allocation.costs import as_cost_array
 
     costs = as_cost_array(_floats(args.costs, "--costs", 2), 2)
     budgets = _floats(args.budgets, "--budgets") if args.budgets else None

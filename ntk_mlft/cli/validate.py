@@ -6,11 +6,14 @@ measured errors per allocation and budget, columns ``allocation,budget,error,std
 ``--measured`` file of ``ntk-mlft curves``) and two figures into ``--out`` (default
 ``results/validate-<problem>``). Every trained network is checkpointed in ``OUT/checkpoints``
 and the data cached in ``OUT/cache`` by default, so an interrupted run, rerun with the same
-options, resumes (``--no-checkpoint``: train everything again). Figures: measured vs NTK/predicted error per allocation and width
+options, resumes (``--no-checkpoint``: train everything again). Figures: measured vs NTK/predicted
+error per allocation and width
 (:func:`ntk_mlft.reports.plotting.plot_measured_vs_predicted`), and measured error vs budget over the
 predicted curve (:func:`ntk_mlft.reports.plotting.plot_measured_error_vs_budget`). The error model is the
-spectral estimator on a paired pilot pool (:mod:`ntk_mlft.studies.error_model`, as ``allocate --problem``)
-unless ``--power-law`` supplies one.
+estimator of :func:`ntk_mlft.studies.error_model.build_error_model` on ``--pilot-size`` paired pilot
+solves and ``--n-unlabeled`` unlabeled inputs (the options of :mod:`ntk_mlft.cli._model_args`, as
+``allocate --problem``; ``--ridge`` defaults to 0.1 here, the training's proximal ridge) unless
+``--power-law`` supplies one.
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ from ntk_mlft._io import strict_json
 
 HELP = "train finite-width nets with MLFT per allocation; compare measured error with NTK predictions"
 OUT_KIND = "folder"  # --out is checked before any work (cli._errors.check_out_path)
+VALIDATE_RIDGE = 0.1
+"""--ridge default here: the same λ is the proximal ridge of the finite-width training, which needs
+0.1 x the mean NTK diagonal to converge within the step limit (the estimator commands use
+cli._model_args.DEFAULT_RIDGE)."""
 
 
 def _csv(kind, name):
@@ -35,16 +42,19 @@ def _csv(kind, name):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ntk_mlft.allocation import RULES
     from ntk_mlft.cli._arg_types import non_negative_float, non_negative_int, positive_int
+    from ntk_mlft.cli._model_args import add_estimator_arguments
     from ntk_mlft.cli._problem_args import add_problem_arguments
 
     add_problem_arguments(parser)
-    parser.add_argument("--arch", default="mlp-relu-3", help="architecture name (ntk_mlft.architectures)")
+    add_estimator_arguments(parser)
+    parser.set_defaults(ridge=VALIDATE_RIDGE)
     parser.add_argument("--budget", type=_csv(float, "--budget"), default=None,
                         help="budget(s) in seconds of solver time, comma-separated "
                              "(default: 8 finest-level samples' worth)")
-    parser.add_argument("--allocations", type=_csv(str, "--allocations"), default=["optimal", "single", "equal"],
-                        help="comma-separated subset of optimal,single,equal")
+    parser.add_argument("--allocations", type=_csv(str, "--allocations"), default=list(RULES),
+                        help=f"comma-separated subset of {','.join(RULES)} (ntk_mlft.allocation.RULES)")
     parser.add_argument("--widths", type=_csv(int, "--widths"), default=[128, 512, 2048],
                         help="hidden widths to train, comma-separated")
     parser.add_argument("--seeds", type=positive_int, default=2, help="number of seeds (data draw + init) per setting")
@@ -53,14 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="step limit per level, exact (CurveBall converges in ~150-300 steps at N ~ 200-400)")
     parser.add_argument("--rtol", type=non_negative_float, default=1e-4,
                         help="stop a level when 20 steps lower the objective by less than this, relative")
-    parser.add_argument("--ridge", type=non_negative_float, default=0.1,
-                        help="ridge relative to the mean NTK diagonal (estimator, kernel regression, training)")
     parser.add_argument("--n-test", type=positive_int, default=200, help="held-out finest-level test samples")
-    parser.add_argument("--pilot-size", "--n-pilot", dest="n_pilot", type=positive_int, default=150,
-                        help="paired pilot solves (every level) for the error model (--n-pilot: the old name)")
-    parser.add_argument("--n-unlabeled", type=non_negative_int, default=3000,
-                        help="cheap unlabeled inputs (no solves) for the estimator's spectrum; 0: the spectral "
-                             "estimator on the pilot inputs alone")
     parser.add_argument("--costs", default=None, help="cost table CSV (default: measure costs now)")
     parser.add_argument("--power-law", nargs="+", default=None, metavar="KEY=VALUES",
                         help="user-supplied error model instead of the estimator, e.g. "
@@ -90,16 +93,16 @@ def measured_points(result):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ntk_mlft._io import write_json_atomic, write_text_atomic
     from ntk_mlft._checks import check_choice, check_memory, check_positive_int
-    from ntk_mlft.cli.allocate import check_budgets, parse_power_law
-    from ntk_mlft.allocation.costs import CostTable
-    from ntk_mlft.reports.plotting import plot_measured_error_vs_budget, plot_measured_vs_predicted, save_figure
-    from ntk_mlft.problems import measure_costs
-    from ntk_mlft.cli._problem_args import problem_from_args
+    from ntk_mlft._io import write_json_atomic, write_text_atomic
     import numpy as np
 
+    from ntk_mlft.allocation.costs import CostTable
+    from ntk_mlft.cli._model_args import check_budgets, parse_power_law
+    from ntk_mlft.cli._problem_args import problem_from_args
     from ntk_mlft.architectures import available_architectures
+    from ntk_mlft.problems import measure_costs
+    from ntk_mlft.reports.plotting import plot_measured_error_vs_budget, plot_measured_vs_predicted, save_figure
     from ntk_mlft.studies.trained_networks import ALLOCATIONS, validate
     from ntk_mlft.training import OPTIMIZERS
 
@@ -114,9 +117,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--widths and --allocations need at least one value each")
     check_memory(f"training a width-{max(args.widths)} network", 4 * 3 * 8.0 * max(args.widths) ** 2,
                  "use smaller --widths")
-    pool = args.n_pilot + args.n_unlabeled
+    pool = args.pilot_size + args.n_unlabeled
     check_memory(f"the estimator's {pool} x {pool} pool kernel", 3 * 8.0 * pool * pool,
-                 "lower --n-pilot or --n-unlabeled")
+                 "lower --pilot-size or --n-unlabeled")
     row = int(np.prod(problem.input_shape)) + int(np.prod(problem.output_shape))
     check_memory(f"{args.n_test} test samples", 8.0 * row * args.n_test, "lower --n-test")
     check_choice("--arch", args.arch, available_architectures())
@@ -130,8 +133,8 @@ def run(args: argparse.Namespace) -> int:
     result = validate(problem, architecture=args.arch, budgets=budgets, allocations=args.allocations,
                       widths=args.widths, seeds=range(seeds), n_test=args.n_test,
                       optimizer=args.optimizer, max_steps=args.max_steps, rtol=args.rtol,
-                      ridge=args.ridge, costs=costs, error_model=model, n_pilot=args.n_pilot,
-                      n_unlabeled=args.n_unlabeled or None,
+                      ridge=args.ridge, costs=costs, error_model=model, n_pilot=args.pilot_size,
+                      n_unlabeled=args.n_unlabeled,
                       seed=args.seed, cache_dir=args.cache_dir or out / "cache",
                       checkpoint_dir=None if args.no_checkpoint else (args.checkpoint_dir or out / "checkpoints"))
     write_json_atomic(out / "validation.json", result.to_dict())

@@ -44,6 +44,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from ntk_mlft.kernels import ApplyFn, LinearTap, UnsupportedStructure
+
 from ._axes import (
     axes_for,
     check_paired_shapes,
@@ -52,7 +54,6 @@ from ._axes import (
     pair_labels,
     symmetric_contract,
 )
-from ntk_mlft.kernels._layer import ApplyFn, LinearTap, UnsupportedStructure
 
 __all__ = ["check_supported", "structured_ntk_terms", "UnsupportedStructure"]
 

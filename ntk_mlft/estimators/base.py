@@ -32,6 +32,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ntk_mlft._checks import as_finite_array
+
 __all__ = ["ErrorModel", "PowerLawErrorModel", "check_counts", "effective_counts"]
 
 
@@ -107,8 +109,8 @@ class PowerLawErrorModel:
     floor: float = 0.0
 
     def __post_init__(self) -> None:
-        coef = _finite_1d("coef", self.coef)
-        exponent = _finite_1d("exponent", self.exponent)
+        coef = as_finite_array("coef", np.atleast_1d(self.coef), per_level=True)
+        exponent = as_finite_array("exponent", np.atleast_1d(self.exponent), per_level=True)
         if coef.size != exponent.size:
             raise ValueError(f"coef and exponent must have the same length (one per level); "
                              f"got {coef.size} and {exponent.size}")
@@ -180,17 +182,3 @@ class PowerLawErrorModel:
             groups.append((self.coef[start:m + 1].copy(), self.exponent[start:m + 1].copy()))
             start = m + 1
         return tuple(groups)
-
-
-def _finite_1d(name: str, value: Any) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be a numeric 1-D array (one entry per level); "
-                        f"got {type(value).__name__}") from err
-    arr = np.atleast_1d(arr)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array (one entry per level); got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite; got {arr.tolist()}")
-    return arr.copy()

@@ -4,7 +4,8 @@ Pilot file (``.npz``): ``x`` (n_p, *input_shape), ``y_level1`` .. ``y_levelL`` (
 *output_shape) solved on the SAME inputs, optional ``x_unlabeled`` (m, *input_shape).
 
 ``PilotEstimator`` (feeds ``spectral.SpectralEstimator``): the spectrum of the diagonal-normalised
-kernel on the union U of pilot and unlabeled inputs (M = n_p + m points), the cross powers of the
+kernel on the union U of pilot and unlabeled inputs (M = n_p + m points; a
+``pool_spectrum.PoolSpectrum``, ``from_spectrum``; ``from_kernels`` builds it densely), the cross powers of the
 level differences estimated without bias from the pilot pairs (control variate on the top modes,
 PSD projection of rank bands keeping the trace, so E >= 0), bootstrap uncertainty over pilot
 samples, and ``diagnostics`` (resolved rank and unresolved tail power per level). Label noise only
@@ -23,14 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from ntk_mlft._checks import as_finite_array, check_choice, check_magnitude, check_positive_int, check_positive_scalar
 from ntk_mlft._io import save_npz_atomic
-from ntk_mlft._checks import (as_finite_array, check_choice, check_magnitude, check_positive_int,
-                              check_positive_scalar)
-from ntk_mlft._linalg import RCOND, check_psd, kernel_float64, psd_eigh
-from ntk_mlft.estimators._modes import (diagonal_weights, hat_matrix, knot_grid, projected_gram,
-                                       runs)
+from ntk_mlft._linalg import kernel_float64
+from ntk_mlft.estimators._modes import hat_matrix, knot_grid, projected_gram, runs
 from ntk_mlft.estimators._pilot_file import read_pilot_arrays
 from ntk_mlft.estimators.montecarlo import per_level_nonneg
+from ntk_mlft.estimators.pool_spectrum import NORMALIZATIONS, PoolSpectrum, dense_pool_spectrum
 from ntk_mlft.estimators.spectral import SpectralEstimator
 
 __all__ = ["Pilot", "PilotEstimator", "load_pilot", "save_pilot"]
@@ -196,15 +196,6 @@ def _psd_trace_kept(mats: np.ndarray) -> np.ndarray:
     return np.einsum("bjr,br,bkr->bjk", evecs, pos * factor, evecs)
 
 
-def _self_terms(evecs: np.ndarray, omega: np.ndarray, phi: np.ndarray, hats: np.ndarray
-                ) -> np.ndarray:
-    """r_i = H (W o phi_i phi_i^T) H^T (n_p, J, J), W = V^T Omega V, computed as
-    sum_x omega_x Pi_a(x, x_i) Pi_b(x, x_i) with the knot-filtered kernels
-    Pi_a(x, x_i) = sum_rho V_{x rho} H_{a rho} phi_rho(x_i) (each mode has at most two knots)."""
-    pis = np.stack([(evecs[:, h > 0] * h[h > 0]) @ phi[:, h > 0].T for h in hats])   # (J, M, n_p)
-    return np.einsum("axi,x,bxi->iab", pis, omega, pis, optimize=True)
-
-
 def _band_edges(n_modes: int, ratio: float) -> np.ndarray:
     """Band boundaries 0 = r_0 < r_1 < ... = n_modes with r_{b+1} = max(r_b + 1, ceil(ratio r_b))."""
     edges = [0, 1]
@@ -262,21 +253,41 @@ class PilotEstimator:
 
     @classmethod
     def from_kernels(cls, k_uu: Any, k_pu: Any, ys: Any, *, k_pp: Any, ridge: Any = 0.0,
-                     noise: Any = 0.0, normalize: str = "diagonal", band_ratio: float = 2.0,
-                     compress: float = 0.03, knot_ratio: float = 2.0, n_regress: int | None = None,
-                     n_boot: int = 30, seed: int = 0) -> PilotEstimator:
+                     noise: Any = 0.0, normalize: str = "diagonal", **kwargs: Any
+                     ) -> PilotEstimator:
         """k_uu (m, m) kernel on unlabeled inputs, k_pu (n_p, m) pilot-vs-unlabeled kernel,
         k_pp (n_p, n_p) pilot kernel, ys (L, n_p, *output_shape) pilot targets per level on the
-        same inputs. ``ridge``: unnormalised, scalar or (L,); ``noise``: label-noise variance
-        per output component, scalar or (L,) (0 for deterministic solvers); ``normalize``:
-        "diagonal" or "none" (``spectral``); ``band_ratio`` > 1: growth of the rank bands that
-        are projected onto non-negative powers; ``compress``: entry tolerance (``spectral``);
-        ``knot_ratio`` > 1: spacing of the eigenvalue knots of the smoothed Gram (``_gram``);
-        ``n_regress``: top modes fitted by least squares before the powers are estimated
-        (step 2; default: chosen by leave-one-out error, ``_choose_r0``).
-        Cost: one (M, M) eigen-decomposition and W = V^T Omega V, plus per replicate
-        L (L + 1) / 2 products of (M, D) x (D, M)."""
-        check_choice("normalize", normalize, ("diagonal", "none"))
+        same inputs: the dense spectrum of the kernel on pilot + unlabeled inputs
+        (``pool_spectrum.dense_pool_spectrum``, one (M, M) eigen-decomposition) fed to
+        :meth:`from_spectrum` (``ridge``, ``noise``, ``normalize`` and ``kwargs`` as there)."""
+        k_uu = as_finite_array("k_uu", k_uu, ndim=2)
+        k_pu = as_finite_array("k_pu", k_pu, ndim=2)
+        k_pp = as_finite_array("k_pp", k_pp, ndim=2)
+        n_p, m = np.shape(ys)[1] if np.ndim(ys) >= 2 else k_pp.shape[0], k_uu.shape[0]
+        if k_pu.shape != (n_p, m):
+            raise ValueError(f"k_pu must have shape (n_p, m) = ({n_p}, {m}); got {k_pu.shape}")
+        if k_pp.shape != (n_p, n_p):
+            raise ValueError(f"k_pp must have shape (n_p, n_p) = ({n_p}, {n_p}); got {k_pp.shape}")
+        check_choice("normalize", normalize, NORMALIZATIONS)
+        spectrum = dense_pool_spectrum(np.block([[k_pp, k_pu], [k_pu.T, k_uu]]), n_p,
+                                       normalize=normalize)
+        return cls.from_spectrum(spectrum, ys, ridge=ridge, noise=noise, **kwargs)
+
+    @classmethod
+    def from_spectrum(cls, spectrum: PoolSpectrum, ys: Any, *, ridge: Any = 0.0,
+                      noise: Any = 0.0, band_ratio: float = 2.0, compress: float = 0.03,
+                      knot_ratio: float = 2.0, n_regress: int | None = None, n_boot: int = 30,
+                      seed: int = 0) -> PilotEstimator:
+        """Estimator from the kernel's spectrum on pilot + unlabeled inputs (``PoolSpectrum``,
+        pilot rows first) and ys (L, n_p, *output_shape) pilot targets per level on the pilot
+        inputs. ``ridge``: unnormalised, scalar or (L,); ``noise``: label-noise variance
+        per output component, scalar or (L,) (0 for deterministic solvers); ``band_ratio`` > 1:
+        growth of the rank bands that are projected onto non-negative powers; ``compress``: entry
+        tolerance (``spectral``); ``knot_ratio`` > 1: spacing of the eigenvalue knots of the
+        smoothed Gram (``_gram``); ``n_regress``: top modes fitted by least squares before the
+        powers are estimated (step 2; default: chosen by leave-one-out error, ``_choose_r0``).
+        Cost beyond the spectrum: W = V^T Omega V, plus per replicate L (L + 1) / 2 products of
+        (r, D) x (D, r)."""
         band_ratio = check_positive_scalar("band_ratio", band_ratio)
         if band_ratio <= 1:
             raise ValueError(f"band_ratio must be > 1; got {band_ratio}")
@@ -287,17 +298,13 @@ class PilotEstimator:
         n_boot = check_positive_int("n_boot", n_boot)
         if n_boot < 2:
             raise ValueError(f"n_boot must be >= 2 (bootstrap standard deviation); got {n_boot}")
-        k_uu = as_finite_array("k_uu", k_uu, ndim=2)
-        k_pu = as_finite_array("k_pu", k_pu, ndim=2)
-        k_pp = as_finite_array("k_pp", k_pp, ndim=2)
         ys = as_finite_array("ys", ys)
         if ys.ndim < 2:
             raise ValueError(f"ys must have shape (L, n_p, *output_shape); got {ys.shape}")
-        n_levels, n_p, m = ys.shape[0], ys.shape[1], k_uu.shape[0]
-        if k_pu.shape != (n_p, m):
-            raise ValueError(f"k_pu must have shape (n_p, m) = ({n_p}, {m}); got {k_pu.shape}")
-        if k_pp.shape != (n_p, n_p):
-            raise ValueError(f"k_pp must have shape (n_p, n_p) = ({n_p}, {n_p}); got {k_pp.shape}")
+        n_levels, n_p = ys.shape[0], ys.shape[1]
+        if n_p != spectrum.n_pilot:
+            raise ValueError(f"ys must have n_p = {spectrum.n_pilot} rows per level (the "
+                             f"spectrum's pilot inputs); got {n_p}")
         if n_p < 10:
             raise ValueError(f"ys: need at least 10 pilot samples; got {n_p}")
         y2 = ys.reshape(n_levels, n_p, -1)
@@ -306,32 +313,24 @@ class PilotEstimator:
                              "error sum||f-u_L||^2/sum||u_L||^2 is undefined")
         lam = per_level_nonneg("ridge", ridge, n_levels)
         sig2 = per_level_nonneg("noise", noise, n_levels) * y2.shape[2]
-        size = n_p + m
-        k = check_psd("kernel on pilot + unlabeled inputs",
-                      np.block([[k_pp, k_pu], [k_pu.T, k_uu]]))
-        omega = diagonal_weights("kernel on pilot + unlabeled inputs", k) \
-            if normalize == "diagonal" else np.ones(size)
-        root = np.sqrt(omega)
-        evals, evecs = psd_eigh("kernel on pilot + unlabeled inputs", k / np.outer(root, root))
-        evals = np.where(evals > RCOND * evals.max(), evals, 0.0)
-        eta, evecs = evals[::-1] / size, evecs[:, ::-1]               # rank order (descending)
-        phi = np.sqrt(size) * evecs[:n_p]
-        d = np.concatenate([y2[:1], np.diff(y2, axis=0)]) / root[None, :n_p, None]
+        size, eta, phi = spectrum.size, spectrum.eta, spectrum.phi
+        d = np.concatenate([y2[:1], np.diff(y2, axis=0)]) \
+            / np.sqrt(spectrum.omega_pilot)[None, :, None]
         r0 = _choose_r0(phi, d) if n_regress is None else check_positive_int("n_regress", n_regress)
         if r0 > n_p // 2:
             raise ValueError(f"n_regress must be <= n_p / 2 = {n_p // 2}; got {r0}")
         phi_rest = phi.copy()
         phi_rest[:, :r0] = 0.0
-        edges = _band_edges(size, band_ratio)
-        inv_mean = float(np.mean(1 / omega))
+        edges = _band_edges(spectrum.rank, band_ratio)
+        inv_mean = spectrum.inv_mean
         order = np.argsort(eta, kind="stable")                        # entries: eigenvalue runs
         starts = runs(eta[order], compress)
-        if normalize == "diagonal":
-            w_modes = (evecs * omega[:, None]).T @ evecs
+        if spectrum.normalize == "diagonal":
+            w_modes = spectrum.w_modes
             weight = np.add.reduceat(np.diag(w_modes)[order], starts)
             knots = knot_grid(eta, knot_ratio)
             hats = hat_matrix(eta, knots)
-            r_self = _self_terms(evecs, omega, phi_rest, hats)
+            r_self = spectrum.self_terms(phi_rest, hats)
 
         def build(w: np.ndarray) -> tuple[SpectralEstimator, np.ndarray]:
             beta, resid, cov = _regression(phi, d, w, r0, float(size))
@@ -341,7 +340,7 @@ class PilotEstimator:
             norm = float(w @ np.sum(y2[-1] ** 2, -1)) / float(w.sum())    # mean ||u_L||^2
             est = SpectralEstimator(eta, _psd_banded(c, edges), norm, sig2 * inv_mean,
                                     lam * inv_mean, pool_size=size, label_noise=sig2)
-            if normalize == "none":
+            if spectrum.normalize == "none":
                 return est.compressed(compress), c
             gram = _gram(w_modes, r_self, phi_rest, beta, resid, cov, w, float(size), hats)
             return replace(est._merged(order, starts, gram, weight), knots=knots), c

@@ -12,4 +12,5 @@ from .curveball import curveball_transformation as curveball_transformation
 from .curveball import mse_loss as mse_loss
 from .curveball import quadratic_model as quadratic_model
 
-__all__ = ["CurveBallInfo", "CurveBallState", "QuadraticModel", "curveball", "curveball_transformation", "mse_loss", "quadratic_model"]
+__all__ = ["CurveBallInfo", "CurveBallState", "QuadraticModel", "curveball", "curveball_transformation", "mse_loss",
+           "quadratic_model"]

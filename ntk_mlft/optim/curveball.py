@@ -190,7 +190,8 @@ def curveball(model_fn: ModelFn, loss_fn: LossFn | str = "mse", *, lambda_init: 
     ``H_L`` must be positive semi-definite (convex loss in the outputs) for the Gauss–Newton
     model to be meaningful. ``l2 = μ ≥ 0`` adds the proximal term ``(μ/2)‖w − w_init‖²`` to the
     objective (anchor = the params given to ``init``; the term is active when the state has an
-    anchor, i.e. ``l2 > 0`` at ``init`` — ``l2`` may be a traced scalar in ``update``). See the module docstring for the equations.
+    anchor, i.e. ``l2 > 0`` at ``init`` — ``l2`` may be a traced scalar in ``update``). See the module docstring
+    for the equations.
     """
     if not callable(model_fn):
         raise TypeError(f"model_fn must be callable(params, inputs); got {type(model_fn).__name__}")

@@ -41,9 +41,9 @@ from typing import Any
 
 import numpy as np
 
+from ntk_mlft._checks import check_memory, check_positive_int
 from ntk_mlft._io import content_key, load_npz_checked, save_npz_atomic
 from ntk_mlft._progress import progress
-from ntk_mlft._checks import check_memory, check_positive_int
 from ntk_mlft.problems._base import Problem, SolverError
 from ntk_mlft.problems.fingerprint import code_digest
 

@@ -44,8 +44,7 @@ import numpy as np
 
 from ntk_mlft._checks import check_positive_int, check_positive_scalar
 from ntk_mlft.problems._base import Problem
-from ntk_mlft.problems._periodic import (N_COEF, gaussian_lattice_sources, join_inputs, solve_periodic,
-                                         split_inputs)
+from ntk_mlft.problems._periodic import N_COEF, gaussian_lattice_sources, join_inputs, solve_periodic, split_inputs
 
 __all__ = ["AdvDiffPeriodic", "HelmholtzPeriodic", "PeriodicSystem", "PoissonAniso", "TransferMixture",
            "advection_diffusion_ratio", "check_range"]

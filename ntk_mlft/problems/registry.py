@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ntk_mlft.problems._base import Problem
 
 __all__ = ["DEFAULT_PROBLEM", "available_problems", "get_problem", "problem_class", "problem_from_params"]
 

@@ -15,7 +15,7 @@ variance model ``p_l = 1``), at different constants (the gain). Proof: ``E* - fl
 (B / c_k)^{-p_k}`` (no level can have more than ``B / c_k`` samples) and the equal split gives
 ``<= sum_l a_l (B / (L c_l))^{-p_l}``; both are ``Theta(B^{-min p})``. For other error models
 the same statement is applied to their local power-law exponents at the optimum
-(:func:`ntk_mlft.allocation._surrogate.fit_local_power_law`). :meth:`BudgetCurves.slope` is the
+(:func:`ntk_mlft.allocation.fit_local_power_law`). :meth:`BudgetCurves.slope` is the
 fitted log-log slope of ``E - floor``, to compare with it.
 """
 
@@ -30,11 +30,10 @@ from typing import Any
 
 import numpy as np
 
+from ntk_mlft._checks import as_finite_array, check_error_estimate
 from ntk_mlft._io import read_csv_records, write_text_atomic
 from ntk_mlft._progress import progress
-from ntk_mlft._checks import as_finite_array, check_error_estimate
-from ntk_mlft.allocation import (Allocation, equal_split_allocation, minimum_budget, optimize_allocation,
-                                 single_level_allocation)
+from ntk_mlft.allocation import RULES, Allocation, compare_rules, minimum_budget
 from ntk_mlft.allocation.costs import as_cost_array
 from ntk_mlft.estimators.base import PowerLawErrorModel
 
@@ -42,7 +41,8 @@ __all__ = ["BudgetCurves", "Comparison", "LearningCurves", "MeasuredPoints", "bu
            "compare_measured", "parse_budgets", "predicted_learning_curves", "read_measured_csv",
            "theoretical_slope"]
 
-METHODS = ("optimal", "single", "equal")
+METHODS = tuple(RULES)
+"""The allocation rules curves are drawn for (:data:`ntk_mlft.allocation.RULES`)."""
 
 
 @dataclass(frozen=True)
@@ -187,8 +187,7 @@ class BudgetCurves:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         n = self.n_levels
-        w.writerow(["budget_seconds", "error_optimal", "error_single_level", "error_equal_split",
-                    "unspent_seconds_optimal", "unspent_seconds_single_level", "unspent_seconds_equal_split",
+        w.writerow(["budget_seconds", *(f"error_{m}" for m in METHODS), *(f"unspent_seconds_{m}" for m in METHODS),
                     "gain_over_single", *[f"n_level{l}" for l in range(1, n + 1)]])
         errors = [self.errors(m) for m in METHODS]
         unspent = [self.unspent(m) for m in METHODS]
@@ -280,7 +279,7 @@ def theoretical_slope(model: Any, allocation: Allocation, min_samples: int = 1,
         p = np.array([f.exponent for f in fits if f.coef > 0])
         note = f"-min_l p_l of per-level learning-curve fits on N = {int(ns[0])}..{int(ns[-1])}"
     else:
-        from ntk_mlft.allocation._surrogate import fit_local_power_law
+        from ntk_mlft.allocation import fit_local_power_law
 
         counts = allocation.counts.astype(float)
         active = counts > 0
@@ -315,17 +314,17 @@ def budget_curves(model: Any, costs: Any, budgets: Any, *, problem: str = "", ke
                          f"{b.min() if b.size else 'nothing'}")
     if measured is not None and not isinstance(measured, MeasuredPoints):
         raise TypeError(f"measured must be MeasuredPoints or None; got {type(measured).__name__}")
-    opt, single, equal = [], [], []
+    per_rule: dict[str, list] = {m: [] for m in METHODS}
     for budget in progress(b, total=b.size, desc="budgets"):
-        budget = float(budget)
-        opt.append(optimize_allocation(model, c, budget, min_samples=min_samples, max_samples=max_samples,
-                                       warm_start=opt[-1].counts if opt else None))
-        single.append(single_level_allocation(model, c, budget, max_samples=max_samples))
-        equal.append(equal_split_allocation(model, c, budget, max_samples=max_samples)
-                     if budget >= c.size * c[-1] else None)
+        opt = per_rule["optimal"]
+        cmp = compare_rules(model, c, float(budget), min_samples=min_samples, max_samples=max_samples,
+                            warm_start=opt[-1].counts if opt else None)
+        for m in METHODS:
+            per_rule[m].append(cmp.allocations[m])
+    opt = per_rule["optimal"]
     spent = [a for a in opt if not _cap_bound(a)]
     slope, note = theoretical_slope(model, (spent or opt)[-1], min_samples, max_samples)
-    return BudgetCurves(budgets=b, optimal=tuple(opt), single=tuple(single), equal=tuple(equal),
+    return BudgetCurves(budgets=b, **{m: tuple(v) for m, v in per_rule.items()},
                         floor=float(getattr(model, "floor", 0.0)), problem=problem, kernel=kernel,
                         max_samples=max_samples, theory_slope=slope, theory_note=note, measured=measured)
 
@@ -422,10 +421,12 @@ def compare_measured(model: Any, costs: Any, measured: MeasuredPoints, *, min_sa
     """Each measured point beside the model's prediction for the same rule at the same budget
     (allocated as :func:`budget_curves` does, same cap)."""
     c = as_cost_array(costs, int(model.n_levels))
-    rules = {"optimal": lambda b: optimize_allocation(model, c, b, min_samples=min_samples, max_samples=max_samples),
-             "single": lambda b: single_level_allocation(model, c, b, max_samples=max_samples),
-             "equal": lambda b: equal_split_allocation(model, c, b, max_samples=max_samples)}
-    allocs = [rules[a](float(b)) for a, b in zip(measured.allocation, measured.budget)]
+    allocs = [RULES[a].allocate(model, c, float(b), min_samples=min_samples, max_samples=max_samples)
+              for a, b in zip(measured.allocation, measured.budget)]
+    bad = [f"{a} at {b:.6g} s" for a, b, x in zip(measured.allocation, measured.budget, allocs) if x is None]
+    if bad:
+        raise ValueError(f"measured points of rules infeasible at their budget: {', '.join(bad)} (the equal "
+                         f"split needs at least {c.size * c[-1]:.6g} s)")
     labels = tuple(f"{a} {tuple(int(v) for v in x.counts)}" for a, x in zip(measured.allocation, allocs))
     std = measured.stderr if np.any(np.isfinite(measured.stderr)) else None
     return Comparison(predicted=np.array([x.predicted_error for x in allocs]), measured=measured.error,

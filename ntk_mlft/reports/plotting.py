@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ntk_mlft._io import atomic_path
+from ntk_mlft.allocation.rules import RULES
 
 __all__ = ["plot_allocation", "plot_error_vs_budget", "plot_learning_curves", "plot_measured_error_vs_budget",
            "plot_measured_vs_predicted", "plot_predicted_vs_measured", "plot_validation_overview",
@@ -101,10 +102,6 @@ def _budgets_text(budgets: Any) -> str:
     return f"budgets {_fmt_seconds(b[0])} to {_fmt_seconds(b[-1])}"
 
 
-_RULES = {"optimal": ("optimal MLFT", "C0", "-"), "single": ("single level (finest)", "C3", "--"),
-          "equal": ("equal split", "C2", ":")}
-
-
 def plot_error_vs_budget(curves: Any):
     """Log-log predicted error vs budget for the three allocation rules, with fitted slopes in the
     legend, the slope theory predicts (``curves.theory_slope``) as a grey reference line through the
@@ -112,7 +109,8 @@ def plot_error_vs_budget(curves: Any):
     points per rule (mean ± s.e.) when present."""
     fig, ax = _figure()
     capped_label = f"cap-bound: budget partly unspent (max {curves.max_samples} samples/level)"
-    for method, (label, color, ls) in _RULES.items():
+    for method, rule in RULES.items():
+        label, color, ls = rule.label, rule.color, rule.linestyle
         e = curves.errors(method)
         if not np.any(np.isfinite(e)):
             continue
@@ -127,11 +125,11 @@ def plot_error_vs_budget(curves: Any):
     _theory_line(ax, curves)
     m = curves.measured
     if m is not None:
-        for method, (label, color, _) in _RULES.items():
+        for method, rule in RULES.items():
             sel = m.of(method)
             if np.any(sel):
-                ax.errorbar(m.budget[sel], m.error[sel], yerr=np.nan_to_num(m.stderr[sel]), fmt="s", color=color,
-                            mec="k", ms=6, capsize=3, label=f"measured: {label}")
+                ax.errorbar(m.budget[sel], m.error[sel], yerr=np.nan_to_num(m.stderr[sel]), fmt="s", color=rule.color,
+                            mec="k", ms=6, capsize=3, label=f"measured: {rule.label}")
     if curves.floor > 0:
         ax.axhline(curves.floor, color="0.5", lw=1, label=f"error floor {curves.floor:.2g}")
     ax.set_xlabel("budget (seconds of solver time)")
@@ -266,12 +264,10 @@ def save_figure(fig: Any, stem: str | os.PathLike[str], dpi: int = 150) -> tuple
     return out[0], out[1]
 
 
-_ALLOC_STYLE = {"optimal": ("optimal MLFT", "C0"), "single": ("single level (finest)", "C3"),
-                "equal": ("equal split", "C2")}
-
-
 def _alloc_label(allocation: str) -> tuple[str, str]:
-    return _ALLOC_STYLE.get(allocation, (allocation, "C7"))
+    """Label and colour of a rule of :data:`ntk_mlft.allocation.RULES` (grey for an unknown name)."""
+    rule = RULES.get(allocation)
+    return (rule.label, rule.color) if rule is not None else (allocation, "C7")
 
 
 def _validation_panel(ax: Any, result: Any, budget: float) -> None:

@@ -1,8 +1,8 @@
 """Predicted vs measured: train finite-width networks with MLFT and compare with the NTK theory.
 
 For a problem, an architecture and a budget ``B`` (seconds of solver time), each allocation rule
-(``optimal`` = :func:`ntk_mlft.allocation.optimize_allocation` on the error model, ``single`` =
-finest level only, ``equal`` = equal spend per level) gives counts ``N_1..N_L``. For every seed
+of :data:`ntk_mlft.allocation.RULES` (``optimal`` on the error model, ``single`` = finest level
+only, ``equal`` = equal spend per level) gives counts ``N_1..N_L``. For every seed
 we draw independent level data sets of those sizes (``problems.generate``, fresh inputs per
 level), and for every width train the centred network ``f − f₀`` level by level
 (:func:`ntk_mlft.training.train_mlft`, each stage to its stopping rule, ridge λ) and measure the
@@ -15,14 +15,15 @@ each measurement we record
   convergence with the proximal ridge term of :func:`ntk_mlft.training.fit` tends to exactly this
   as the width grows, so ``|measured − ntk|/ntk`` is the finite-width gap;
 - ``predicted_error``: the error model's expectation over data sets for these counts — the number
-  the allocation optimises: the expected fresh-input (held-out) error. By default the practical
-  MLFT estimator of :func:`ntk_mlft.studies.error_model.practical_estimator_from_problem` (``n_pilot`` paired
-  pilot solves + ``n_unlabeled`` cheap unlabeled inputs, the same construction as ``ntk-mlft
-  allocate --problem`` and ``ntk-mlft demo``); with ``n_unlabeled=None`` the spectral estimator
-  on the pilot inputs alone; a user-supplied ``ErrorModel`` may replace either.
+  the allocation optimises: the expected fresh-input (held-out) error. By default the estimator of
+  :func:`ntk_mlft.studies.error_model.build_error_model` (``n_pilot`` paired pilot solves +
+  ``n_unlabeled`` cheap unlabeled inputs, the same construction as ``ntk-mlft allocate
+  --problem`` and ``ntk-mlft demo``); with ``n_unlabeled`` 0 the spectral estimator on the pilot
+  inputs alone; a user-supplied ``ErrorModel`` may replace either.
 
-One ridge λ = ``ridge`` · mean NTK diagonal (over the estimator's inputs; over the pilot inputs for
-a user model; :func:`ntk_mlft.studies.error_model.absolute_ridge`) is used by the estimator, the kernel
+One ridge λ = ``ridge`` · mean NTK diagonal (over the estimator's pool, ``ErrorModelSetup.ridge_absolute``;
+over the pilot inputs for a user model, :func:`ntk_mlft.studies.error_model.absolute_ridge`) is used
+by the estimator, the kernel
 regression and the training, so the three columns describe the same regularised method. Counts
 of every rule are capped at the estimator's :func:`ntk_mlft.studies.error_model.sample_cap` (the coverage of
 its pool up to which its accuracy is documented), as in ``allocate``.
@@ -32,7 +33,8 @@ Nothing is lost: with ``checkpoint_dir`` every trained network's row is appended
 that determines the rows (problem parameters, architecture, optimizer, costs, budgets' counts,
 training settings, ridge, seeds of data and test set, package version). A re-run with the same
 settings skips the rows already there, so an interrupted multi-hour run resumes where it stopped;
-different settings get a different file and never mix.
+different settings get a different file and never mix. The MLFT chain and the error it is judged
+by: ``docs/theory.md`` section 1; the error model: section 6.
 """
 
 from __future__ import annotations
@@ -45,16 +47,17 @@ from typing import Any
 
 import numpy as np
 
+from ntk_mlft._checks import check_choice, check_positive_int, check_positive_scalar
 from ntk_mlft._format import plus_minus
 from ntk_mlft._io import content_key, write_json_atomic
 from ntk_mlft._progress import progress
-from ntk_mlft._checks import check_choice, check_positive_int, check_positive_scalar
-from ntk_mlft.training import relative_mse, train_mlft
+from ntk_mlft.allocation.rules import RULES
+from ntk_mlft.training import FitOptions, relative_mse, train_mlft
 
-__all__ = ["ALLOCATIONS", "ValidationResult", "ValidationRow", "allocation_counts", "level_data",
-           "validate"]
+__all__ = ["ALLOCATIONS", "ValidationResult", "ValidationRow", "level_data", "validate"]
 
-ALLOCATIONS = ("optimal", "single", "equal")
+ALLOCATIONS = tuple(RULES)
+"""The rules a validation may compare (:data:`ntk_mlft.allocation.RULES`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,7 +132,7 @@ class ValidationResult:
                     continue
                 opt = s[(b, "optimal", w)]
                 g = {"budget": b, "width": w}
-                for other in ("single", "equal"):
+                for other in (r for r in RULES if r != "optimal"):
                     if (b, other, w) in s:
                         o = s[(b, other, w)]
                         g[f"measured_{other}_over_optimal"] = o["measured_mean"] / opt["measured_mean"]
@@ -189,21 +192,6 @@ class ValidationResult:
         for key in ("costs", "budgets", "widths", "seeds"):
             kw[key] = tuple(kw[key])
         return cls(**kw)
-
-
-def allocation_counts(rule: str, model: Any, costs: np.ndarray, budget: float,
-                      max_samples: int | None = None):
-    """``Allocation`` for ``rule`` in ``ALLOCATIONS`` (the optimiser and its two baselines), all
-    three with the same cap ``max_samples`` per level, so they are compared on equal terms (budget a
-    capped rule cannot spend is reported as unspent by the ``Allocation``)."""
-    from ntk_mlft.allocation import equal_split_allocation, optimize_allocation, single_level_allocation
-
-    check_choice("allocation", rule, ALLOCATIONS)
-    if rule == "optimal":
-        return optimize_allocation(model, costs, budget, max_samples=max_samples)
-    if rule == "single":
-        return single_level_allocation(model, costs, budget, max_samples=max_samples)
-    return equal_split_allocation(model, costs, budget, max_samples=max_samples)
 
 
 def level_data(problem: Any, counts: Sequence[int], seed: int, cache_dir: Any = None
@@ -278,58 +266,52 @@ def validate(problem: Any, *, architecture: str = "mlp-relu-3", budgets: Sequenc
     Args:
       problem: a ``Problem`` (``problems.get_problem``).
       budgets: seconds of solver time; allocations: subset of ``ALLOCATIONS``.
-      widths, seeds: hidden widths and seeds (seed s: level data from ``seed + 1000 (s + 1)``,
-        network initialisation s).
+      widths, seeds: hidden widths and seeds (seed s: level data from the named stream
+        ``"level data"``, index s, of ``seed`` (:mod:`ntk_mlft._seeds`), network initialisation s).
       optimizer, max_steps, rtol: training per stage (``train_mlft``; a stage stops when a chunk
         of 20 steps lowers the objective by less than ``rtol`` relative, or at ``max_steps``).
       ridge: relative to the mean NTK diagonal on the pilot inputs (estimator, NTK, training).
       costs: (L,) seconds per sample or a ``CostTable``; default ``problems.measure_costs``.
-      error_model: any ``ErrorModel``; default the practical estimator from ``n_pilot`` paired
-        pilot solves and ``n_unlabeled`` unlabeled inputs (seed ``seed``;
-        :func:`ntk_mlft.studies.error_model.practical_estimator_from_problem`), or with ``n_unlabeled=None``
-        the spectral estimator on the pilot inputs (:func:`ntk_mlft.studies.error_model.estimator_from_pilot_file`).
+      error_model: any ``ErrorModel``; default :func:`ntk_mlft.studies.error_model.build_error_model`
+        on ``n_pilot`` paired pilot solves and ``n_unlabeled`` unlabeled inputs (seed ``seed``; with
+        ``n_unlabeled`` 0 or None the spectral estimator on the pilot inputs alone).
       max_samples: cap per level for every rule; default the estimator's ``sample_cap``.
       cache_dir: dataset cache folder passed to ``problems.generate``.
       checkpoint_dir: folder for the resumable row checkpoint (module docstring); ``None``: off.
-    The test set is ``n_test`` fresh finest-level samples from seed ``seed + 7``.
+    The test set is ``n_test`` fresh finest-level samples from the named stream ``"test set"`` of ``seed``.
     """
-    from ntk_mlft.architectures import get_architecture
+    from ntk_mlft._linalg import kernel_float64
+    from ntk_mlft._seeds import derived_seed
     from ntk_mlft.allocation.costs import as_cost_array
+    from ntk_mlft.architectures import get_architecture
     from ntk_mlft.predict.multilevel import mlft_predict
     from ntk_mlft.problems import generate, measure_costs
-    from ntk_mlft.studies.error_model import (absolute_ridge, estimator_from_pilot_file, pilot_from_problem,
-                           practical_estimator_from_problem, sample_cap)
+    from ntk_mlft.studies.error_model import absolute_ridge, build_error_model, pilot_from_problem
 
     allocations, widths, seeds, budgets = _check_lists(allocations, widths, seeds, budgets)
     n_test = check_positive_int("n_test", n_test)
     n_pilot = check_positive_int("n_pilot", n_pilot)
+    n_unlabeled = check_positive_int("n_unlabeled", n_unlabeled or 0, allow_zero=True)
     ridge = check_positive_scalar("ridge", ridge, allow_zero=True)
     arch_opts = dict(architecture_options or {})
     c = as_cost_array(costs if costs is not None else measure_costs(problem), problem.n_levels)
-    test = generate(problem, [1] * (problem.n_levels - 1) + [n_test], seed=seed + 7, cache_dir=cache_dir)
+    test_seed = derived_seed(seed, "test set")
+    test = generate(problem, [1] * (problem.n_levels - 1) + [n_test], seed=test_seed, cache_dir=cache_dir)
     x_test, y_test = test.inputs[-1], test.outputs[-1].reshape(n_test, -1)
     out_dim = y_test.shape[1]
     kernel_fn = get_architecture(architecture, output_dim=out_dim, **arch_opts).kernel_fn
-    if error_model is None and n_unlabeled is not None:
-        setup = practical_estimator_from_problem(problem, architecture, ridge, n_pilot=n_pilot,
-                                                 n_unlabeled=check_positive_int("n_unlabeled", n_unlabeled),
-                                                 seed=seed, cache_dir=cache_dir, **arch_opts)
-        error_model, lam = setup.model, setup.ridge
-        model_name = (f"practical MLFT estimator (ntk_mlft.studies.error_model) from {n_pilot} paired pilot solves and "
-                      f"{n_unlabeled} unlabeled inputs, NTK of {architecture}, ridge {ridge:g} x mean diagonal, "
-                      "fresh-input error")
+    if error_model is None:
+        pilot = pilot_from_problem(problem, n_pilot, seed=seed, cache_dir=cache_dir, n_unlabeled=n_unlabeled)
+        setup = build_error_model(pilot, architecture, ridge, seed=seed, **arch_opts)
+        error_model, lam, model_name = setup.model, setup.ridge_absolute, setup.describe()
         cap = max_samples if max_samples is not None else setup.max_samples
     else:
         pilot = pilot_from_problem(problem, n_pilot, seed=seed, cache_dir=cache_dir)
-        lam = absolute_ridge(np.asarray(kernel_fn(pilot.x, None, get="ntk")), ridge)
-        if error_model is None:
-            error_model, pool = estimator_from_pilot_file(pilot, architecture, ridge, seed, **arch_opts)
-            model_name = (f"spectral MLFT estimator (ntk_mlft.studies.error_model) on {pool} paired pilot inputs, "
-                          f"NTK of {architecture}, ridge {ridge:g} x mean diagonal, fresh-input error")
-            cap = max_samples if max_samples is not None else sample_cap(pool)
-        else:
-            model_name = f"user-supplied {type(error_model).__name__}"
-            cap = max_samples
+        lam = absolute_ridge(kernel_float64(kernel_fn, pilot.x), ridge)
+        model_name = f"user-supplied {type(error_model).__name__}"
+        cap = max_samples
+    data_seeds = {s: derived_seed(seed, "level data", s) for s in seeds}
+    fit_options = FitOptions(optimizer=optimizer, max_steps=max_steps, rtol=rtol, ridge=lam, chunk=20)
     # one Architecture per width, reused across allocations and seeds: its apply_fn keys the
     # compiled training steps (ntk_mlft.training caches them per model and data shape)
     nets = {w: get_architecture(architecture, output_dim=out_dim, width=w, **arch_opts) for w in widths}
@@ -341,11 +323,15 @@ def validate(problem: Any, *, architecture: str = "mlp-relu-3", budgets: Sequenc
     store = _Checkpoint(checkpoint_dir, name, {
         "problem": name, "problem_params": getattr(problem, "params", {}), "architecture": architecture,
         "optimizer": optimizer, "costs": c, "n_test": n_test, "error_model": model_name, "ridge": lam,
-        "settings": settings, "version": __version__})
+        "settings": settings, "test_seed": test_seed, "data_seeds": [data_seeds[s] for s in seeds],
+        "version": __version__})
     rows = []
     jobs = [(b, a) for b in budgets for a in allocations]
     for b, a in progress(jobs, total=len(jobs), desc="validate"):
-        alloc = allocation_counts(a, error_model, c, b, cap)
+        alloc = RULES[a].allocate(error_model, c, b, max_samples=cap)
+        if alloc is None:
+            raise ValueError(f"budgets: {b:.6g} s is below the minimum budget of the {RULES[a].label} "
+                             f"({c.size * c[-1]:.6g} s)")
         counts = tuple(int(n) for n in alloc.counts)
         predicted = float(error_model.error(np.asarray(counts, float)))
         for s in seeds:
@@ -353,13 +339,12 @@ def validate(problem: Any, *, architecture: str = "mlp-relu-3", budgets: Sequenc
             if all(r is not None for r in done.values()):
                 rows += done.values()
                 continue
-            levels = level_data(problem, counts, seed + 1000 * (s + 1), cache_dir)
+            levels = level_data(problem, counts, data_seeds[s], cache_dir)
             ntk = mlft_predict(kernel_fn, [x for x, _ in levels], [y for _, y in levels], x_test, ridge=lam)
             ntk_err = relative_mse(ntk, y_test)
             for w in widths:
                 if done[w] is None:
-                    res = train_mlft(nets[w], levels, x_test=x_test, y_test=y_test, optimizer=optimizer,
-                                     seed=s, center=True, max_steps=max_steps, rtol=rtol, ridge=lam, chunk=20)
+                    res = train_mlft(nets[w], levels, fit_options, x_test=x_test, y_test=y_test, seed=s, center=True)
                     done[w] = ValidationRow(allocation=a, budget=b, counts=counts, width=w, seed=s,
                                             measured_error=res.test_error, ntk_error=ntk_err,
                                             predicted_error=predicted, train_seconds=res.wall_seconds,

@@ -39,15 +39,81 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._progress import progress
 from .._checks import check_choice, check_positive_int, check_positive_scalar
+from .._progress import progress
 from ..optim import curveball
 from .masks import combine, make_mask, partition
 
-__all__ = ["OPTIMIZERS", "FitResult", "centered", "fit", "max_ntk_eigenvalue", "mse"]
+__all__ = ["OPTIMIZERS", "FitOptions", "FitResult", "centered", "fit", "max_ntk_eigenvalue", "mse"]
 
 OPTIMIZERS = ("gd", "sgd", "adam", "curveball")
 PyTree = Any
+
+
+@dataclasses.dataclass(frozen=True)
+class FitOptions:
+    """How :func:`fit` (and each stage of :func:`ntk_mlft.training.train_mlft`) trains; checked on
+    construction (a bad value raises a ValueError/TypeError naming the field).
+
+    Attributes:
+      optimizer: one of ``OPTIMIZERS``.
+      max_steps: step limit, exact: steps run in jit-compiled ``lax.scan`` chunks of ``chunk``
+        steps (the last one shorter when ``chunk`` does not divide it; one more compilation), and
+        the stopping rule is checked between chunks.
+      learning_rate: for gd/sgd/adam; default for gd/sgd: ``lr_factor · N K / λ_max(Θ̂)``
+        (see module docstring; for sgd also times ``1 − momentum``), for adam 1e-3.
+      lr_factor, momentum: the gd/sgd step-size factor and sgd's heavy-ball momentum.
+      curveball_lambda: CurveBall's initial damping λ; default ``0.05 · λ_max(GN)`` with
+        ``λ_max(GN) = 2 (λ_max(Θ̂) + ridge)/(N K)`` — λ relative to the curvature scale, so the
+        choice does not depend on how the loss is normalised (the paper's λ = 1 assumes
+        unit-scale curvature). ``λ_max(Θ̂)`` is then estimated to 1e-3 relative (a scale is
+        all that is needed); for gd/sgd to 1e-6 (it sets the step size), at most 100 power steps.
+      rtol: stop (``"tol"``) when a chunk of ``chunk`` steps changes the loss by at most ``rtol``
+        relative, ``|before − after| <= rtol · before``. A chunk that raises the loss by more is
+        not convergence and training goes on (to ``max_steps``, or ``FloatingPointError`` when
+        it diverges) — unless the loss is at the round-off floor, ``<= eps · initial loss``.
+      atol: stop when the loss is ``<= atol``.
+      chunk: steps per jit-compiled chunk.
+      ridge: unnormalised ridge λ of the proximal term (module docstring); the reported losses
+        include the term. 0 = plain MSE.
+      trainable: group names to train (the others frozen bitwise; see :mod:`.masks`), None = all.
+        Only the trainable leaves are optimised (λ_max, learning rate, CurveBall's curvature and
+        the ridge term are those of the restricted model).
+      groups: how params are split into groups, as in :func:`ntk_mlft.empirical.resolve_groups`
+        (None: one group per parameterised stax layer, ``"layer_00_Dense"``, ...).
+
+    >>> FitOptions(optimizer="curveball", ridge=0.1).max_steps
+    1000
+    """
+
+    optimizer: str = "gd"
+    max_steps: int = 1000
+    learning_rate: float | None = None
+    lr_factor: float = 0.5
+    momentum: float = 0.9
+    curveball_lambda: float | None = None
+    rtol: float = 1e-6
+    atol: float = 0.0
+    chunk: int = 50
+    ridge: float = 0.0
+    trainable: Any = None
+    groups: Any = None
+
+    def __post_init__(self) -> None:
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_positive_int("max_steps", self.max_steps, allow_zero=True)
+        check_positive_int("chunk", self.chunk)
+        for name in ("lr_factor", "rtol", "atol", "ridge"):
+            object.__setattr__(self, name, check_positive_scalar(name, getattr(self, name),
+                                                                 allow_zero=name != "lr_factor"))
+        if self.learning_rate is not None:
+            check_positive_scalar("learning_rate", self.learning_rate)
+        if self.curveball_lambda is not None:
+            check_positive_scalar("curveball_lambda", self.curveball_lambda, allow_zero=True)
+
+    def replace(self, **changes: Any) -> FitOptions:
+        """A copy with ``changes`` (checked again)."""
+        return dataclasses.replace(self, **changes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,50 +274,24 @@ def _chunk_runner(optimizer: str, apply_fn: Callable, treedef: Any, flags: tuple
     return run_chunk
 
 
-def fit(apply_fn: Callable, params: PyTree, x: Any, y: Any, *, optimizer: str = "gd",
-        max_steps: int = 1000, learning_rate: float | None = None, lr_factor: float = 0.5,
-        momentum: float = 0.9, curveball_lambda: float | None = None, rtol: float = 1e-6,
-        atol: float = 0.0, chunk: int = 50, trainable: Any = None, offset: Any = None,
-        ridge: float = 0.0, progress_desc: str = "train", groups: Any = None) -> FitResult:
+def fit(apply_fn: Callable, params: PyTree, x: Any, y: Any, options: FitOptions = FitOptions(), *,
+        offset: Any = None, progress_desc: str = "train") -> FitResult:
     """Minimise ``mean((apply_fn(params, x) − y)²) + ridge/(N K) · ‖w − params‖²`` full-batch.
 
     Args:
       apply_fn: ``apply_fn(params, x) -> (N, K)`` (wrap with :func:`centered` to train f − f₀).
       params: initial parameters (any pytree; groups as in :mod:`.masks`).
       x: (N, *input_shape) inputs; y: (N, K) targets (other shapes are flattened to (N, -1)).
-      optimizer: one of ``OPTIMIZERS``.
-      max_steps: step limit, exact: steps run in jit-compiled ``lax.scan`` chunks of ``chunk``
-        steps (the last one shorter when ``chunk`` does not divide it; one more compilation), and
-        the stopping rule is checked between chunks.
-      learning_rate: for gd/sgd/adam; default for gd/sgd: ``lr_factor · N K / λ_max(Θ̂)``
-        (see module docstring; for sgd also times ``1 − momentum``), for adam 1e-3.
-      curveball_lambda: CurveBall's initial damping λ; default ``0.05 · λ_max(GN)`` with
-        ``λ_max(GN) = 2 (λ_max(Θ̂) + ridge)/(N K)`` — λ relative to the curvature scale, so the
-        choice does not depend on how the loss is normalised (the paper's λ = 1 assumes
-        unit-scale curvature). ``λ_max(Θ̂)`` is then estimated to 1e-3 relative (a scale is
-        all that is needed); for gd/sgd to 1e-6 (it sets the step size), at most 100 power steps.
-      rtol: stop (``"tol"``) when a chunk of ``chunk`` steps changes the loss by at most ``rtol``
-        relative, ``|before − after| <= rtol · before``. A chunk that raises the loss by more is
-        not convergence and training goes on (to ``max_steps``, or ``FloatingPointError`` when
-        it diverges) — unless the loss is at the round-off floor, ``<= eps · initial loss``.
-      atol: stop when the loss is ``<= atol``.
-      trainable: group names to train (the others frozen bitwise; see :mod:`.masks`), None = all.
-        Only the trainable leaves are optimised (λ_max, learning rate, CurveBall's curvature and
-        the ridge term are those of the restricted model).
-      groups: how params are split into groups, as in :func:`ntk_mlft.empirical.resolve_groups`
-        (None: one group per parameterised stax layer, ``"layer_00_Dense"``, ...).
+      options: a :class:`FitOptions` (optimizer, step limit, stopping rule, ridge, frozen groups).
       offset: (N, K) added to the targets; ``offset = f(w₀; x)`` trains the centred network
         ``f − f₀`` (the reported losses are then those of ``f − f₀``).
-      ridge: unnormalised ridge λ of the proximal term (module docstring); the reported losses
-        include the term. 0 = plain MSE.
+      progress_desc: the progress bar's label.
     """
-    check_choice("optimizer", optimizer, OPTIMIZERS)
-    check_positive_int("max_steps", max_steps, allow_zero=True)
-    check_positive_int("chunk", chunk)
-    lr_factor = check_positive_scalar("lr_factor", lr_factor)
-    rtol = check_positive_scalar("rtol", rtol, allow_zero=True)
-    atol = check_positive_scalar("atol", atol, allow_zero=True)
-    ridge = check_positive_scalar("ridge", ridge, allow_zero=True)
+    if not isinstance(options, FitOptions):
+        raise TypeError(f"options must be a FitOptions; got {type(options).__name__}")
+    o = options
+    optimizer, max_steps, chunk, rtol, atol, ridge = o.optimizer, o.max_steps, o.chunk, o.rtol, o.atol, o.ridge
+    trainable, groups, momentum, curveball_lambda = o.trainable, o.groups, o.momentum, o.curveball_lambda
     leaves = jax.tree.leaves(params)
     dtype = jnp.result_type(*leaves) if leaves else jnp.float64
     x = jnp.asarray(x, dtype)
@@ -278,15 +318,14 @@ def fit(apply_fn: Callable, params: PyTree, x: Any, y: Any, *, optimizer: str = 
         lr = float("nan")
         if curveball_lambda is None:
             curveball_lambda = 0.05 * 2.0 * (lam_max(1e-3) + ridge) / y.size
-        lam0 = check_positive_scalar("curveball_lambda", curveball_lambda, allow_zero=True)
-        state = curveball(apply_fn, "mse", lambda_init=lam0, l2=2.0 * ridge / y.size)[0](t_leaves)
+        state = curveball(apply_fn, "mse", lambda_init=float(curveball_lambda), l2=2.0 * ridge / y.size)[0](t_leaves)
     else:
-        if learning_rate is not None:
-            lr = check_positive_scalar("learning_rate", learning_rate)
+        if o.learning_rate is not None:
+            lr = float(o.learning_rate)
         elif optimizer == "adam":
             lr = 1e-3
         else:
-            lr = lr_factor * y.size / (lam_max(1e-6) + ridge)
+            lr = o.lr_factor * y.size / (lam_max(1e-6) + ridge)
             lr *= (1.0 - momentum) if optimizer == "sgd" else 1.0
         state = _optax_transform(optimizer, lr, momentum).init(t_leaves)
     run_chunk = _chunk_runner(optimizer, apply_fn, treedef, flags, penalised, chunk)

@@ -24,10 +24,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import as_finite_array, check_choice
-from .loop import OPTIMIZERS, centered, fit
+from .loop import FitOptions, centered, fit
 
-__all__ = ["EnsembleResult", "LevelRecord", "TrainingResult", "level_pairs", "relative_mse",
+__all__ = ["MLFT_OPTIONS", "EnsembleResult", "LevelRecord", "TrainingResult", "level_pairs", "relative_mse",
            "train_mlft", "train_mlft_ensemble"]
+
+MLFT_OPTIONS = FitOptions(max_steps=2000)
+"""The default stage options of :func:`train_mlft` (:class:`~ntk_mlft.training.loop.FitOptions`
+with a 2000-step limit per stage)."""
 
 PyTree = Any
 
@@ -123,58 +127,51 @@ def _predictors(apply_fn: Any):
     return jax.jit(centered(apply_fn)), jax.jit(apply_fn)
 
 
-def _steps_per_level(max_steps: Any, n_levels: int) -> list[int]:
-    if isinstance(max_steps, (list, tuple)):
-        if len(max_steps) != n_levels:
-            raise ValueError(f"max_steps must be an int or one int per level ({n_levels}); "
-                             f"got {len(max_steps)} values")
-        return [int(s) for s in max_steps]
-    return [int(max_steps)] * n_levels
+def _per_level(name: str, values: Any, default: Any, n_levels: int) -> list:
+    if values is None:
+        return [default] * n_levels
+    if isinstance(values, str) or len(values) != n_levels:
+        raise ValueError(f"{name} must have one entry per level ({n_levels}); got {values!r}")
+    return list(values)
 
 
-def train_mlft(architecture: Any, level_datasets: Any, *, x_test: Any = None, y_test: Any = None,
-               optimizer: str = "gd", seed: int = 0, center: bool = True,
-               max_steps: int | Sequence[int] = 2000, rtol: float = 1e-6, atol: float = 0.0,
-               trainable: Sequence[str] | Sequence[Sequence[str] | None] | None = None,
-               dtype: str = "float64", learning_rate: float | None = None, lr_factor: float = 0.5,
-               curveball_lambda: float | None = None, chunk: int = 50, ridge: float = 0.0,
-               groups: Any = None) -> TrainingResult:
+def train_mlft(architecture: Any, level_datasets: Any, options: FitOptions = MLFT_OPTIONS, *,
+               x_test: Any = None, y_test: Any = None, seed: int = 0, center: bool = True, dtype: str = "float64",
+               max_steps_per_level: Sequence[int] | None = None,
+               trainable_per_level: Sequence[Sequence[str] | None] | None = None) -> TrainingResult:
     """Train ``architecture`` (an ``Architecture`` from :mod:`ntk_mlft.architectures`, or any
     object with ``init_fn``/``apply_fn``) level by level with MLFT.
 
     Args:
       level_datasets: per level (coarse → fine) an ``(inputs, outputs)`` pair, or a
         ``MultiLevelDataset``; levels with zero samples are skipped.
+      options: every stage's :class:`~ntk_mlft.training.loop.FitOptions` (optimizer: ``"gd"`` with
+        η from the NTK's largest eigenvalue, ``"sgd"``, ``"adam"``, ``"curveball"``; the stopping
+        rule ``rtol``/``atol``/``max_steps``; ``ridge``: unnormalised ridge λ of every stage,
+        ``‖w − w_stage start‖²`` penalty — in the NTK regime a centred net then converges to
+        chained kernel *ridge* regression, :func:`ntk_mlft.predict.multilevel.mlft_predict` with
+        ``ridge=λ``; ``trainable``: the groups re-trained in every stage, None = all, with names
+        from :func:`ntk_mlft.empirical.resolve_groups` for ``groups`` — by default
+        ``"layer_01_Dense"``, ... (stax index and kind), the same split as
+        :func:`ntk_mlft.empirical.empirical_ntk_by_group`, so re-training groups ``G`` is
+        regression with the kernel ``Σ_{g ∈ G} Θ_g``, see :mod:`.masks`).
       x_test, y_test: held-out inputs and finest-level targets for the per-level test error.
-      optimizer: ``"gd"`` (η from the NTK's largest eigenvalue), ``"sgd"``, ``"adam"``, ``"curveball"``.
       seed: PRNG seed of the initialisation.
       center: train ``f − f₀`` (zero at initialisation).
-      max_steps: per stage, an int or one per level.
-      rtol, atol: each stage's stopping rule (:func:`ntk_mlft.training.fit`): a chunk changing
-        the loss by at most ``rtol`` relative, or the loss at most ``atol``.
-      trainable: groups re-trained in every stage, or a list with one entry per level (None =
-        all groups). Group names are those of :func:`ntk_mlft.empirical.resolve_groups` for
-        ``groups`` — by default ``"layer_01_Dense"``, ... (stax index and kind), the same split
-        as :func:`ntk_mlft.empirical.empirical_ntk_by_group`, so re-training groups ``G`` is
-        regression with the kernel ``Σ_{g ∈ G} Θ_g`` (see :mod:`.masks`).
-      groups: the parameter partition (``resolve_groups``'s ``groups`` argument; None = per layer).
       dtype: ``"float32"`` or ``"float64"`` for params and data.
-      ridge: unnormalised ridge λ of every stage, ``‖w − w_stage start‖²`` penalty (see
-        :func:`ntk_mlft.training.fit`); in the NTK regime a centred net then converges to chained
-        kernel *ridge* regression, :func:`ntk_mlft.predict.multilevel.mlft_predict` with ``ridge=λ``.
+      max_steps_per_level: one step limit per level instead of ``options.max_steps``.
+      trainable_per_level: one ``trainable`` (groups, or None = all) per level instead of
+        ``options.trainable``.
     """
-    check_choice("optimizer", optimizer, OPTIMIZERS)
+    if not isinstance(options, FitOptions):
+        raise TypeError(f"options must be a FitOptions; got {type(options).__name__}")
     check_choice("dtype", dtype, ("float32", "float64"))
     if not (hasattr(architecture, "init_fn") and hasattr(architecture, "apply_fn")):
         raise TypeError("architecture must have init_fn and apply_fn (see ntk_mlft.architectures)")
     levels = level_pairs(level_datasets)
     n_levels = len(levels)
-    steps_per = _steps_per_level(max_steps, n_levels)
-    if trainable is not None and len(trainable) == n_levels and all(
-            t is None or not isinstance(t, str) for t in trainable):
-        trainable_per = list(trainable)
-    else:
-        trainable_per = [trainable] * n_levels
+    steps_per = _per_level("max_steps_per_level", max_steps_per_level, options.max_steps, n_levels)
+    trainable_per = _per_level("trainable_per_level", trainable_per_level, options.trainable, n_levels)
     if (x_test is None) != (y_test is None):
         raise ValueError("give both x_test and y_test, or neither")
     dt = jnp.dtype(dtype)
@@ -202,10 +199,8 @@ def train_mlft(architecture: Any, level_datasets: Any, *, x_test: Any = None, y_
             res = None
         else:
             offset = np.asarray(predict_raw(params0, jnp.asarray(x, dt))) if center else None
-            res = fit(apply_fn, params, x, y, offset=offset, optimizer=optimizer, max_steps=int(steps),
-                      learning_rate=learning_rate, lr_factor=lr_factor, rtol=rtol, atol=atol,
-                      trainable=train_groups, chunk=chunk, curveball_lambda=curveball_lambda, ridge=ridge,
-                      progress_desc=f"level {level}", groups=groups)
+            res = fit(apply_fn, params, x, y, options.replace(max_steps=int(steps), trainable=train_groups),
+                      offset=offset, progress_desc=f"level {level}")
             params = res.params
         err = float("nan")
         if x_test is not None:
@@ -221,18 +216,19 @@ def train_mlft(architecture: Any, level_datasets: Any, *, x_test: Any = None, y_
         test_error=records[-1].test_error, wall_seconds=time.perf_counter() - t_start,
         architecture=getattr(architecture, "name", type(architecture).__name__),
         width=int(getattr(architecture, "options", {}).get("width", -1)), seed=seed,
-        optimizer=optimizer, center=center)
+        optimizer=options.optimizer, center=center)
 
 
-def train_mlft_ensemble(architecture: Any, level_datasets: Any, *, x_test: Any, y_test: Any,
-                        seeds: Sequence[int] = (0, 1, 2), **kwargs: Any) -> EnsembleResult:
+def train_mlft_ensemble(architecture: Any, level_datasets: Any, options: FitOptions = MLFT_OPTIONS, *,
+                        x_test: Any, y_test: Any, seeds: Sequence[int] = (0, 1, 2), center: bool = True,
+                        dtype: str = "float64") -> EnsembleResult:
     """:func:`train_mlft` once per seed (same data); mean/variance of the test predictions over
     seeds — the finite-width counterpart of the NTK predictive mean and variance."""
     seeds = list(seeds)
     if not seeds:
         raise ValueError("seeds must name at least one seed")
-    results = tuple(train_mlft(architecture, level_datasets, x_test=x_test, y_test=y_test,
-                               seed=int(s), **kwargs) for s in seeds)
+    results = tuple(train_mlft(architecture, level_datasets, options, x_test=x_test, y_test=y_test,
+                               seed=int(s), center=center, dtype=dtype) for s in seeds)
     preds = np.stack([r.test_predictions for r in results])
     mean = preds.mean(axis=0)
     return EnsembleResult(results=results, prediction_mean=mean, prediction_var=preds.var(axis=0),

@@ -29,7 +29,7 @@ measures); the fresh-input accuracy is documented up to N = n_t / 2 (``spectral`
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np

@@ -25,7 +25,8 @@ import numpy as np
 from ntk_mlft._checks import as_finite_array
 from ntk_mlft.estimators.base import check_counts
 
-__all__ = ["PretrainingPlan", "ScalingCurve", "TransferErrorModel", "factor_at_error", "pretraining_plan", "scaling_curve",
+__all__ = ["PretrainingPlan", "ScalingCurve", "TransferErrorModel", "factor_at_error", "pretraining_plan",
+           "scaling_curve",
            "scratch_equivalent"]
 
 

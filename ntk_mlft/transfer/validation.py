@@ -114,12 +114,13 @@ def _train(arch: CNN2D, params: Any, params0: Any, x: np.ndarray, y: np.ndarray,
            max_steps: int) -> tuple[Any, float, int]:
     import jax.numpy as jnp
 
-    from ntk_mlft.training import fit
+    from ntk_mlft.training import FitOptions, fit
 
     offset = np.asarray(arch.apply_fn(params0, jnp.asarray(x)))
     t0 = time.perf_counter()
-    res = fit(arch.apply_fn, params, x, y, offset=offset, optimizer="curveball", max_steps=max_steps,
-              rtol=1e-5, chunk=25, ridge=ridge, progress_desc="train")
+    res = fit(arch.apply_fn, params, x, y,
+              FitOptions(optimizer="curveball", max_steps=max_steps, rtol=1e-5, chunk=25, ridge=ridge),
+              offset=offset, progress_desc="train")
     return res.params, time.perf_counter() - t0, int(res.steps)
 
 
