@@ -357,6 +357,9 @@ CASES += [
         ("--budget", "a", "--budget must be a comma-separated list"), ("--allocations", ",", "need at least one value"),
         ("--arch", "nope", "--arch must be one of"), ("--budget", "1e300", "largest count supported"),
         ("--n-test", "100000000000", HUGE), ("--power-law", "coef=1", "needs both coef")]],
+    ("validate-cache-dir-a-file", [*VAL, "--cache-dir", "{d}/afile"], 2, "--cache-dir {d}/afile is an existing file"),
+    ("validate-checkpoint-dir-a-file", [*VAL, "--checkpoint-dir", "{d}/afile"], 2, "--checkpoint-dir"),
+    ("generate-cache-a-file", [*GEN, "--counts", "2,2", "--cache", "{d}/afile"], 2, "--cache {d}/afile is an existing file"),
     ("validate-power-law-levels", [*VAL, "--power-law", "coef=1,1,1", "exponent=1,1,1"], 2, "got 3 and 3"),
     # demo
     *[(f"demo{opt}[{v[:12]}]", [*DEMO, opt, v], 2, phrase) for opt, v, phrase in [
@@ -383,6 +386,13 @@ CASES += [
     ("unknown-command", ["frobnicate"], 2, "invalid choice: 'frobnicate'"),
     ("unknown-option", ["demo", "--bogus"], 2, "unrecognized arguments: --bogus"),
     ("transfer-no-subcommand", ["transfer"], 2, "SUBCOMMAND"),
+]
+
+
+# Cases that first measure costs (seconds to a minute): the slow tier.
+SLOW_CASES = [
+    ("demo-budget-samples-1e20", [*DEMO, "--budget-samples", "100000000000000000000"], 2,
+     "--budget-samples: 1e+20"),
 ]
 
 
@@ -413,8 +423,14 @@ def test_bad_input_one_clear_line(files, capsys, argv, status, phrase):
     assert "Traceback" not in captured.err and lines, captured.err
     assert not [line for line in lines[:-1] if not line.startswith(("usage:", " "))], captured.err
     assert lines[-1].startswith("ntk-mlft") and ": error: " in lines[-1], captured.err
-    assert phrase in lines[-1], lines[-1]
+    assert phrase.replace("{d}", str(files)) in lines[-1], lines[-1]
     assert captured.out == ""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv, status, phrase", [c[1:] for c in SLOW_CASES], ids=[c[0] for c in SLOW_CASES])
+def test_bad_input_one_clear_line_after_costs(files, capsys, argv, status, phrase):
+    test_bad_input_one_clear_line(files, capsys, argv, status, phrase)
 
 
 def test_bom_and_crlf_cost_table_is_read(files, capsys):

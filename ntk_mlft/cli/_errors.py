@@ -34,7 +34,7 @@ def _nearest_existing(path: Path) -> Path:
     return Path.cwd()
 
 
-def check_out_path(out: str | os.PathLike[str], kind: str) -> None:
+def check_out_path(out: str | os.PathLike[str], kind: str, option: str = "--out") -> None:
     """ValueError unless ``out`` can be written as a ``kind`` (``"file"`` or ``"folder"``).
 
     A file may be replaced but must not be a folder (``.`` included); a folder may exist (its
@@ -45,19 +45,19 @@ def check_out_path(out: str | os.PathLike[str], kind: str) -> None:
     if kind not in ("file", "folder"):
         raise ValueError(f"kind must be 'file' or 'folder'; got {kind!r}")
     if kind == "file" and path.is_dir():
-        raise ValueError(f"--out {out} is a folder; this command writes one file there: give a file name, "
+        raise ValueError(f"{option} {out} is a folder; this command writes one file there: give a file name, "
                          "e.g. --out results/report.json")
     if kind == "folder" and path.exists() and not path.is_dir():
-        raise ValueError(f"--out {out} is an existing file; this command writes a folder of files there: "
+        raise ValueError(f"{option} {out} is an existing file; this command writes a folder of files there: "
                          "give a folder name")
     base = _nearest_existing(path if kind == "folder" else path.parent)
     if not base.is_dir():
-        raise ValueError(f"--out {out} cannot be created: {base} is a file, not a folder")
+        raise ValueError(f"{option} {out} cannot be created: {base} is a file, not a folder")
     try:
         with tempfile.TemporaryFile(dir=base):
             pass
     except OSError as err:
-        raise ValueError(f"--out {out} is not writable: cannot create files in {base} "
+        raise ValueError(f"{option} {out} is not writable: cannot create files in {base} "
                          f"({err.strerror or err})") from None
 
 

@@ -213,7 +213,7 @@ def compute(args: argparse.Namespace) -> DemoResult:
     from ntk_mlft._progress import progress
     from ntk_mlft._seeds import derived_seed
     from ntk_mlft.allocation import compare_rules
-    from ntk_mlft.cli._model_args import problem_error_model
+    from ntk_mlft.cli._model_args import check_budgets, problem_error_model
     from ntk_mlft.estimators import montecarlo_error
     from ntk_mlft.problems import DEFAULT_PROBLEM, get_problem
     from ntk_mlft.reports.curves import Comparison, budget_curves
@@ -232,6 +232,7 @@ def compute(args: argparse.Namespace) -> DemoResult:
     next(steps)
     costs, cost_note = _costs(problem, args.seed)
     c = costs.cost_seconds
+    check_budgets([float(args.budget_samples * c[-1])], costs, 1, "--budget-samples")  # before the error model
     next(steps)
     t_model = time.perf_counter()
     setup = problem_error_model(problem, args, n_boot=20)

@@ -49,6 +49,7 @@ def _parse_counts(text: str) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ntk_mlft.cli._errors import check_out_path
     from ntk_mlft.cli._problem_args import problem_from_args, write_pilot
     from ntk_mlft.problems import generate
     from ntk_mlft.studies.error_model import unlabeled_inputs
@@ -58,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     if args.levels is None and len(counts) != problem.n_levels:
         problem = problem_from_args(argparse.Namespace(**{**vars(args), "levels": len(counts)}))
     out = Path(args.out or "results/data")
+    if args.cache:
+        check_out_path(args.cache, "folder", "--cache")
     cache = Path(args.cache) if args.cache else out / "cache"
     data = generate(problem, counts, seed=args.seed, paired=args.paired, cache_dir=cache,
                     workers=args.workers, chunk_size=args.chunk_size)

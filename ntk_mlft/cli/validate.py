@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ntk_mlft.allocation.costs import CostTable
+    from ntk_mlft.cli._errors import check_out_path
     from ntk_mlft.cli._model_args import check_budgets, parse_power_law
     from ntk_mlft.cli._problem_args import problem_from_args
     from ntk_mlft.architectures import available_architectures
@@ -122,6 +123,9 @@ def run(args: argparse.Namespace) -> int:
                  "lower --pilot-size or --n-unlabeled")
     row = int(np.prod(problem.input_shape)) + int(np.prod(problem.output_shape))
     check_memory(f"{args.n_test} test samples", 8.0 * row * args.n_test, "lower --n-test")
+    for option, folder in (("--cache-dir", args.cache_dir), ("--checkpoint-dir", args.checkpoint_dir)):
+        if folder is not None:
+            check_out_path(folder, "folder", option)
     check_choice("--arch", args.arch, available_architectures())
     check_choice("--optimizer", args.optimizer, OPTIMIZERS)
     if args.power_law:
