@@ -392,7 +392,7 @@ CASES += [
 # Cases that first measure costs (seconds to a minute): the slow tier.
 SLOW_CASES = [
     ("demo-budget-samples-1e20", [*DEMO, "--budget-samples", "100000000000000000000"], 2,
-     "--budget-samples: 1e+20"),
+     "buys 1e+20 finest-level samples"),
 ]
 
 
