@@ -26,6 +26,7 @@ STREAMS = (
     "level data",         # studies.trained_networks: training sets per seed (index: the seed)
     "monte carlo",        # cli.demo: Monte-Carlo check of the allocations
     "learning curves",    # cli.demo: Monte-Carlo check of the learning curves
+    "self check",         # cli.demo: Monte-Carlo consistency check on the pilot pairs
 )
 """Every named stream; a new purpose adds a name (existing streams stay as they are)."""
 

@@ -90,6 +90,7 @@ def test_allocate_without_a_model_uses_the_default_problem(tmp_path, capsys):
     assert "16 paired pilot solves + 64 unlabeled inputs" in report["model_source"]
     assert report["pool"] == 80 and report["max_samples"] == 16 == sample_cap(80)
     assert max(report["optimal"]["counts"]) <= 16
+    assert report["warnings"] and all("pilot pairs" in w for w in report["warnings"])  # 16 pairs: thin
     # pilot inputs alone: pool 16, cap 3
     assert main([*argv, "--n-unlabeled", "0"]) == 0
     report = json.loads(capsys.readouterr().out)

@@ -47,3 +47,10 @@ def test_demo_practical_pipeline(tmp_path, capsys):
     for key in unspent:
         assert f"- {key}: " in summary and r["allocations"][key]["unspent_reason"] in summary
     assert "± nan" not in summary
+    warnings = r["diagnostics"]["warnings"]                         # 24 pilot pairs: thin pilot
+    assert warnings and all(f"- WARNING: {w}." in summary for w in warnings)
+    check = r["self_check"]                                         # pilot-scale Monte-Carlo
+    assert len(check["counts"]) == len(r["allocations"]) and len(check["monte_carlo"]) == len(check["counts"])
+    assert ("the pilot): agrees within 25%" in summary) == check["agrees"]
+    assert ("the pilot): disagrees within 25%" in summary) != check["agrees"]
+    assert all(f"- WARNING: {w}." in summary for w in check["warnings"])

@@ -1,4 +1,4 @@
-"""How many training samples to buy at each level: the MLFT budget problem.
+"""How many training samples to buy at each level: the MLFT budget problem (``docs/theory.md`` section 8).
 
 Given an error model ``E(N_1..N_L)`` (predicted relative MSE, :mod:`ntk_mlft.estimators.base`),
 per-sample costs ``c_l`` (seconds, :class:`ntk_mlft.allocation.costs.CostTable` or an array) and a budget

@@ -101,6 +101,7 @@ def format_table(report: dict[str, Any]) -> str:
                                                                             report["pool"])
     if note is not None:
         lines.append(f"note: {note} (--n-unlabeled)")
+    lines += [f"warning: {w}" for w in report.get("warnings", [])]
     lines.append(f"predicted relative MSE: {opt['predicted_error']:.4g} ({RULES['optimal'].label}, "
                  f"integer {opt['integer_status']}, continuous {opt['status']})")
     for name, rule in RULES.items():
@@ -122,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
         args, on_costs=lambda table: check_budgets([args.budget], table, args.min_samples, "--budget"))
     report = allocation_report(choice.model, choice.costs, args.budget, args.min_samples, cap_per_level(args, choice))
     report.update(choice.labels())
+    if hasattr(choice.model, "diagnostics"):            # pilot diagnostics no check vouches for
+        report["warnings"] = choice.model.diagnostics()["warnings"]
     if choice.setup is not None:
         report["coverage_of_pool"] = choice.setup.coverage(report["optimal"]["counts"])
     if args.out:

@@ -104,6 +104,8 @@ class DemoResult:
       monte_carlo_sets: "disjoint" or "independent".
       curves: ``BudgetCurves``; learning_curves: ``LearningCurves`` with their Monte-Carlo check;
       comparison: predicted vs Monte-Carlo ``Comparison``; runtime_seconds: total wall time.
+      self_check: the :class:`~ntk_mlft.estimators.selfcheck.PilotConsistency` of the feasible
+      rules (closed form vs Monte-Carlo on the pilot pairs), or None.
     """
 
     problem: str
@@ -124,6 +126,7 @@ class DemoResult:
     learning_curves: Any
     comparison: Any
     runtime_seconds: float
+    self_check: Any = None
 
     @property
     def budget(self) -> float:
@@ -181,6 +184,7 @@ class DemoResult:
             "gain_over_single_level_measured": gain,
             "gain_over_single_level_measured_stderr": gain_se,
             "curves": self.curves.to_dict(),
+            "self_check": None if self.self_check is None else self.self_check.as_dict(),
             "runtime_seconds": self.runtime_seconds,
         }
 
@@ -215,6 +219,7 @@ def compute(args: argparse.Namespace) -> DemoResult:
     from ntk_mlft.allocation import compare_rules
     from ntk_mlft.cli._model_args import check_budgets, problem_error_model
     from ntk_mlft.estimators import montecarlo_error
+    from ntk_mlft.estimators.selfcheck import pilot_consistency
     from ntk_mlft.problems import DEFAULT_PROBLEM, get_problem
     from ntk_mlft.reports.curves import Comparison, budget_curves
     from ntk_mlft.studies.error_model import check_pool
@@ -248,6 +253,10 @@ def compute(args: argparse.Namespace) -> DemoResult:
     counts = np.array([a.counts for a in allocs.values()], dtype=float)
     band = model.error_with_uncertainty(counts, level=0.9)
     check_error_estimate("the predicted errors of the demo's allocations", band["error"])
+    n_p = setup.n_pilot
+    y_pilot = np.asarray(setup.pilot.ys, dtype=np.float64).reshape(len(setup.pilot.ys), n_p, -1)
+    consistency = pilot_consistency(setup.kernel[:n_p, :n_p], y_pilot, counts, setup.pool_size,
+                                    ridge=setup.ridge_absolute, seed=derived_seed(args.seed, "self check"))
     k_check, y_check = check_pool(problem, args.check_size, args.arch, seed=args.seed)
     sets = _sets(counts, args.check_size)
     mc = montecarlo_error(k_check, y_check, counts, ridge=setup.ridge_absolute, n_trials=args.trials,
@@ -263,7 +272,8 @@ def compute(args: argparse.Namespace) -> DemoResult:
                       cost_source=cost_note, setup=setup, estimator_seconds=t_model,
                       budget_finest_samples=args.budget_samples, rules=rules, prediction=band,
                       check_size=args.check_size, monte_carlo=mc, monte_carlo_sets=sets, curves=curves,
-                      learning_curves=lcurves, comparison=comparison, runtime_seconds=time.perf_counter() - t0)
+                      learning_curves=lcurves, comparison=comparison, runtime_seconds=time.perf_counter() - t0,
+                      self_check=consistency)
 
 
 def figures(result: DemoResult) -> dict[str, Any]:
@@ -399,6 +409,12 @@ def summary_markdown(r: DemoResult) -> str:
     if diag:
         lines.append(f"- Estimator diagnostics: resolved rank per level {list(diag['resolved_rank'])}, unresolved "
                      f"(tail) power fraction {[round(float(v), 3) for v in diag['tail_fraction']]}.")
+        lines += [f"- WARNING: {w}." for w in diag.get("warnings", [])]
+    check = r.self_check
+    if check is not None:
+        lines.append(f"- Self-check on the pilot pairs (closed form vs Monte-Carlo at the allocations scaled to the "
+                     f"pilot): {'agrees' if check.agrees else 'disagrees'} within {check.tolerance:.0%}.")
+        lines += [f"- WARNING: {w}." for w in check.warnings]
     lines += [
         "",
         "Figures: `error_vs_budget.png`, `allocation.png`, `learning_curves.png`, `predicted_vs_measured.png` "

@@ -31,6 +31,7 @@ from ntk_mlft.estimators._modes import hat_matrix, knot_grid, projected_gram, ru
 from ntk_mlft.estimators._pilot_file import read_pilot_arrays
 from ntk_mlft.estimators.montecarlo import per_level_nonneg
 from ntk_mlft.estimators.pool_spectrum import NORMALIZATIONS, PoolSpectrum, dense_pool_spectrum
+from ntk_mlft.estimators.selfcheck import pilot_warnings
 from ntk_mlft.estimators.spectral import SpectralEstimator
 
 __all__ = ["Pilot", "PilotEstimator", "load_pilot", "save_pilot"]
@@ -238,7 +239,10 @@ class PilotEstimator:
     """Spectral estimate from pilot data plus bootstrap replicates (satisfies ``ErrorModel``).
 
     ``pool_size``: M = n_p + m, the size of the measure the error refers to (counts above it
-    are refused); ``resolved_rank``, ``tail_fraction`` (L,): docs/theory.md section 5, step 5.
+    are refused); ``resolved_rank``, ``tail_fraction`` (L,): docs/theory.md section 5, step 5;
+    ``mode_powers`` (L, L, r) or None: the point estimate's non-negative per-mode cross powers
+    in the spectrum's rank order (step 3), what ``calibration.pilot_coefficients`` draws
+    surrogates from.
     """
 
     estimate: SpectralEstimator
@@ -246,6 +250,7 @@ class PilotEstimator:
     pool_size: int
     resolved_rank: np.ndarray
     tail_fraction: np.ndarray
+    mode_powers: np.ndarray | None = None
 
     @property
     def n_levels(self) -> int:
@@ -350,7 +355,7 @@ class PilotEstimator:
                 for _ in range(n_boot)]
         point, c_point = build(np.ones(n_p))
         rank, tail = _resolved(c_point, [c for _, c in boot], edges)
-        return cls(point, tuple(e for e, _ in boot), size, rank, tail)
+        return cls(point, tuple(e for e, _ in boot), size, rank, tail, _psd_banded(c_point, edges))
 
     @classmethod
     def from_pilot(cls, kernel_fn: Any, pilot: Pilot, *, get: str = "ntk", **kwargs: Any
@@ -366,10 +371,12 @@ class PilotEstimator:
                                 **kwargs)
 
     def diagnostics(self) -> dict[str, Any]:
-        """Resolved rank, tail fraction (docs/theory.md section 5, step 5) and the noise in use."""
+        """Resolved rank, tail fraction (docs/theory.md section 5, step 5), the noise in use and
+        ``warnings`` naming the diagnostics that no check can vouch for (``selfcheck``)."""
         return {"pool_size": self.pool_size, "resolved_rank": self.resolved_rank.tolist(),
                 "tail_fraction": self.tail_fraction.tolist(),
-                "noise_summed_over_outputs": self.estimate.noise.tolist()}
+                "noise_summed_over_outputs": self.estimate.noise.tolist(),
+                "warnings": list(pilot_warnings(self.resolved_rank, self.tail_fraction))}
 
     def error_many(self, counts: Any, target: str | None = None) -> np.ndarray:
         """Predicted relative MSE (M,) for counts (M, L); > 0 by construction (docstring step 3).

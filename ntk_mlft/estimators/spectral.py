@@ -155,14 +155,30 @@ class SpectralEstimator:
         k = check_psd("k_pool", k_pool)
         n = k.shape[0]
         u = as_level_targets(targets, n)
-        n_levels = u.shape[0]
-        lam = per_level_nonneg("ridge", ridge, n_levels)
-        sig2 = per_level_nonneg("noise", noise, n_levels) * u.shape[2]
-        d = np.concatenate([u[:1], np.diff(u, axis=0)])
         omega = diagonal_weights("k_pool", k) if normalize == "diagonal" else np.ones(n)
         root = np.sqrt(omega)
         evals, evecs = psd_eigh("k_pool", k / np.outer(root, root))
         evals = np.where(evals > RCOND * evals.max(), evals, 0.0)    # as montecarlo's solves
+        return cls.from_decomposition(evals, evecs, omega, u, ridge=ridge, noise=noise,
+                                      compress=compress, normalize=normalize, target=target)
+
+    @classmethod
+    def from_decomposition(cls, evals: np.ndarray, evecs: np.ndarray, omega: np.ndarray,
+                           u: np.ndarray, *, ridge: Any = 0.0, noise: Any = 0.0,
+                           compress: float = 0.03, normalize: str = "diagonal",
+                           target: str = "fresh", w_modes: np.ndarray | None = None
+                           ) -> SpectralEstimator:
+        """``from_kernel`` after its eigen-decomposition: evals (n,) (null modes already 0),
+        evecs (n, n) of the normalised pool kernel, omega (n,) its diagonal weights (ones for
+        ``normalize="none"``), u (L, n, D) validated targets (``as_level_targets``), w_modes
+        (n, n) W = V^T Omega V or None (computed). Lets ``calibration`` evaluate many targets on
+        one pool without a new decomposition."""
+        n = evecs.shape[0]
+        n_levels = u.shape[0]
+        lam = per_level_nonneg("ridge", ridge, n_levels)
+        sig2 = per_level_nonneg("noise", noise, n_levels) * u.shape[2]
+        d = np.concatenate([u[:1], np.diff(u, axis=0)])
+        root = np.sqrt(omega)
         a = np.einsum("xp,lxd->lpd", evecs, d / root[:, None]) / np.sqrt(n)   # t_rho (L, P, D)
         inv_mean = float(np.mean(1 / omega))
         est = cls(evals / n, np.einsum("jpd,kpd->jkp", a, a),
@@ -172,7 +188,7 @@ class SpectralEstimator:
             return est.compressed(compress) if compress > 0 else est
         order = np.argsort(est.eta, kind="stable")
         starts = runs(est.eta[order], compress)
-        w = (evecs * omega[:, None]).T @ evecs                       # W = V^T Omega V
+        w = (evecs * omega[:, None]).T @ evecs if w_modes is None else w_modes   # V^T Omega V
         gram = binned_gram(w[np.ix_(order, order)], a[:, order], starts)
         return est._merged(order, starts, gram, np.add.reduceat(np.diag(w)[order], starts))
 
@@ -291,8 +307,10 @@ class SpectralEstimator:
         return _gram_as_matrix(self.gram)
 
     def _evaluate(self, counts: Any, cross: np.ndarray, noise: np.ndarray, gram: np.ndarray | None,
-                  label_noise: np.ndarray, target: str | None) -> np.ndarray:
-        """Unnormalised predicted error (M,) of ``target`` (None: ``self.target``)."""
+                  label_noise: np.ndarray, target: str | None, guard: bool = True) -> np.ndarray:
+        """Unnormalised predicted error (M,) of ``target`` (None: ``self.target``); ``guard``:
+        a non-positive fresh value is replaced by the pool value (off for the breakdown's
+        parts, which may be negative)."""
         target = self.target if target is None else target
         check_choice("target", target, TARGETS)
         c = self._check(counts)
@@ -300,7 +318,12 @@ class SpectralEstimator:
             return self._propagate(c, cross, noise, gram, pairs=False)[0][:, 0, 0]
         pi, kappa = self._propagate(c, cross, noise, gram, pairs=True)
         a = np.where(c > 0, 1 - self.ridge / kappa, 0.0)
-        return fresh_second_moments(pi, c / self.pool_size, a, label_noise)[:, -1, -1]
+        fresh = fresh_second_moments(pi, c / self.pool_size, a, label_noise)[:, -1, -1]
+        if not guard:
+            return fresh
+        # guard: where the fresh step's linear system is driven below zero by inconsistent
+        # second moments (large coarse errors, docs/theory.md section 9) keep the pool error
+        return np.where(fresh > 0, fresh, pi[:, -1, -1])
 
     def _label_noise(self) -> np.ndarray:
         return self.noise if self.label_noise is None else self.label_noise
@@ -330,10 +353,10 @@ class SpectralEstimator:
             w[:, k] += 0.5
             gram = None if self.gram is None else self.gram * w[:, :, None, None]
             parts[k] = self._evaluate(c, self.cross * w[:, :, None], zero, gram, zero,
-                                      None)[0] / self.norm
+                                      None, guard=False)[0] / self.norm
         gram = None if self.gram is None else 0 * self.gram
         noise = self._evaluate(c, 0 * self.cross, self.noise, gram, self._label_noise(),
-                               None)[0] / self.norm
+                               None, guard=False)[0] / self.norm
         single = self.single_level_error(float(c[0, -1]))
         return Breakdown(c[0], float(parts.sum() + noise), parts, float(noise), single)
 

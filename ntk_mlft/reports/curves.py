@@ -16,7 +16,8 @@ variance model ``p_l = 1``), at different constants (the gain). Proof: ``E* - fl
 ``<= sum_l a_l (B / (L c_l))^{-p_l}``; both are ``Theta(B^{-min p})``. For other error models
 the same statement is applied to their local power-law exponents at the optimum
 (:func:`ntk_mlft.allocation.fit_local_power_law`). :meth:`BudgetCurves.slope` is the
-fitted log-log slope of ``E - floor``, to compare with it.
+fitted log-log slope of ``E - floor``, to compare with it (``docs/theory.md`` section 8, "Slopes of
+error-vs-budget curves"). The rules are those of :data:`ntk_mlft.allocation.RULES`.
 """
 
 from __future__ import annotations
