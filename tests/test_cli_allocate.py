@@ -158,7 +158,7 @@ def test_curves_plots_measured_points(tmp_path, costs_csv, capsys):
     assert (out / "predicted_vs_measured.pdf").stat().st_size > 0
     measured.write_text("allocation,budget,error\nbest,200,0.02\n")
     assert main(["curves", "--costs", costs_csv, *POWER_LAW, "--measured", str(measured), "--out", str(out)]) == 2
-    assert "allocation must name one of" in capsys.readouterr().err
+    assert "line 2: allocation must be one of" in capsys.readouterr().err
 
 
 def test_allocate_from_a_pilot_file_with_unlabeled_inputs(tmp_path, capsys):

@@ -42,12 +42,13 @@ OUT_KIND = "file"  # --out is checked before any work (cli._errors.check_out_pat
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ntk_mlft.cli._arg_types import positive_float, positive_int
     from ntk_mlft.cli._model_args import add_model_arguments
 
     add_model_arguments(parser)
-    parser.add_argument("--budget", type=float, required=True, help="budget in seconds of solver time")
-    parser.add_argument("--min-samples", type=int, default=1, help="least samples of every used level")
-    parser.add_argument("--max-samples", type=int, default=None,
+    parser.add_argument("--budget", type=positive_float, required=True, help="budget in seconds of solver time")
+    parser.add_argument("--min-samples", type=positive_int, default=1, help="least samples of every used level")
+    parser.add_argument("--max-samples", type=positive_int, default=None,
                         help="cap per level for every rule; estimator paths default to MAX_COVERAGE of the "
                              "estimator's pool (studies.error_model.sample_cap): a pool-based estimate is only "
                              "accurate well below it")

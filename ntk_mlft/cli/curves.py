@@ -38,6 +38,7 @@ OUT_KIND = "folder"  # --out is checked before any work (cli._errors.check_out_p
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ntk_mlft.cli._arg_types import positive_float, positive_int
     from ntk_mlft.cli._model_args import add_model_arguments
 
     add_model_arguments(parser)
@@ -48,9 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     budgets.add_argument("--budget-samples", default=None, metavar="START:STOP:NUM",
                          help="budgets in finest-level samples' worth (x the finest cost per sample), "
                               "log-spaced or a comma-separated list: independent of timing noise, e.g. 1:1000:20")
-    parser.add_argument("--at", type=float, default=None,
+    parser.add_argument("--at", type=positive_float, default=None,
                         help="budget (s) for the allocation and learning-curve charts (default: middle budget)")
-    parser.add_argument("--max-samples", type=int, default=None,
+    parser.add_argument("--max-samples", type=positive_int, default=None,
                         help="cap per level for every rule (estimator paths default to MAX_COVERAGE of the "
                              "estimator's pool, studies.error_model.sample_cap)")
     parser.add_argument("--measured", default=None, metavar="FILE.csv",

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft._checks import check_error_estimate
+from ntk_mlft._checks import check_error_estimate, check_memory
 from ntk_mlft._format import plus_minus
 from ntk_mlft._io import strict_json
 
@@ -217,7 +217,7 @@ def compute(args: argparse.Namespace) -> DemoResult:
     from ntk_mlft._progress import progress
     from ntk_mlft._seeds import derived_seed
     from ntk_mlft.allocation import compare_rules
-    from ntk_mlft.cli._model_args import problem_error_model
+    from ntk_mlft.cli._model_args import check_budgets, problem_error_model
     from ntk_mlft.estimators import montecarlo_error
     from ntk_mlft.problems import DEFAULT_PROBLEM, get_problem
     from ntk_mlft.reports.curves import Comparison, budget_curves
@@ -225,11 +225,19 @@ def compute(args: argparse.Namespace) -> DemoResult:
     from ntk_mlft.studies.self_check import check_setup
 
     t0 = time.perf_counter()
+    if args.n_unlabeled == 0:  # the pilot-only (spectral) estimator has no 90% interval to report
+        raise ValueError("--n-unlabeled must be >= 1 for the demo: its 90% intervals come from the practical "
+                         "estimator (pilot + unlabeled inputs); `ntk-mlft allocate --n-unlabeled 0` uses the "
+                         "pilot inputs alone")
+    for n, option in ((args.pilot_size + args.n_unlabeled, "--pilot-size + --n-unlabeled"),
+                      (args.check_size, "--check-size")):
+        check_memory(f"the {n} x {n} kernel of {option}", 3 * 8.0 * n * n, f"lower {option}")  # before any solve
     problem = get_problem(args.problem or DEFAULT_PROBLEM, levels=args.levels)
     steps = iter(progress(range(6), total=6, desc="demo"))
     next(steps)
     costs, cost_note = _costs(problem, args.seed)
     c = costs.cost_seconds
+    check_budgets([float(args.budget_samples * c[-1])], costs, 1, "--budget-samples")  # before the error model
     next(steps)
     t_model = time.perf_counter()
     setup = problem_error_model(problem, args, n_boot=20)
