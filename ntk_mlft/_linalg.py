@@ -81,5 +81,10 @@ def kernel_float64(kernel_fn: Any, x: Any, get: str = "ntk") -> np.ndarray:
     asymmetric at ~1e-3 and its small eigenvalues, which the learning curves need, are noise."""
     import jax
 
+    from ntk_mlft._checks import check_memory
+
+    n = len(x)
+    check_memory(f"the {n} x {n} kernel matrix (and its eigen-decomposition)", 3 * 8.0 * n * n,
+                 "use fewer inputs (pilot, unlabeled or check pool)")
     with jax.enable_x64(True):
         return np.asarray(kernel_fn(np.asarray(x, dtype=np.float64), None, get=get), dtype=np.float64)

@@ -25,7 +25,8 @@ def test_figures_have_panels_labels_and_files(tmp_path):
     assert len(axes) == 2 and axes[0].get_xscale() == "log" and "relative MSE" in axes[0].get_ylabel()
     assert all("downstream samples" in ax.get_xlabel() for ax in axes) and fig.legends
     fig2 = plot_samples_saved([study])
-    assert "shift size" in fig2.axes[0].get_xlabel() and fig2.axes[0].get_legend() is not None
+    assert len(fig2.axes) == 2 and all("shift" in ax.get_xlabel() for ax in fig2.axes)
+    assert fig2.axes[0].get_legend() is not None and "smallest downstream N" in fig2.axes[0].get_title()
     plan = PretrainingPlan(np.array([10.0, 100]), np.array([1.0, 10]), np.array([5, 40]), np.array([1, 6]),
                            np.array([0.5, 0.2]), np.array([0.8, 0.4]))
     fig3 = plot_pretraining_plan(plan, title="x")
@@ -33,3 +34,12 @@ def test_figures_have_panels_labels_and_files(tmp_path):
     for f, stem in ((fig, "a"), (fig2, "b"), (fig3, "c")):
         png, pdf = save_figure(f, tmp_path / stem)
         assert png.stat().st_size > 0 and pdf.stat().st_size > 0
+
+
+def test_study_round_trips_through_its_json_dict():
+    import json
+
+    study = _study()
+    back = ScalingStudy.from_dict(json.loads(json.dumps(study.to_dict())))
+    assert back.to_dict() == study.to_dict()
+    np.testing.assert_array_equal(back.curves[1].factor, study.curves[1].factor)

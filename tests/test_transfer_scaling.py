@@ -64,3 +64,15 @@ def test_pretraining_plan_buys_cheap_source_data():
         pretraining_plan(model, [1.0, 0.1], [20.0])
     with pytest.raises(ValueError, match="at least one target sample"):
         pretraining_plan(model, [0.1, 1.0], [0.5])
+
+
+def test_mlp_kernel_of_flattened_features_equals_the_image_kernel():
+    # predict_scaling feeds mlp-* kernels flattened rows (study._kernel_inputs): same kernel
+    from ntk_mlft.architectures import get_architecture
+    from ntk_mlft.transfer.study import _kernel_inputs, kernel_matrix
+
+    x = np.random.default_rng(0).normal(size=(6, 4, 4, 7))
+    kernel = get_architecture("mlp-relu-3", output_dim=16, width=1).kernel_fn
+    flat, _ = _kernel_inputs("mlp-relu-3", x, np.zeros((6, 16)))
+    assert flat.shape == (6, 112) and _kernel_inputs("cnn-relu-2", x, x)[0].shape == x.shape
+    np.testing.assert_allclose(kernel_matrix(kernel, flat), kernel_matrix(kernel, x), rtol=1e-12, atol=0)

@@ -1,4 +1,5 @@
-"""Budget allocation for separable power-law error models: continuous optimum and exact integers.
+"""Budget allocation for separable power-law error models: continuous optimum and exact integers
+(``docs/theory.md`` section 8).
 
 Problem (one fixed set of used levels, ``m = 1..M``; see :mod:`ntk_mlft.estimators.base` for how
 skipped levels' terms are merged into the next used level)::

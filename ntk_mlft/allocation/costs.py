@@ -138,8 +138,14 @@ class CostTable:
             dup = sorted({lv for lv in levels if levels.count(lv) > 1})
             raise ValueError(f"cost table {path} must have exactly one row for each level 1..L; "
                              f"got levels {levels} (missing {missing_levels}, duplicated {dup})")
-        return cls(level=np.array(levels), grid=np.array([r[1] for r in rows]),
-                   cost_seconds=np.array([r[2] for r in rows]))
+        try:
+            return cls(level=np.array(levels), grid=np.array([r[1] for r in rows], dtype=np.int64),
+                       cost_seconds=np.array([r[2] for r in rows]))
+        except OverflowError:
+            raise ValueError(f"cost table {path}: grid must be at most {np.iinfo(np.int64).max} points; got "
+                             f"{max(r[1] for r in rows)}") from None
+        except ValueError as err:
+            raise ValueError(f"cost table {path}: {err}") from None
 
 
 def as_cost_array(costs: CostTable | Any, n_levels: int | None = None) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""How many training samples to buy at each level: the MLFT budget problem.
+"""How many training samples to buy at each level: the MLFT budget problem (``docs/theory.md`` section 8).
 
 Given an error model ``E(N_1..N_L)`` (predicted relative MSE, :mod:`ntk_mlft.estimators.base`),
 per-sample costs ``c_l`` (seconds, :class:`ntk_mlft.allocation.costs.CostTable` or an array) and a budget
@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft._checks import check_error_estimate, check_positive_int, check_positive_scalar
+from ntk_mlft._checks import as_finite_array, check_error_estimate, check_positive_int, check_positive_scalar
 from ntk_mlft.allocation._search import (
     RTOL,
     active_sets,
@@ -216,7 +216,7 @@ large."""
 def minimum_budget(costs: Any, min_samples: int = 1) -> float:
     """Cheapest admissible allocation: ``min_samples`` at the finest level, all others skipped."""
     c = as_cost_array(costs)
-    return float(min_samples * c[-1])
+    return float(check_positive_int("min_samples", min_samples) * c[-1])
 
 
 def _prepare(model: Any, costs: Any, budget: Any, min_samples: Any = 1, max_samples: Any = None):
@@ -244,6 +244,10 @@ def _prepare(model: Any, costs: Any, budget: Any, min_samples: Any = 1, max_samp
         raise ValueError(f"budget {budget:.6g} s buys {most[l]:.3g} samples at level {l + 1} ({c[l]:.3g} s each), "
                          f"more than the largest count supported ({MAX_COUNT:.0e} per level); give the budget "
                          "and costs in units where a level's count stays below that, or cap it (max_samples)")
+    cheapest = np.zeros(n)
+    cheapest[-1] = min_samples
+    check_error_estimate(f"the predicted error of the cheapest allocation {cheapest.astype(int).tolist()}",
+                         model.error(cheapest))  # a broken model fails here, not after the search
     return n, c, float(budget), min_samples, hi
 
 
@@ -360,7 +364,9 @@ def _finish(model: Any, c: np.ndarray, budget: float, caps: np.ndarray, min_samp
 
 def mlmc_allocation(variances: Any, costs: Any, budget: float) -> np.ndarray:
     """Closed-form continuous MLMC optimum ``N_l = B sqrt(V_l/c_l) / sum_k sqrt(V_k c_k)`` (L,)."""
-    v = np.asarray(variances, float)
+    v = as_finite_array("variances", variances, ndim=1)
+    if np.any(v < 0) or not np.any(v > 0):
+        raise ValueError(f"variances must be >= 0 with at least one > 0 (per-level variances V_l); got {v.tolist()}")
     c = as_cost_array(costs, v.size)
     budget = check_positive_scalar("budget", budget)
     return budget * np.sqrt(v / c) / np.sum(np.sqrt(v * c))

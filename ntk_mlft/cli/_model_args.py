@@ -70,9 +70,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                      help="number of levels of the problem (default: the cost table's rows, else the problem's)")
 
 
-def parse_power_law(items: list[str]):
+def parse_power_law(items: list[str], n_levels: int | None = None):
     """``["coef=1,0.3", "exponent=1,1", "floor=0.01"]`` → PowerLawErrorModel; each key once,
-    ``floor`` a single number."""
+    ``floor`` a single number, ``n_levels`` entries per key when given (the cost table's levels)."""
     from ntk_mlft.estimators.base import PowerLawErrorModel
 
     usage = "--power-law takes coef=V1,V2,.. exponent=P1,P2,.. [floor=F], each key once"
@@ -93,7 +93,13 @@ def parse_power_law(items: list[str]):
         fields[key] = vals[0] if key == "floor" else np.array(vals)
     if "coef" not in fields or "exponent" not in fields:
         raise ValueError("--power-law needs both coef=... and exponent=...")
-    return PowerLawErrorModel(**fields)
+    if n_levels is not None and not len(fields["coef"]) == len(fields["exponent"]) == n_levels:
+        raise ValueError(f"--power-law coef and exponent need one entry per level of the cost table ({n_levels} "
+                         f"levels); got {len(fields['coef'])} and {len(fields['exponent'])}")
+    try:
+        return PowerLawErrorModel(**fields)
+    except ValueError as err:
+        raise ValueError(f"--power-law {err}") from None
 
 
 def check_budgets(budgets: Any, costs: Any, min_samples: int, option: str) -> None:
@@ -105,6 +111,13 @@ def check_budgets(budgets: Any, costs: Any, min_samples: int, option: str) -> No
     low = float(np.min(budgets))
     if not np.all(np.isfinite(budgets)) or low <= 0:
         raise ValueError(f"{option} must be finite and > 0 seconds; got {np.asarray(budgets).tolist()}")
+    from ntk_mlft.allocation.optimize import MAX_COUNT
+
+    high = float(np.max(budgets))
+    if high / costs.cost_seconds[-1] > MAX_COUNT:
+        raise ValueError(f"{option}: {high:.6g} s buys {high / costs.cost_seconds[-1]:.3g} finest-level samples "
+                         f"({costs.cost_seconds[-1]:.6g} s each), more than the largest count supported "
+                         f"({MAX_COUNT:.0e} per level); give budgets in the cost table's unit (seconds)")
     if low < need * (1 - 1e-12):
         raise ValueError(f"{option}: {low:.6g} s is below the cheapest admissible allocation ({min_samples} "
                          f"finest-level sample(s) at {costs.cost_seconds[-1]:.6g} s each; cost table "
@@ -180,14 +193,18 @@ def model_and_costs(args: argparse.Namespace, on_costs: Callable[[Any], None] | 
     if args.power_law:
         if costs is None:
             raise ValueError("--power-law needs --costs (a cost table CSV)")
-        return ModelChoice(parse_power_law(args.power_law), costs, "user model", "power law", "--power-law")
+        return ModelChoice(parse_power_law(args.power_law, costs.n_levels), costs, "user model", "power law", "--power-law")
     if args.pilot:
         from ntk_mlft.estimators.pilot import load_pilot
-        from ntk_mlft.studies.error_model import build_error_model
+        from ntk_mlft.studies.error_model import MIN_PILOT, build_error_model
 
         if costs is None:
             raise ValueError("--pilot needs --costs (a cost table CSV)")
         pilot = load_pilot(args.pilot)
+        if len(pilot.x) < MIN_PILOT:
+            raise ValueError(f"pilot file {args.pilot}: the pilot has {len(pilot.x)} inputs; the error model needs at "
+                             f"least {MIN_PILOT} paired inputs (50-300 recommended: its per-level cap and bootstrap "
+                             "come from them)")
         if pilot.n_levels != costs.n_levels:
             raise ValueError(f"pilot file {args.pilot} has {pilot.n_levels} levels (y_level1..y_level{pilot.n_levels}) "
                              f"but the cost table {args.costs} has {costs.n_levels}; give one cost row per pilot level")

@@ -22,6 +22,12 @@ the same limits. Unspent budget (rounding, or a
 binding cap) is reported for every rule. With an estimator, ``coverage_of_pool`` is
 sum_l N_l / pool for the optimum; above :data:`ntk_mlft.studies.error_model.COVERAGE_WARNING` the table
 says that the prediction tends to be optimistic there.
+
+Before the optimum is reported the model checks itself on its pilot
+(:func:`ntk_mlft.studies.self_check.check_setup`: closed form vs Monte-Carlo on the pilot pairs
+at every rule's counts scaled to the pilot): the JSON carries it as ``self_check`` (``null``
+with the reason in ``self_check_note`` where no pilot is behind the model), the table prints a
+``WARNING self-check`` line with the numbers when it disagrees beyond its tolerance.
 """
 
 from __future__ import annotations
@@ -36,12 +42,13 @@ OUT_KIND = "file"  # --out is checked before any work (cli._errors.check_out_pat
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ntk_mlft.cli._arg_types import positive_float, positive_int
     from ntk_mlft.cli._model_args import add_model_arguments
 
     add_model_arguments(parser)
-    parser.add_argument("--budget", type=float, required=True, help="budget in seconds of solver time")
-    parser.add_argument("--min-samples", type=int, default=1, help="least samples of every used level")
-    parser.add_argument("--max-samples", type=int, default=None,
+    parser.add_argument("--budget", type=positive_float, required=True, help="budget in seconds of solver time")
+    parser.add_argument("--min-samples", type=positive_int, default=1, help="least samples of every used level")
+    parser.add_argument("--max-samples", type=positive_int, default=None,
                         help="cap per level for every rule; estimator paths default to MAX_COVERAGE of the "
                              "estimator's pool (studies.error_model.sample_cap): a pool-based estimate is only "
                              "accurate well below it")
@@ -66,9 +73,10 @@ def _spent(a: dict[str, Any]) -> str:
     return line
 
 
-def format_table(report: dict[str, Any]) -> str:
+def format_table(report: dict[str, Any], check_lines: Any = ()) -> str:
     """Plain-text table of the report of :func:`run`: level, grid, cost/sample, N_l, spend, % of
-    budget; unspent budget and why; then the other rules (with their spend) and the gain."""
+    budget; unspent budget and why; warnings and ``check_lines`` (the self-check's
+    ``SetupCheck.render``); then the prediction, the other rules (with their spend) and the gain."""
     from ntk_mlft.allocation import RULES
     from ntk_mlft.studies.error_model import coverage_note
 
@@ -101,6 +109,7 @@ def format_table(report: dict[str, Any]) -> str:
     if note is not None:
         lines.append(f"note: {note} (--n-unlabeled)")
     lines += [f"warning: {w}" for w in report.get("warnings", [])]
+    lines += list(check_lines)
     lines.append(f"predicted relative MSE: {opt['predicted_error']:.4g} ({RULES['optimal'].label}, "
                  f"integer {opt['integer_status']}, continuous {opt['status']})")
     for name, rule in RULES.items():
@@ -116,7 +125,9 @@ def format_table(report: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ntk_mlft.allocation import RULES
     from ntk_mlft.cli._model_args import cap_per_level, check_budgets, model_and_costs
+    from ntk_mlft.studies.self_check import check_setup
 
     choice = model_and_costs(
         args, on_costs=lambda table: check_budgets([args.budget], table, args.min_samples, "--budget"))
@@ -126,6 +137,9 @@ def run(args: argparse.Namespace) -> int:
         report["warnings"] = choice.model.diagnostics()["warnings"]
     if choice.setup is not None:
         report["coverage_of_pool"] = choice.setup.coverage(report["optimal"]["counts"])
+    rules = [name for name in RULES if report.get(name) is not None]
+    check = check_setup(choice.setup, [report[name]["counts"] for name in rules], args.seed, rules)
+    report.update(check.as_dict())
     if args.out:
         from ntk_mlft._io import write_json_atomic
 
@@ -133,5 +147,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(strict_json(report, indent=2))
     else:
-        print(format_table(report))
+        print(format_table(report, check.render()))
     return 0

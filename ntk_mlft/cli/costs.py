@@ -12,14 +12,15 @@ OUT_KIND = "file"  # --out is checked before any work (cli._errors.check_out_pat
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ntk_mlft.cli._arg_types import positive_float, positive_int
     from ntk_mlft.cli._problem_args import add_problem_arguments
 
     add_problem_arguments(parser)
-    parser.add_argument("--repeats", type=int, default=5,
+    parser.add_argument("--repeats", type=positive_int, default=5,
                         help="timed repeats per level, interleaved across levels (the minimum is kept)")
-    parser.add_argument("--samples", type=int, default=32,
+    parser.add_argument("--samples", type=positive_int, default=32,
                         help="batch size: samples per solve call (default: generate's chunk size)")
-    parser.add_argument("--max-batch-time", type=float, default=1.0,
+    parser.add_argument("--max-batch-time", type=positive_float, default=1.0,
                         help="seconds: levels slower than this per batch are timed on fewer samples")
 
 

@@ -14,6 +14,11 @@ Writes to ``--out`` (default ``results/curves``), every figure as PNG and PDF:
 (predicted error vs each level's count around that allocation), ``predicted_vs_measured`` (with
 ``--measured``), plus ``curves.csv`` (one row per budget) and ``curves.json``.
 
+The rules' allocations at ``--at`` are checked on the pilot before anything is reported
+(:func:`ntk_mlft.studies.self_check.check_setup`, as ``allocate`` does): ``curves.json`` (and
+``--json``) carries ``self_check`` (``null`` with the reason in ``self_check_note`` without a
+pilot), the text output a ``WARNING self-check`` line with the numbers when it disagrees.
+
 ``--measured FILE.csv`` has columns ``allocation,budget,error[,stderr]``: allocation one of
 ``optimal``, ``single``, ``equal``; budget in seconds; error the measured relative MSE.
 """
@@ -33,6 +38,7 @@ OUT_KIND = "folder"  # --out is checked before any work (cli._errors.check_out_p
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ntk_mlft.cli._arg_types import positive_float, positive_int
     from ntk_mlft.cli._model_args import add_model_arguments
 
     add_model_arguments(parser)
@@ -43,9 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     budgets.add_argument("--budget-samples", default=None, metavar="START:STOP:NUM",
                          help="budgets in finest-level samples' worth (x the finest cost per sample), "
                               "log-spaced or a comma-separated list: independent of timing noise, e.g. 1:1000:20")
-    parser.add_argument("--at", type=float, default=None,
+    parser.add_argument("--at", type=positive_float, default=None,
                         help="budget (s) for the allocation and learning-curve charts (default: middle budget)")
-    parser.add_argument("--max-samples", type=int, default=None,
+    parser.add_argument("--max-samples", type=positive_int, default=None,
                         help="cap per level for every rule (estimator paths default to MAX_COVERAGE of the "
                              "estimator's pool, studies.error_model.sample_cap)")
     parser.add_argument("--measured", default=None, metavar="FILE.csv",
@@ -55,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ntk_mlft._io import write_json_atomic
-    from ntk_mlft.allocation import RULES, optimize_allocation
+    from ntk_mlft.allocation import RULES, compare_rules
     from ntk_mlft.cli._model_args import cap_per_level, check_budgets, model_and_costs
     from ntk_mlft.reports.curves import (
         budget_curves,
@@ -71,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         plot_predicted_vs_measured,
         save_figure,
     )
+    from ntk_mlft.studies.self_check import check_setup
 
     measured = read_measured_csv(args.measured) if args.measured else None
     if args.budget_samples is not None:
@@ -96,13 +103,15 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out or "results/curves")
     files = [*save_figure(plot_error_vs_budget(curves), out / "error_vs_budget")]
     at = float(args.at) if args.at is not None else float(budgets[len(budgets) // 2])
-    alloc = optimize_allocation(model, costs, at, max_samples=cap)
+    rules = compare_rules(model, costs, at, max_samples=cap).feasible()  # alloc_at and its baselines
+    alloc = rules["optimal"]
+    check = check_setup(choice.setup, [a.counts for a in rules.values()], args.seed, tuple(rules))
     files += save_figure(plot_allocation(alloc, grid=getattr(costs, "grid", None), **ctx), out / "allocation")
     top = cap if cap is not None else 4 * int(alloc.counts.max())
     ns = np.unique(np.geomspace(1, max(top, 2), 12).round())
     lc = predicted_learning_curves(model, alloc.counts, ns, budget=at, **ctx)
     files += save_figure(plot_learning_curves(lc), out / "learning_curves")
-    summary = {**curves.to_dict(), **choice.labels(), "allocation_at": alloc.to_dict()}
+    summary = {**curves.to_dict(), **choice.labels(), "allocation_at": alloc.to_dict(), **check.as_dict()}
     if measured is not None:
         comp = compare_measured(model, costs, measured, max_samples=cap, **ctx)
         files += save_figure(plot_predicted_vs_measured(comp), out / "predicted_vs_measured")
@@ -121,5 +130,6 @@ def run(args: argparse.Namespace) -> int:
                   f"over budgets {budgets[0]:.4g}-{budgets[-1]:.4g} s "
                   f"(fitted slope {curves.slope(m):.2f}; {int(curves.cap_bound(m).sum())} budgets cap-bound)")
         print(f"theory: slope {curves.theory_slope:.2f} ({curves.theory_note})")
+        print("\n".join(check.render()))
         print(f"wrote {len(files)} files to {out}")
     return 0

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft._checks import check_error_estimate
+from ntk_mlft._checks import check_error_estimate, check_memory
 from ntk_mlft._format import plus_minus
 from ntk_mlft._io import strict_json
 
@@ -104,8 +104,8 @@ class DemoResult:
       monte_carlo_sets: "disjoint" or "independent".
       curves: ``BudgetCurves``; learning_curves: ``LearningCurves`` with their Monte-Carlo check;
       comparison: predicted vs Monte-Carlo ``Comparison``; runtime_seconds: total wall time.
-      self_check: the :class:`~ntk_mlft.estimators.selfcheck.PilotConsistency` of the feasible
-      rules (closed form vs Monte-Carlo on the pilot pairs), or None.
+      self_check: the :class:`~ntk_mlft.studies.self_check.SetupCheck` of the feasible rules
+      (closed form vs Monte-Carlo on the pilot pairs, as ``allocate`` and ``curves`` run it).
     """
 
     problem: str
@@ -126,7 +126,7 @@ class DemoResult:
     learning_curves: Any
     comparison: Any
     runtime_seconds: float
-    self_check: Any = None
+    self_check: Any
 
     @property
     def budget(self) -> float:
@@ -184,7 +184,7 @@ class DemoResult:
             "gain_over_single_level_measured": gain,
             "gain_over_single_level_measured_stderr": gain_se,
             "curves": self.curves.to_dict(),
-            "self_check": None if self.self_check is None else self.self_check.as_dict(),
+            **self.self_check.as_dict(),
             "runtime_seconds": self.runtime_seconds,
         }
 
@@ -217,19 +217,27 @@ def compute(args: argparse.Namespace) -> DemoResult:
     from ntk_mlft._progress import progress
     from ntk_mlft._seeds import derived_seed
     from ntk_mlft.allocation import compare_rules
-    from ntk_mlft.cli._model_args import problem_error_model
+    from ntk_mlft.cli._model_args import check_budgets, problem_error_model
     from ntk_mlft.estimators import montecarlo_error
-    from ntk_mlft.estimators.selfcheck import pilot_consistency
     from ntk_mlft.problems import DEFAULT_PROBLEM, get_problem
     from ntk_mlft.reports.curves import Comparison, budget_curves
     from ntk_mlft.studies.error_model import check_pool
+    from ntk_mlft.studies.self_check import check_setup
 
     t0 = time.perf_counter()
+    if args.n_unlabeled == 0:  # the pilot-only (spectral) estimator has no 90% interval to report
+        raise ValueError("--n-unlabeled must be >= 1 for the demo: its 90% intervals come from the practical "
+                         "estimator (pilot + unlabeled inputs); `ntk-mlft allocate --n-unlabeled 0` uses the "
+                         "pilot inputs alone")
+    for n, option in ((args.pilot_size + args.n_unlabeled, "--pilot-size + --n-unlabeled"),
+                      (args.check_size, "--check-size")):
+        check_memory(f"the {n} x {n} kernel of {option}", 3 * 8.0 * n * n, f"lower {option}")  # before any solve
     problem = get_problem(args.problem or DEFAULT_PROBLEM, levels=args.levels)
     steps = iter(progress(range(6), total=6, desc="demo"))
     next(steps)
     costs, cost_note = _costs(problem, args.seed)
     c = costs.cost_seconds
+    check_budgets([float(args.budget_samples * c[-1])], costs, 1, "--budget-samples")  # before the error model
     next(steps)
     t_model = time.perf_counter()
     setup = problem_error_model(problem, args, n_boot=20)
@@ -245,10 +253,7 @@ def compute(args: argparse.Namespace) -> DemoResult:
     counts = np.array([a.counts for a in allocs.values()], dtype=float)
     band = model.error_with_uncertainty(counts, level=0.9)
     check_error_estimate("the predicted errors of the demo's allocations", band["error"])
-    n_p = setup.n_pilot
-    y_pilot = np.asarray(setup.pilot.ys, dtype=np.float64).reshape(len(setup.pilot.ys), n_p, -1)
-    consistency = pilot_consistency(setup.kernel[:n_p, :n_p], y_pilot, counts, setup.pool_size,
-                                    ridge=setup.ridge_absolute, seed=derived_seed(args.seed, "self check"))
+    consistency = check_setup(setup, counts, args.seed, tuple(allocs))
     k_check, y_check = check_pool(problem, args.check_size, args.arch, seed=args.seed)
     sets = _sets(counts, args.check_size)
     mc = montecarlo_error(k_check, y_check, counts, ridge=setup.ridge_absolute, n_trials=args.trials,
@@ -402,8 +407,10 @@ def summary_markdown(r: DemoResult) -> str:
         lines.append(f"- Estimator diagnostics: resolved rank per level {list(diag['resolved_rank'])}, unresolved "
                      f"(tail) power fraction {[round(float(v), 3) for v in diag['tail_fraction']]}.")
         lines += [f"- WARNING: {w}." for w in diag.get("warnings", [])]
-    check = r.self_check
-    if check is not None:
+    check = r.self_check.consistency
+    if check is None:
+        lines.append(f"- Self-check on the pilot pairs: not run — {r.self_check.note}.")
+    else:
         lines.append(f"- Self-check on the pilot pairs (closed form vs Monte-Carlo at the allocations scaled to the "
                      f"pilot): {'agrees' if check.agrees else 'disagrees'} within {check.tolerance:.0%}.")
         lines += [f"- WARNING: {w}." for w in check.warnings]

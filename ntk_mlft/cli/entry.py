@@ -14,6 +14,9 @@ import re
 import sys
 from collections.abc import Sequence
 
+from ntk_mlft.cli._errors import (check_no_empty_values, check_out_path, error_line,
+                                  interrupts_get_through)
+
 __all__ = ["COMMANDS", "add_common_options", "build_parser", "main"]
 
 # name -> module under ntk_mlft.cli
@@ -118,14 +121,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code. Bad input (and an ``--out`` that cannot be
-    written, checked before any work) exits with code 2 and one line, Ctrl-C with 130
-    (:mod:`ntk_mlft.cli._errors`)."""
-    from ntk_mlft.cli._errors import check_out_path, error_line
+    written, checked before any work) exits with code 2 and one line, Ctrl-C with 130, wherever it
+    lands (:mod:`ntk_mlft.cli._errors`)."""
+    with interrupts_get_through():
+        try:
+            return _main(argv)
+        except KeyboardInterrupt as err:  # one redelivered after the command's own handler
+            line = error_line(None, err)
+            print(line[0], file=sys.stderr)
+            return line[1]
 
-    command = "(parsing)"
+
+def _main(argv: Sequence[str] | None) -> int:
+    command = None
     try:
         args = build_parser().parse_args(argv)
         command = args.command
+        check_no_empty_values(args)
         import jax  # after parsing: --help and --version stay fast
 
         jax.config.update("jax_enable_x64", True)

@@ -21,6 +21,7 @@ OUT_KIND = "folder"  # --out is checked before any work (cli._errors.check_out_p
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ntk_mlft.cli._arg_types import non_negative_int, positive_int
     from ntk_mlft.cli._problem_args import add_problem_arguments
 
     add_problem_arguments(parser)
@@ -31,12 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="inputs from one stream for all levels: level l gets the first counts[l] of "
                              "them (equal counts: the same inputs everywhere; unequal: nested prefixes); "
                              "also writes DIR/pilot.npz with the min(counts) inputs common to every level")
-    parser.add_argument("--n-unlabeled", type=int, default=3000,
+    parser.add_argument("--n-unlabeled", type=non_negative_int, default=3000,
                         help="with --paired: cheap unlabeled inputs (no solves) written to pilot.npz as "
                              "x_unlabeled, the pool that pins down the kernel's spectrum (allocate --pilot "
                              "caps counts at 20%% of pilot + unlabeled inputs); 0: none")
-    parser.add_argument("--workers", type=int, default=None, help="local worker processes (default: serial)")
-    parser.add_argument("--chunk-size", type=int, default=32, help="samples per cached chunk")
+    parser.add_argument("--workers", type=positive_int, default=None, help="local worker processes (default: serial)")
+    parser.add_argument("--chunk-size", type=positive_int, default=32, help="samples per cached chunk")
     parser.add_argument("--cache", default=None, help="chunk cache folder (default: DIR/cache)")
 
 
@@ -48,17 +49,18 @@ def _parse_counts(text: str) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ntk_mlft.cli._errors import check_out_path
     from ntk_mlft.cli._problem_args import problem_from_args, write_pilot
     from ntk_mlft.problems import generate
     from ntk_mlft.studies.error_model import unlabeled_inputs
 
     problem = problem_from_args(args)
     counts = _parse_counts(args.counts)
-    if args.n_unlabeled < 0:
-        raise ValueError(f"--n-unlabeled must be >= 0 (0: no x_unlabeled in pilot.npz); got {args.n_unlabeled}")
     if args.levels is None and len(counts) != problem.n_levels:
         problem = problem_from_args(argparse.Namespace(**{**vars(args), "levels": len(counts)}))
     out = Path(args.out or "results/data")
+    if args.cache:
+        check_out_path(args.cache, "folder", "--cache")
     cache = Path(args.cache) if args.cache else out / "cache"
     data = generate(problem, counts, seed=args.seed, paired=args.paired, cache_dir=cache,
                     workers=args.workers, chunk_size=args.chunk_size)

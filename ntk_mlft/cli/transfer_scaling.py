@@ -54,15 +54,17 @@ def _floats(text: str, name: str, count: int | None = None) -> list[float]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ntk_mlft.cli._arg_types import non_negative_float, positive_float, positive_int
+
     parser.add_argument("--system", default="all", choices=(*SYSTEMS, "all"), help="periodic system(s)")
     parser.add_argument("--source-range", default=None, metavar="LO,HI",
                         help="source range of the one --system (default: DEFAULT_SHIFTS)")
     parser.add_argument("--target-ranges", default=None, metavar="LO,HI;LO,HI;...",
                         help="target ranges of the one --system, in-distribution first")
     parser.add_argument("--mixed", action="store_true", help="also pre-train on the mixture of the three systems")
-    parser.add_argument("--n-source-pool", type=int, default=2000, help="solved source samples (kernel pool)")
-    parser.add_argument("--n-target-pool", type=int, default=2000, help="solved samples per target (kernel pool)")
-    parser.add_argument("--n-pre", type=int, default=1000, help="pre-training (source) samples N_pre")
+    parser.add_argument("--n-source-pool", type=positive_int, default=2000, help="solved source samples (kernel pool)")
+    parser.add_argument("--n-target-pool", type=positive_int, default=2000, help="solved samples per target (kernel pool)")
+    parser.add_argument("--n-pre", type=positive_int, default=1000, help="pre-training (source) samples N_pre")
     parser.add_argument("--n-down", default=None, metavar="START:STOP:NUM",
                         help="downstream counts (default 10:n_target_pool/2:20)")
     parser.add_argument("--n-pre-grid", default=None, metavar="A,B,C",
@@ -70,11 +72,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budgets", default=None, metavar="B1,B2,...", help="budgets (s) for the allocation")
     parser.add_argument("--costs", default="1,10", metavar="SOURCE,TARGET",
                         help="seconds per source and per target sample (source must be cheaper)")
-    parser.add_argument("--target-error", type=float, default=None, help="error at which the factor is read")
-    parser.add_argument("--size", type=int, default=16, help="network input / output grid (per side)")
+    parser.add_argument("--target-error", type=positive_float, default=None, help="error at which the factor is read")
+    parser.add_argument("--size", type=positive_int, default=16, help="network input / output grid (per side)")
     parser.add_argument("--grid", type=int, default=64, choices=(64, 128), help="solver grid (per side)")
-    parser.add_argument("--architecture", default="mlp-relu-3", help="architecture whose NTK is used")
-    parser.add_argument("--ridge", type=float, default=0.1, help="ridge, relative to the mean NTK diagonal")
+    parser.add_argument("--arch", "--architecture", dest="architecture", default="mlp-relu-3",
+                        help="architecture whose NTK is used (--architecture: the old name)")
+    parser.add_argument("--ridge", type=non_negative_float, default=0.1, help="ridge, relative to the mean NTK diagonal")
     parser.add_argument("--cache", default=None, help="folder for cached solved samples")
 
 

@@ -93,14 +93,19 @@ def measured_points(result):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ntk_mlft._checks import check_choice, check_positive_int
+    from ntk_mlft._checks import check_choice, check_memory, check_positive_int
     from ntk_mlft._io import write_json_atomic, write_text_atomic
+    import numpy as np
+
     from ntk_mlft.allocation.costs import CostTable
+    from ntk_mlft.cli._errors import check_out_path
     from ntk_mlft.cli._model_args import check_budgets, parse_power_law
     from ntk_mlft.cli._problem_args import problem_from_args
+    from ntk_mlft.architectures import available_architectures
     from ntk_mlft.problems import measure_costs
     from ntk_mlft.reports.plotting import plot_measured_error_vs_budget, plot_measured_vs_predicted, save_figure
     from ntk_mlft.studies.trained_networks import ALLOCATIONS, validate
+    from ntk_mlft.training import OPTIMIZERS
 
     problem = problem_from_args(args)
     out = Path(args.out or f"results/validate-{problem.name}")
@@ -109,10 +114,26 @@ def run(args: argparse.Namespace) -> int:
         check_choice("--allocations", a, ALLOCATIONS)
     for w in args.widths:
         check_positive_int("--widths", w)
+    if not args.widths or not args.allocations:
+        raise ValueError("--widths and --allocations need at least one value each")
+    check_memory(f"training a width-{max(args.widths)} network", 4 * 3 * 8.0 * max(args.widths) ** 2,
+                 "use smaller --widths")
+    pool = args.pilot_size + args.n_unlabeled
+    check_memory(f"the estimator's {pool} x {pool} pool kernel", 3 * 8.0 * pool * pool,
+                 "lower --pilot-size or --n-unlabeled")
+    row = int(np.prod(problem.input_shape)) + int(np.prod(problem.output_shape))
+    check_memory(f"{args.n_test} test samples", 8.0 * row * args.n_test, "lower --n-test")
+    for option, folder in (("--cache-dir", args.cache_dir), ("--checkpoint-dir", args.checkpoint_dir)):
+        if folder is not None:
+            check_out_path(folder, "folder", option)
+    check_choice("--arch", args.arch, available_architectures())
+    check_choice("--optimizer", args.optimizer, OPTIMIZERS)
+    if args.power_law:
+        parse_power_law(args.power_law)  # its syntax, before costs are measured; its levels below
     costs = CostTable.from_csv(args.costs) if args.costs else measure_costs(problem, seed=args.seed)
     budgets = args.budget or [8 * float(costs.cost_seconds[-1])]
     check_budgets(budgets, costs, 1, "--budget")  # before any network is trained
-    model = parse_power_law(args.power_law) if args.power_law else None
+    model = parse_power_law(args.power_law, costs.n_levels) if args.power_law else None
     result = validate(problem, architecture=args.arch, budgets=budgets, allocations=args.allocations,
                       widths=args.widths, seeds=range(seeds), n_test=args.n_test,
                       optimizer=args.optimizer, max_steps=args.max_steps, rtol=args.rtol,

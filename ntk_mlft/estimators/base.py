@@ -82,6 +82,14 @@ def effective_counts(counts: np.ndarray) -> np.ndarray:
     return out
 
 
+COEF_RANGE = (1e-100, 1e100)
+"""Admissible non-zero power-law coefficients (and largest floor): as for costs
+(``allocation.costs``), the optimiser takes logarithms and powers of them."""
+
+MAX_EXPONENT = 10.0
+"""Largest power-law exponent: coef * N^-p stays a normal float up to ``MAX_COUNT`` samples."""
+
+
 @dataclass(frozen=True)
 class PowerLawErrorModel:
     """Separable power law ``E(N) = floor + sum_l coef_l * N_l ** (-exponent_l)``.
@@ -108,13 +116,24 @@ class PowerLawErrorModel:
                              f"got {coef.size} and {exponent.size}")
         if np.any(coef < 0):
             raise ValueError(f"coef must be >= 0; got {coef.tolist()}")
+        if not np.any(coef > 0):
+            raise ValueError(f"coef must have at least one entry > 0 (all zero: every allocation has the same "
+                             f"error, nothing to optimise); got {coef.tolist()}")
+        tiny = (coef > 0) & ~((coef >= COEF_RANGE[0]) & (coef <= COEF_RANGE[1]))
+        if np.any(tiny):
+            raise ValueError(f"coef must be 0 or between {COEF_RANGE[0]:g} and {COEF_RANGE[1]:g} (outside, the "
+                             f"optimiser's logarithms and powers over- or underflow); got {coef.tolist()}: rescale "
+                             "the error unit")
         if np.any(exponent <= 0):
             raise ValueError(f"exponent must be > 0 (errors decrease with more samples); got {exponent.tolist()}")
+        if np.any(exponent > MAX_EXPONENT):
+            raise ValueError(f"exponent must be at most {MAX_EXPONENT:g} (a learning curve N^-p with larger p "
+                             f"underflows to 0 after a few samples); got {exponent.tolist()}")
         if isinstance(self.floor, bool) or not np.isscalar(self.floor):
             raise TypeError(f"floor must be a real number; got {self.floor!r}")
         floor = float(self.floor)
-        if not np.isfinite(floor) or floor < 0:
-            raise ValueError(f"floor must be finite and >= 0; got {self.floor!r}")
+        if not np.isfinite(floor) or floor < 0 or floor > COEF_RANGE[1]:
+            raise ValueError(f"floor must be finite and >= 0 (at most {COEF_RANGE[1]:g}); got {self.floor!r}")
         object.__setattr__(self, "coef", coef)
         object.__setattr__(self, "exponent", exponent)
         object.__setattr__(self, "floor", floor)

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft._checks import as_finite_array, check_choice, check_positive_int, check_positive_scalar
+from ntk_mlft._checks import as_finite_array, check_choice, check_magnitude, check_positive_int, check_positive_scalar
 from ntk_mlft._io import save_npz_atomic
 from ntk_mlft._linalg import kernel_float64
 from ntk_mlft.estimators._modes import hat_matrix, knot_grid, projected_gram, runs
@@ -46,20 +46,46 @@ class Pilot:
     ys: np.ndarray
     x_unlabeled: np.ndarray | None = None
 
+    def __post_init__(self) -> None:
+        x, ys = _check_pilot(self.x, self.ys)
+        xu = None if self.x_unlabeled is None else _check_unlabeled(self.x_unlabeled, x)
+        object.__setattr__(self, "x", x)
+        object.__setattr__(self, "ys", ys)
+        object.__setattr__(self, "x_unlabeled", xu)
+
     @property
     def n_levels(self) -> int:
         return int(self.ys.shape[0])
 
 
 def _check_pilot(x: Any, ys: Any) -> tuple[np.ndarray, np.ndarray]:
+    """x (n_p, *input_shape) and ys (L, n_p, *output_shape) as float64; ValueError naming the
+    array unless both are finite, of a sane magnitude (``_checks.check_magnitude``) and agree."""
     x = as_finite_array("x", x)
+    if x.ndim < 2 or x.shape[0] == 0:
+        raise ValueError(f"x must have shape (n_p, *input_shape) with n_p >= 1 and at least one input axis "
+                         f"(a scalar input: shape (n_p, 1)); got shape {x.shape}")
+    check_magnitude("x", x)
+    if (isinstance(ys, np.ndarray) and ys.ndim == 0) or len(ys) == 0:
+        raise ValueError("ys must hold one array per level (y_level1..y_levelL); got none")
     if len({np.shape(y) for y in ys}) != 1:
         raise ValueError(f"ys: every level must have the same shape; got {[np.shape(y) for y in ys]}")
     ys = as_finite_array("ys", np.stack([np.asarray(y, dtype=np.float64) for y in ys]))
     if ys.shape[1] != x.shape[0]:
         raise ValueError(f"ys must have n_p = {x.shape[0]} rows per level (same inputs as x); "
                          f"got {ys.shape[1]}")
+    check_magnitude("ys", ys)
     return x, ys
+
+
+def _check_unlabeled(x_unlabeled: Any, x: np.ndarray) -> np.ndarray:
+    """x_unlabeled (m, *input_shape) as float64, with the pilot inputs' ``input_shape``."""
+    xu = as_finite_array("x_unlabeled", x_unlabeled)
+    if xu.ndim != x.ndim or xu.shape[1:] != x.shape[1:] or xu.shape[0] == 0:
+        raise ValueError(f"x_unlabeled must have shape (m, {', '.join(map(str, x.shape[1:]))}) with m >= 1, "
+                         f"the pilot inputs' shape per row; got {xu.shape}")
+    check_magnitude("x_unlabeled", xu)
+    return xu
 
 
 def save_pilot(path: str | Path, x: Any, ys: Any, x_unlabeled: Any = None) -> Path:
@@ -67,7 +93,7 @@ def save_pilot(path: str | Path, x: Any, ys: Any, x_unlabeled: Any = None) -> Pa
     x, ys = _check_pilot(x, ys)
     arrays = {"x": x, **{f"y_level{i + 1}": y for i, y in enumerate(ys)}}
     if x_unlabeled is not None:
-        arrays["x_unlabeled"] = as_finite_array("x_unlabeled", x_unlabeled)
+        arrays["x_unlabeled"] = _check_unlabeled(x_unlabeled, x)
     save_npz_atomic(Path(path), **arrays)
     return Path(path)
 
@@ -76,8 +102,10 @@ def load_pilot(path: str | Path) -> Pilot:
     """Read a pilot file; ValueError naming the file and the missing/inconsistent key
     (``_pilot_file.read_pilot_arrays``)."""
     x, ys, xu = read_pilot_arrays(path)
-    x, ys = _check_pilot(x, ys)
-    return Pilot(x, ys, None if xu is None else as_finite_array("x_unlabeled", xu))
+    try:
+        return Pilot(x, ys, xu)
+    except ValueError as err:
+        raise ValueError(f"pilot file {path}: {err}") from None
 
 
 def _cross_powers(phi: np.ndarray, d: np.ndarray, w: np.ndarray, m_pool: float) -> np.ndarray:

@@ -31,6 +31,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import platform
+import signal
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -39,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft._checks import check_positive_int
+from ntk_mlft._checks import check_memory, check_positive_int
 from ntk_mlft._io import content_key, load_npz_checked, save_npz_atomic
 from ntk_mlft._progress import progress
 from ntk_mlft.problems._base import Problem, SolverError
@@ -173,6 +175,25 @@ def _completed(jobs: list[Job], executor: Any) -> Iterator[tuple[Job, tuple[np.n
         raise
 
 
+def _worker_pool(workers: int) -> ProcessPoolExecutor:
+    """A 'spawn' pool of ``workers`` processes that ignore Ctrl-C.
+
+    A terminal's Ctrl-C signals the whole process group; only this process should act on it (it
+    cancels the pending chunks, the finished ones stay cached). The workers are started here with
+    SIGINT ignored, a disposition they inherit through ``exec`` and Python keeps, so an interrupt
+    never prints a traceback from a worker, even one still starting up."""
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    if threading.current_thread() is not threading.main_thread():
+        return pool
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        for _ in range(workers):  # each submit with no idle worker starts one, now
+            pool.submit(int)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return pool
+
+
 def generate(problem: Problem, counts_per_level: Any, seed: int, paired: bool = False,
              cache_dir: str | os.PathLike[str] | None = None, workers: int | None = None, *,
              executor: Any = None, chunk_size: int = 32) -> MultiLevelDataset:
@@ -194,6 +215,9 @@ def generate(problem: Problem, counts_per_level: Any, seed: int, paired: bool = 
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a Problem (see get_problem); got {type(problem).__name__}")
     counts = _check_counts(counts_per_level, problem.n_levels)
+    row = int(np.prod(problem.input_shape)) + int(np.prod(problem.output_shape))
+    check_memory(f"the dataset of {sum(counts)} samples (counts {list(counts)})", 8.0 * row * sum(counts),
+                 "ask for fewer samples")
     seed = check_positive_int("seed", seed, allow_zero=True)
     chunk_size = check_positive_int("chunk_size", chunk_size)
     if workers is not None:
@@ -210,8 +234,7 @@ def generate(problem: Problem, counts_per_level: Any, seed: int, paired: bool = 
     if executor is None and workers is not None and workers > 1:
         # 'spawn', not the POSIX default 'fork': forking a process that has started JAX's
         # threads can deadlock (JAX warns), and spawn behaves the same on every platform.
-        own_pool = executor = ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        own_pool = executor = _worker_pool(workers)
     try:
         inputs, outputs = [], []
         for level, count in enumerate(counts, start=1):

@@ -16,7 +16,8 @@ variance model ``p_l = 1``), at different constants (the gain). Proof: ``E* - fl
 ``<= sum_l a_l (B / (L c_l))^{-p_l}``; both are ``Theta(B^{-min p})``. For other error models
 the same statement is applied to their local power-law exponents at the optimum
 (:func:`ntk_mlft.allocation.fit_local_power_law`). :meth:`BudgetCurves.slope` is the
-fitted log-log slope of ``E - floor``, to compare with it.
+fitted log-log slope of ``E - floor``, to compare with it (``docs/theory.md`` section 8, "Slopes of
+error-vs-budget curves"). The rules are those of :data:`ntk_mlft.allocation.RULES`.
 """
 
 from __future__ import annotations
@@ -106,6 +107,12 @@ def read_measured_csv(path: str | os.PathLike[str]) -> MeasuredPoints:
         except ValueError as err:
             raise ValueError(f"measured-points file {path} line {lineno}: budget, error and stderr must be "
                              f"numbers; got {row}") from err
+        a, b, e, se = rows[-1]
+        if a not in METHODS or not (np.isfinite(b) and b > 0 and np.isfinite(e) and e > 0) or se < 0 \
+                or se == np.inf:
+            raise ValueError(f"measured-points file {path} line {lineno}: allocation must be one of {METHODS}, "
+                             "budget (s) and error (relative MSE) finite and > 0, stderr empty or finite and "
+                             f">= 0; got {row}")
     if not rows:
         raise ValueError(f"measured-points file {path} has no rows")
     a, b, e, se = zip(*rows)
@@ -211,20 +218,25 @@ def _cap_bound(a: Allocation | None) -> bool:
     return a is not None and a.unspent_reason.startswith("sample cap") and a.unspent > 0.01 * a.budget
 
 
+MAX_BUDGETS = 1000
+"""Most budgets one curve may have: each costs an allocation search (milliseconds to seconds)."""
+
+
 def parse_budgets(spec: str, unit: str = "seconds") -> np.ndarray:
-    """``"START:STOP:NUM"`` → NUM log-spaced budgets; or a comma-separated list of distinct
-    positive budgets (sorted). ``unit`` names them in the error message."""
-    usage = (f"budgets must be 'START:STOP:NUM' (0 < START < STOP, NUM >= 2; log-spaced {unit}) "
-             f"or a comma-separated list of distinct positive {unit}")
+    """``"START:STOP:NUM"`` → NUM log-spaced budgets; or a comma-separated list of at least two
+    distinct positive budgets (sorted); at most :data:`MAX_BUDGETS`. ``unit`` names them in the
+    error message."""
+    usage = (f"budgets must be 'START:STOP:NUM' (0 < START < STOP, 2 <= NUM <= {MAX_BUDGETS}; log-spaced "
+             f"{unit}) or a comma-separated list of 2 to {MAX_BUDGETS} distinct positive {unit}")
     try:
         if ":" in spec:
             start, stop, num = spec.split(":")
             start, stop, num = float(start), float(stop), int(num)
-            if not (0 < start < stop < np.inf) or num < 2:
+            if not (0 < start < stop < np.inf) or not 2 <= num <= MAX_BUDGETS:
                 raise ValueError
             return np.geomspace(start, stop, num)
         vals = np.array(sorted(float(v) for v in spec.split(",")))
-        if vals.size == 0 or np.any(vals <= 0) or not np.all(np.isfinite(vals)):
+        if not 2 <= vals.size <= MAX_BUDGETS or np.any(vals <= 0) or not np.all(np.isfinite(vals)):
             raise ValueError
     except ValueError:
         raise ValueError(f"{usage}; got {spec!r}") from None

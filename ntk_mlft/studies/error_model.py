@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ntk_mlft._checks import check_distinct_inputs, check_positive_int, check_positive_scalar
+from ntk_mlft._checks import check_distinct_inputs, check_memory, check_positive_int, check_positive_scalar
 from ntk_mlft._linalg import kernel_float64
 from ntk_mlft._progress import stage
 from ntk_mlft._seeds import derived_seed, seed_stream
@@ -41,6 +41,10 @@ memberships."""
 
 DENSE_MEMORY_LIMIT = 8e9
 """Bytes above which ``build_error_model`` refuses the dense pool spectrum (``dense_memory``)."""
+
+MIN_PILOT = 10
+"""Fewest paired pilot inputs a pilot file may have: below it the sample cap is a single sample
+and the estimate has no bootstrap to speak of (README recommends 50-300)."""
 
 
 def sample_cap(pool_size: int) -> int:
@@ -184,6 +188,7 @@ def unlabeled_inputs(problem: Any, n: int, seed: int = 0) -> np.ndarray:
     """``n`` cheap unlabeled inputs of ``problem`` (``sample_inputs``, no solves), from the named
     stream ``"unlabeled inputs"`` of ``seed`` (independent of ``problems.generate``'s streams)."""
     n = check_positive_int("n_unlabeled", n)
+    check_memory(f"{n} unlabeled inputs", 8.0 * n * int(np.prod(problem.input_shape)), "use fewer unlabeled inputs")
     return problem.sample_inputs(np.random.default_rng(seed_stream(seed, "unlabeled inputs")), n)
 
 
@@ -191,12 +196,16 @@ def pilot_from_problem(problem: Any, n_pilot: int, seed: int = 0, cache_dir: Any
                        n_unlabeled: int = 0):
     """Pilot of a built-in problem: ``n_pilot`` inputs solved at every level
     (``problems.generate(..., paired=True)``) and, with ``n_unlabeled > 0``, that many
-    :func:`unlabeled_inputs`, as a :class:`ntk_mlft.estimators.pilot.Pilot`."""
+    :func:`unlabeled_inputs`, as a :class:`ntk_mlft.estimators.pilot.Pilot`. A pool whose kernel
+    (:func:`build_error_model`) cannot fit in memory is refused before any solve."""
     from ntk_mlft.estimators.pilot import Pilot
     from ntk_mlft.problems import generate
 
     n_pilot = check_positive_int("n_pilot", n_pilot)
     n_unlabeled = check_positive_int("n_unlabeled", n_unlabeled, allow_zero=True)
+    pool = n_pilot + n_unlabeled
+    check_memory(f"the estimator's {pool} x {pool} pool kernel (pilot {n_pilot} + unlabeled {n_unlabeled})",
+                 3 * 8.0 * pool * pool, "use fewer pilot or unlabeled inputs")  # before any solve
     data = generate(problem, [n_pilot] * problem.n_levels, seed=seed, paired=True, cache_dir=cache_dir)
     unlabeled = unlabeled_inputs(problem, n_unlabeled, seed) if n_unlabeled else None
     return Pilot(x=data.inputs[-1], ys=np.stack(data.outputs), x_unlabeled=unlabeled)
@@ -210,6 +219,8 @@ def check_pool(problem: Any, n: int, arch: str, seed: int = 0, **arch_options: A
     from ntk_mlft.architectures import get_architecture
     from ntk_mlft.problems import generate
 
+    check_memory(f"the {n} x {n} kernel of the check pool", 3 * 8.0 * check_positive_int("n", n) ** 2,
+                 "use a smaller check pool")  # before any solve
     data = generate(problem, [check_positive_int("n", n)] * problem.n_levels,
                     seed=derived_seed(seed, "check pool"), paired=True)
     targets = np.stack([np.asarray(y, np.float64).reshape(len(y), -1) for y in data.outputs])

@@ -25,9 +25,8 @@ import numpy as np
 from ntk_mlft._checks import as_finite_array
 from ntk_mlft.estimators.base import check_counts
 
-__all__ = ["PretrainingPlan", "ScalingCurve", "TransferErrorModel", "factor_at_error", "pretraining_plan",
-           "scaling_curve",
-           "scratch_equivalent"]
+__all__ = ["PretrainingPlan", "ScalingCurve", "TransferErrorModel", "curve_from_dict", "factor_at_error",
+           "pretraining_plan", "scaling_curve", "scratch_equivalent"]
 
 
 def _monotone_log(n: np.ndarray, err: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -86,6 +85,18 @@ class ScalingCurve:
                 "factor": finite(self.factor), "pretrained_error": self.pretrained_error,
                 "target_error": self.target_error,
                 "factor_at_target": self.factor_at_target if np.isfinite(self.factor_at_target) else None}
+
+
+def curve_from_dict(d: dict[str, Any]) -> ScalingCurve:
+    """Inverse of :meth:`ScalingCurve.to_dict` (JSON nulls back to NaN)."""
+    def arr(key: str) -> np.ndarray:
+        return np.array([np.nan if v is None else v for v in d[key]], dtype=float)
+
+    fat = d["factor_at_target"]
+    return ScalingCurve(d["label"], int(d["n_pre"]), np.asarray(d["n_down"], dtype=np.int64), arr("finetune"),
+                        arr("scratch"), arr("scratch_equivalent"), np.asarray(d["censored"], dtype=np.int64),
+                        arr("factor"), float(d["pretrained_error"]), float(d["target_error"]),
+                        float("nan") if fat is None else float(fat))
 
 
 def scaling_curve(label: str, n_pre: int, n_down: Any, finetune: Any, scratch: Any, pretrained_error: float,

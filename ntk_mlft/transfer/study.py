@@ -26,7 +26,7 @@ from ntk_mlft._progress import progress
 from ntk_mlft.problems import Problem, generate, get_problem
 from ntk_mlft.transfer.estimator import TransferEstimator, check_counts_within
 from ntk_mlft.transfer.features import network_inputs, network_targets
-from ntk_mlft.transfer.scaling import ScalingCurve, TransferErrorModel, scaling_curve
+from ntk_mlft.transfer.scaling import ScalingCurve, TransferErrorModel, curve_from_dict, scaling_curve
 
 __all__ = ["DEFAULT_SHIFTS", "ScalingStudy", "TargetSpec", "default_targets", "kernel_matrix", "pool_features",
            "predict_scaling", "shift_size"]
@@ -112,6 +112,14 @@ class ScalingStudy:
         return TransferErrorModel(np.array(self.n_pre_grid, dtype=float), self.curves[i].n_down.astype(float),
                                   self.grids[i])
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ScalingStudy:
+        """Inverse of :meth:`to_dict` (re-plot a saved study without recomputing it)."""
+        return cls(d["source"], d["architecture"], int(d["n_source_pool"]), int(d["n_target_pool"]),
+                   int(d["feature_grid"]), float(d["ridge_relative"]), tuple(float(v) for v in d["shifts"]),
+                   tuple(curve_from_dict(c) for c in d["curves"]), tuple(int(v) for v in d["n_pre_grid"]),
+                   tuple(np.asarray(g, dtype=float) for g in d["grids"]), dict(d.get("seconds", {})))
+
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "architecture": self.architecture, "n_source_pool": self.n_source_pool,
                 "n_target_pool": self.n_target_pool, "feature_grid": self.size, "ridge_relative": self.ridge,
@@ -123,6 +131,13 @@ class ScalingStudy:
 def _label(problem: Problem) -> str:
     rng = getattr(problem, "range", None)
     return f"{problem.name} range {rng[0]:g}-{rng[1]:g}" if rng is not None else problem.name
+
+
+def _kernel_inputs(architecture: str, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ``mlp-*`` architectures begin with Flatten, so their kernel is a function of the
+    flattened vector: give it (n, d) rows (same values to round-off, tested) instead of images,
+    whose per-pixel covariances cost (n, n, size^2) memory (about 4 GB at n = 1000, size 16)."""
+    return (x.reshape(x.shape[0], -1), y) if architecture.startswith("mlp-") else (x, y)
 
 
 def predict_scaling(source: Problem, targets: Sequence[TargetSpec], *, n_source_pool: int = 2000,
@@ -154,8 +169,9 @@ def predict_scaling(source: Problem, targets: Sequence[TargetSpec], *, n_source_
         raise ValueError("targets must name at least one downstream distribution")
     t0 = time.perf_counter()
     arch = get_architecture(architecture, output_dim=size * size, width=1)
-    xs, ys = pool_features(source, n_s, seed, size, cache_dir)
-    pools = [pool_features(t.problem, n_t, seed + 1 + i, size, cache_dir) for i, t in enumerate(targets)]
+    xs, ys = _kernel_inputs(architecture, *pool_features(source, n_s, seed, size, cache_dir))
+    pools = [_kernel_inputs(architecture, *pool_features(t.problem, n_t, seed + 1 + i, size, cache_dir))
+             for i, t in enumerate(targets)]
     t_data = time.perf_counter() - t0
     t0 = time.perf_counter()
     k_ss = kernel_matrix(arch.kernel_fn, xs)
