@@ -17,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-
 CASES = {
     "burgers": ("burgers-sgs-1d", ("burgers-sgs-1d:re2x", "burgers-sgs-1d:band"),
                 dict(n_base=400, n_base_test=100, base_steps=1500, base_batch=32, n_target=16, n_target_test=100,

@@ -360,7 +360,8 @@ def main(argv=None) -> int:
         args.acc_pool, args.acc_trials = 80, 8
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    parts = {"predicted": _predicted, "plan": _plan, "validation": _validation, "redraws": _redraws, "accuracy": _accuracy,
+    parts = {"predicted": _predicted, "plan": _plan, "validation": _validation, "redraws": _redraws,
+             "accuracy": _accuracy,
              "figures": _figures}
     for name in args.parts.split(","):
         parts[name](args, out)

@@ -72,7 +72,8 @@ def _markdown(r: dict) -> str:
     lines += ["", f"Peak RSS after generation: {r['peak_rss_gib_after_generate']:.2f} GiB.", "",
               f"## Full predicted study: 3 systems x 4 shifts x 20 downstream N, pools of {r['pool']} "
               "(data cached; target <= 300 s)", "",
-              "| system | wall s | CPU s | kernels s | estimators s | data (cache read) s |", "|---|---|---|---|---|---|"]
+              "| system | wall s | CPU s | kernels s | estimators s | data (cache read) s |",
+              "|---|---|---|---|---|---|"]
     for name, st in r["study"].items():
         lines.append(f"| {name} | {st['wall_s']:.1f} | {st['cpu_s']:.1f} | {st['kernels']:.1f} | "
                      f"{st['estimators']:.1f} | {st['data']:.1f} |")

@@ -14,11 +14,24 @@ import numpy as np
 import pytest
 
 from ntk_mlft import stax
-from ntk_mlft.allocation import (CostTable, equal_split_allocation, minimum_budget, mlmc_allocation,
-                                 optimize_allocation, single_level_allocation)
+from ntk_mlft.allocation import (
+    CostTable,
+    equal_split_allocation,
+    minimum_budget,
+    mlmc_allocation,
+    optimize_allocation,
+    single_level_allocation,
+)
 from ntk_mlft.empirical import empirical_ntk_fn
-from ntk_mlft.estimators import (Pilot, PilotEstimator, SpectralEstimator, fit_power_law, load_pilot,
-                                 montecarlo_error, save_pilot)
+from ntk_mlft.estimators import (
+    Pilot,
+    PilotEstimator,
+    SpectralEstimator,
+    fit_power_law,
+    load_pilot,
+    montecarlo_error,
+    save_pilot,
+)
 from ntk_mlft.estimators.base import PowerLawErrorModel
 from ntk_mlft.predict.gradient_flow import gradient_descent_mse
 from ntk_mlft.problems import generate, get_problem, measure_costs

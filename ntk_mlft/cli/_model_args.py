@@ -193,7 +193,8 @@ def model_and_costs(args: argparse.Namespace, on_costs: Callable[[Any], None] | 
     if args.power_law:
         if costs is None:
             raise ValueError("--power-law needs --costs (a cost table CSV)")
-        return ModelChoice(parse_power_law(args.power_law, costs.n_levels), costs, "user model", "power law", "--power-law")
+        return ModelChoice(parse_power_law(args.power_law, costs.n_levels), costs, "user model", "power law",
+                           "--power-law")
     if args.pilot:
         from ntk_mlft.estimators.pilot import load_pilot
         from ntk_mlft.studies.error_model import MIN_PILOT, build_error_model

@@ -18,7 +18,8 @@ __all__ = ["add_problem_arguments", "problem_from_args", "write_pilot"]
 def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--problem", default=DEFAULT_PROBLEM,
                         help=f"problem name, one of: {', '.join(available_problems())}")
-    parser.add_argument("--levels", type=positive_int, default=None, help="number of levels L (problem default if omitted)")
+    parser.add_argument("--levels", type=positive_int, default=None,
+                        help="number of levels L (problem default if omitted)")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="problem parameter, e.g. --param n_coarse=16 (repeatable)")
 

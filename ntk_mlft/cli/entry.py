@@ -14,8 +14,7 @@ import re
 import sys
 from collections.abc import Sequence
 
-from ntk_mlft.cli._errors import (check_no_empty_values, check_out_path, error_line,
-                                  interrupts_get_through)
+from ntk_mlft.cli._errors import check_no_empty_values, check_out_path, error_line, interrupts_get_through
 
 __all__ = ["COMMANDS", "add_common_options", "build_parser", "main"]
 

@@ -63,7 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="target ranges of the one --system, in-distribution first")
     parser.add_argument("--mixed", action="store_true", help="also pre-train on the mixture of the three systems")
     parser.add_argument("--n-source-pool", type=positive_int, default=2000, help="solved source samples (kernel pool)")
-    parser.add_argument("--n-target-pool", type=positive_int, default=2000, help="solved samples per target (kernel pool)")
+    parser.add_argument("--n-target-pool", type=positive_int, default=2000,
+                        help="solved samples per target (kernel pool)")
     parser.add_argument("--n-pre", type=positive_int, default=1000, help="pre-training (source) samples N_pre")
     parser.add_argument("--n-down", default=None, metavar="START:STOP:NUM",
                         help="downstream counts (default 10:n_target_pool/2:20)")
@@ -77,7 +78,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grid", type=int, default=64, choices=(64, 128), help="solver grid (per side)")
     parser.add_argument("--arch", "--architecture", dest="architecture", default="mlp-relu-3",
                         help="architecture whose NTK is used (--architecture: the old name)")
-    parser.add_argument("--ridge", type=non_negative_float, default=0.1, help="ridge, relative to the mean NTK diagonal")
+    parser.add_argument("--ridge", type=non_negative_float, default=0.1,
+                        help="ridge, relative to the mean NTK diagonal")
     parser.add_argument("--cache", default=None, help="folder for cached solved samples")
 
 

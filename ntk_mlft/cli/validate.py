@@ -93,15 +93,15 @@ def measured_points(result):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ntk_mlft._checks import check_choice, check_memory, check_positive_int
-    from ntk_mlft._io import write_json_atomic, write_text_atomic
     import numpy as np
 
+    from ntk_mlft._checks import check_choice, check_memory, check_positive_int
+    from ntk_mlft._io import write_json_atomic, write_text_atomic
     from ntk_mlft.allocation.costs import CostTable
+    from ntk_mlft.architectures import available_architectures
     from ntk_mlft.cli._errors import check_out_path
     from ntk_mlft.cli._model_args import check_budgets, parse_power_law
     from ntk_mlft.cli._problem_args import problem_from_args
-    from ntk_mlft.architectures import available_architectures
     from ntk_mlft.problems import measure_costs
     from ntk_mlft.reports.plotting import plot_measured_error_vs_budget, plot_measured_vs_predicted, save_figure
     from ntk_mlft.studies.trained_networks import ALLOCATIONS, validate

@@ -62,7 +62,8 @@ def layer_table(results: Any) -> list[str]:
     for r in (_as_dict(x) for x in results):
         p = r["predicted"]
         lines += [f"### -> `{r['target']}`", "",
-                  f"No re-training: rel. MSE {r['no_retraining']['rel_mse']:.3g}, corr {r['no_retraining']['corr']:.3g}, "
+                  f"No re-training: rel. MSE {r['no_retraining']['rel_mse']:.3g}, "
+                  f"corr {r['no_retraining']['corr']:.3g}, "
                   f"spectrum error {r['no_retraining']['spectrum_error']:.3g}.", "",
                   "| layer set | predicted rel. MSE [10-90 %] | P(best) | measured rel. MSE (mean over seeds) "
                   "| corr | spectrum error |", "|---|---|---|---|---|---|"]

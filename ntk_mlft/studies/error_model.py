@@ -26,8 +26,8 @@ from ntk_mlft._linalg import kernel_float64
 from ntk_mlft._progress import stage
 from ntk_mlft._seeds import derived_seed, seed_stream
 
-__all__ = ["COVERAGE_WARNING", "DENSE_MEMORY_LIMIT", "MAX_COVERAGE", "ErrorModelSetup", "absolute_ridge", "build_error_model",
-           "check_pool", "coverage_note", "pilot_from_problem", "sample_cap", "unlabeled_inputs"]
+__all__ = ["COVERAGE_WARNING", "DENSE_MEMORY_LIMIT", "MAX_COVERAGE", "ErrorModelSetup", "absolute_ridge",
+           "build_error_model", "check_pool", "coverage_note", "pilot_from_problem", "sample_cap", "unlabeled_inputs"]
 
 MAX_COVERAGE = 0.2
 """Largest fraction N_l / M of the estimator's pool one level may use (theory.md section 6, step 4)."""

@@ -191,7 +191,8 @@ def run_layer_study(base: SGSSystem, targets: dict[str, SGSSystem], config: Laye
         names = ["+".join(s) for s in pred.sets]
         pmed = dict(zip(names, pred.median))
         mean = {s: float(np.mean([r["rel_mse"] for r in runs])) for s, runs in measured.items()}
-        agreement = {"singles": rank_agreement([pmed["+".join(s)] for s in singles], [mean["+".join(s)] for s in singles])}
+        agreement = {"singles": rank_agreement([pmed["+".join(s)] for s in singles],
+                                               [mean["+".join(s)] for s in singles])}
         if c.measure_pairs:
             agreement["singles+pairs"] = rank_agreement([pmed[s] for s in mean], list(mean.values()))
         filters = {g: _filter_report(params, retrained[g], [g], base.spatial_dims, xb.shape[1:-1])[g]
