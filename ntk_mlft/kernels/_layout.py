@@ -116,15 +116,16 @@ def _rows(raw: Callable, x1: jax.Array, x2: jax.Array | None, mesh) -> Any:
 
 
 def _assemble(diag: jax.Array, off: jax.Array, pairs: list[tuple[int, int]], n: int) -> jax.Array:
-    """The ``(n, n)`` matrix from diagonal blocks ``(nb, b, b)`` and upper blocks ``(T, b, b)``."""
-    where = {p: t for t, p in enumerate(pairs)}
-    nb = diag.shape[0]
-    rows = []
-    for i in range(nb):
-        row = [diag[i] if i == j else off[where[(i, j)]] if i < j else off[where[(j, i)]].T
-               for j in range(nb)]
-        rows.append(jnp.concatenate(row, axis=1))
-    return jnp.concatenate(rows, axis=0)[:n, :n]
+    """The ``(n, n)`` matrix from diagonal blocks ``(nb, b, b)`` and upper blocks ``(T, b, b)``
+    (one gather of the ``nb x nb`` grid of blocks from ``[diag, off, off^T]``)."""
+    nb, b = diag.shape[0], diag.shape[1]
+    grid = np.empty((nb, nb), dtype=np.int32)
+    grid[np.arange(nb), np.arange(nb)] = np.arange(nb)
+    for t, (i, j) in enumerate(pairs):
+        grid[i, j], grid[j, i] = nb + t, nb + len(pairs) + t
+    pieces = jnp.concatenate([diag, off, jnp.swapaxes(off, 1, 2)], axis=0)
+    full = pieces[grid].transpose(0, 2, 1, 3).reshape(nb * b, nb * b)
+    return full[:n, :n]
 
 
 def _packed(raw: Callable, x: jax.Array, n_blocks: int, mesh) -> Kernel:
