@@ -133,7 +133,9 @@ def kernel_blocks(kernel_fn: Callable, x1: Any, x2: Any = None, block: int = 102
     last block is padded and trimmed, so nothing recompiles) and is returned as a float64 numpy
     array of shape ``(b, N2)``; only one block is held at a time, so a caller streaming an
     (N1, N2) kernel needs ``block * N2 * 8`` bytes, never ``N1 * N2``. ``get`` is ``"ntk"`` or
-    ``"nngp"``. This is the unit of work the large-pool estimators stream and shard.
+    ``"nngp"``. This is the unit of work the large-pool estimators stream and shard. With
+    several devices each block's rows are sharded over all of them (``_layout.py``; any block
+    size, padding when the device count does not divide it).
     """
     if not isinstance(kernel_fn, KernelFn):
         raise TypeError(f"kernel_blocks: kernel_fn must be a kernel_fn from ntk_mlft.stax; "

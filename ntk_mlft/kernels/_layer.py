@@ -233,7 +233,9 @@ class KernelFn:
     and ``cov2`` is ``None``). ``get=None`` returns the ``Kernel``; a name returns that field; a
     tuple of names returns a namedtuple ``AnalyticKernel``. Arrays are float64 when
     ``jax_enable_x64`` is on, float32 otherwise. The computation is jitted internally and the
-    function may also be called under ``jax.jit`` (with ``get`` static).
+    function may also be called under ``jax.jit`` (with ``get`` static). ``x2=None`` kernels with
+    an ``(N, N)`` output compute only the upper block triangle, and with several JAX devices the
+    rows are sharded over all of them, any ``N1`` (padding): ``_layout.py``.
     """
 
     def __init__(self, layer: Layer):
