@@ -113,6 +113,7 @@ def test_cli_without_dask_says_how_to_install(tmp_path, capsys, monkeypatch):
     assert status == 2 and "ntk_mlft[distributed]" in err and "Traceback" not in err, err
 
 
+@pytest.mark.slow  # waits for the connection timeout (10 s)
 def test_cli_unreachable_scheduler_is_a_clear_error(tmp_path, capsys):
     pytest.importorskip("distributed", reason="dask.distributed not installed: pip install "
                                               "'ntk_mlft[distributed]' (the test extra has it)")

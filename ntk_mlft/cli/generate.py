@@ -56,11 +56,9 @@ def _parse_counts(text: str) -> list[int]:
         raise ValueError(f"--counts must be comma-separated integers, coarsest level first; got {text!r}") from err
 
 
-@contextlib.contextmanager
-def _executor(args: argparse.Namespace) -> Iterator[Any]:
-    """None (serial or --workers), or a Dask executor for --scheduler / --dask-local."""
+def _check_cluster_args(args: argparse.Namespace) -> None:
+    """--scheduler / --dask-local checked before any work (and before Dask is imported)."""
     if args.scheduler is None and args.dask_local is None:
-        yield None
         return
     if args.workers is not None:
         raise ValueError("--workers is for local processes; with --scheduler or --dask-local the "
@@ -68,17 +66,31 @@ def _executor(args: argparse.Namespace) -> Iterator[Any]:
     if args.dask_local is not None and args.dask_local < 1:
         raise ValueError(f"--dask-local must be an integer >= 1 (worker processes); "
                          f"got {args.dask_local}")
-    from ntk_mlft.problems.cluster import MISSING_DASK, dask_executor
+    if args.scheduler is not None and "://" not in args.scheduler:
+        raise ValueError(f"--scheduler must be an address like tcp://HOST:PORT; "
+                         f"got {args.scheduler!r}")
+    from ntk_mlft.problems.cluster import MISSING_DASK
 
     try:
         import distributed  # noqa: F401  (the optional extra)
     except ImportError:
         raise ValueError(MISSING_DASK) from None
+
+
+@contextlib.contextmanager
+def _executor(args: argparse.Namespace) -> Iterator[Any]:
+    """None (serial or --workers), or a Dask executor for --scheduler / --dask-local."""
+    if args.scheduler is None and args.dask_local is None:
+        yield None
+        return
+    from ntk_mlft.problems.cluster import dask_executor
+
     with dask_executor(scheduler=args.scheduler, local_workers=args.dask_local) as executor:
         yield executor
 
 
 def run(args: argparse.Namespace) -> int:
+    _check_cluster_args(args)
     from ntk_mlft.problems import generate
     from ntk_mlft.cli._problem_args import problem_from_args, write_pilot
 
