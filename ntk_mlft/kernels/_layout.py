@@ -116,15 +116,18 @@ def _rows(raw: Callable, x1: jax.Array, x2: jax.Array | None, mesh) -> Any:
 
 
 def _assemble(diag: jax.Array, off: jax.Array, pairs: list[tuple[int, int]], n: int) -> jax.Array:
-    """The ``(n, n)`` matrix from diagonal blocks ``(nb, b, b)`` and upper blocks ``(T, b, b)``
-    (one gather of the ``nb x nb`` grid of blocks from ``[diag, off, off^T]``)."""
+    """The ``(n, n)`` matrix from diagonal blocks ``(nb, b, b)`` and upper blocks ``(T, b, b)``:
+    ``nb^2`` in-place block updates of one buffer (a concatenate of the pieces took minutes to
+    compile, a gather of them ran single-threaded)."""
+    # materialised first: otherwise XLA fuses the last layers into each of the nb^2 pieces
+    diag, off = jax.lax.optimization_barrier((diag, off))
     nb, b = diag.shape[0], diag.shape[1]
-    grid = np.empty((nb, nb), dtype=np.int32)
-    grid[np.arange(nb), np.arange(nb)] = np.arange(nb)
+    full = jnp.zeros((nb * b, nb * b), diag.dtype)
+    for i in range(nb):
+        full = full.at[i * b:(i + 1) * b, i * b:(i + 1) * b].set(diag[i])
     for t, (i, j) in enumerate(pairs):
-        grid[i, j], grid[j, i] = nb + t, nb + len(pairs) + t
-    pieces = jnp.concatenate([diag, off, jnp.swapaxes(off, 1, 2)], axis=0)
-    full = pieces[grid].transpose(0, 2, 1, 3).reshape(nb * b, nb * b)
+        full = full.at[i * b:(i + 1) * b, j * b:(j + 1) * b].set(off[t])
+        full = full.at[j * b:(j + 1) * b, i * b:(i + 1) * b].set(off[t].T)
     return full[:n, :n]
 
 
