@@ -53,7 +53,8 @@ def test_packed_kernel_matches_nt_fixtures(case, monkeypatch):
 
 
 def test_packing_is_chosen_only_for_symmetric_flat_outputs():
-    assert _layout.make_plan(5000, True, True, devices=[0]).n_blocks == _layout.MAX_BLOCKS
+    assert _layout.make_plan(2000, True, True, devices=[0]).n_blocks == _layout.MAX_BLOCKS
+    assert _layout.make_plan(5000, True, True, devices=[0]).n_blocks == 1  # > MAX_PACKED_ROWS
     assert _layout.make_plan(100, True, True, devices=[0]).n_blocks == 100 // _layout.MIN_BLOCK
     assert _layout.make_plan(5000, False, True, devices=[0]).n_blocks == 1
     assert _layout.make_plan(5000, True, False, devices=[0]).n_blocks == 1

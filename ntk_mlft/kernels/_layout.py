@@ -11,7 +11,7 @@ in the layout ``plan`` (made by ``make_plan`` from static sizes) and returns the
   upper blocks as ``raw(x_I, x_J)``, each family in one ``vmap``; the lower blocks are their
   transposes. The per-entry work (covariance propagation through every layer, the hot part)
   drops from ``N^2`` to ``N^2 (1 + 1/nb) / 2`` entries; ``nb <= MAX_BLOCKS`` blocks of at least
-  ``MIN_BLOCK`` rows. Diagonal-block entries are identical to the unpacked ones; off-diagonal
+  ``MIN_BLOCK`` rows, for ``N <= MAX_PACKED_ROWS`` (larger ``N`` measured slower packed). Diagonal-block entries are identical to the unpacked ones; off-diagonal
   blocks equal the ``x2``-given path (validated against neural-tangents in
   ``tests/test_stax_vs_nt.py``) and ``tests/test_kernels_layout.py`` checks both.
 * **Several devices** (``len(jax.devices()) > 1``: GPUs, or CPU devices from
@@ -37,10 +37,14 @@ import numpy as np
 
 from ._kernel import Kernel
 
-__all__ = ["Plan", "make_plan", "run", "MIN_BLOCK", "MAX_BLOCKS"]
+__all__ = ["Plan", "make_plan", "run", "MIN_BLOCK", "MAX_BLOCKS", "MAX_PACKED_ROWS"]
 
 MIN_BLOCK = 32      # rows per block below which packing does not pay (the 1/nb waste, vmap cost)
 MAX_BLOCKS = 8      # blocks per side: waste 1/(2 nb) of the full matrix, nb^2 pieces to assemble
+# above this many rows packing measured slower than unpacked (3-hidden-layer MLP, calls
+# interleaved in one process: N = 4000 5.8 s vs 4.8 s; N = 2000 0.96 s vs 1.15 s): batch() blocks
+# of <= 2048 rows still get it
+MAX_PACKED_ROWS = 2048
 _AXIS = "rows"
 
 
@@ -63,7 +67,7 @@ def make_plan(n1: int, symmetric: bool, flat_output: bool,
     output kernel is ``(N1, N2)``) on ``devices`` (default ``jax.devices()``)."""
     devices = jax.devices() if devices is None else list(devices)
     n_blocks = 1
-    if symmetric and flat_output:
+    if symmetric and flat_output and n1 <= MAX_PACKED_ROWS:
         n_blocks = min(MAX_BLOCKS, n1 // MIN_BLOCK)
         if len(devices) > 1:  # whole items per device: nb divisible by the device count
             n_blocks = max(n_blocks - n_blocks % len(devices), 1)
