@@ -26,6 +26,11 @@ import numpy as np
 DTYPES = ("float32", "float64")
 
 
+# GlobalAvgPool needs the full (N, N, |S|, |S|) covariance (neural-tangents too): smaller images
+CNN1D_INPUT = {"flatten": (64, 1), "gap": (16, 1)}
+CNN2D_INPUT = {"flatten": (8, 8, 1), "gap": (6, 6, 1)}
+
+
 def cases(quick: bool) -> list[dict]:
     """The benchmark cases (issue 3): analytic MLP/CNN NTK+NNGP and empirical MLP NTK
     (``implementation`` 1 = Jacobian contraction, 2 = NTK-vector products, 3 = structured
@@ -34,6 +39,8 @@ def cases(quick: bool) -> list[dict]:
         return [
             {"name": "analytic-mlp3-relu", "kind": "analytic", "arch": "mlp3", "n": 200},
             {"name": "analytic-cnn2-circular", "kind": "analytic", "arch": "cnn2", "n": 20},
+            {"name": "analytic-cnn2d-circular-gap", "kind": "analytic",
+             "arch": "cnn2d-circular-gap", "n": 10},
             {"name": "empirical-mlp2-w512-jc", "kind": "empirical", "arch": "mlp2w512",
              "n": 50, "implementation": 1},
             {"name": "empirical-mlp2-w512-sd", "kind": "empirical", "arch": "mlp2w512",
@@ -41,8 +48,13 @@ def cases(quick: bool) -> list[dict]:
         ]
     out = [{"name": "analytic-mlp3-relu", "kind": "analytic", "arch": "mlp3", "n": n}
            for n in (500, 2000, 4000)]
+    out += [{"name": "analytic-mlp2-erf", "kind": "analytic", "arch": "mlp2erf", "n": 2000}]
     out += [{"name": "analytic-cnn2-circular", "kind": "analytic", "arch": "cnn2", "n": n}
             for n in (100, 300)]
+    out += [{"name": f"analytic-{arch}", "kind": "analytic", "arch": arch, "n": n}
+            for arch, n in (("cnn1d-same-flatten", 300), ("cnn1d-valid-flatten", 300),
+                            ("cnn1d-circular-gap", 300), ("cnn2d-same-flatten", 300),
+                            ("cnn2d-valid-flatten", 300), ("cnn2d-circular-gap", 100))]
     out += [{"name": "empirical-mlp2-w512-jc", "kind": "empirical", "arch": "mlp2w512", "n": n,
              "implementation": 1} for n in (200, 1000)]
     out += [{"name": "empirical-mlp2-w512-nvp", "kind": "empirical", "arch": "mlp2w512",
@@ -63,6 +75,18 @@ def build(stax, arch: str):
         conv = [stax.Conv(64, (3,), padding="CIRCULAR", W_std=1.5, b_std=0.05), stax.Relu()]
         return stax.serial(*conv, *conv, stax.Flatten(),
                            stax.Dense(1, W_std=1.5, b_std=0.05)), (64, 1)
+    if arch == "mlp2erf":
+        return stax.serial(stax.Dense(512, W_std=1.5, b_std=0.05), stax.Erf(),
+                           stax.Dense(512, W_std=1.5, b_std=0.05), stax.Erf(),
+                           stax.Dense(1, W_std=1.5, b_std=0.05)), (64,)
+    if arch.startswith(("cnn1d-", "cnn2d-")):  # cnn{1,2}d-{padding}-{head}
+        dims, padding, head = arch.split("-")
+        two_d = dims == "cnn2d"
+        filt, in_shape = ((3, 3), CNN2D_INPUT[head]) if two_d else ((3,), CNN1D_INPUT[head])
+        conv = [stax.Conv(64, filt, padding=padding.upper(), W_std=1.5, b_std=0.05),
+                stax.Relu()]
+        pool = stax.Flatten() if head == "flatten" else stax.GlobalAvgPool()
+        return stax.serial(*conv, *conv, pool, stax.Dense(1, W_std=1.5, b_std=0.05)), in_shape
     if arch == "mlp2w512":
         layers = [stax.Dense(512, W_std=1.5, b_std=0.05), stax.Relu(),
                   stax.Dense(512, W_std=1.5, b_std=0.05), stax.Relu(),

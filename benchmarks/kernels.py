@@ -3,8 +3,13 @@
 Cases (issue 3), each in float32 and float64, all inside ``jax.jit``:
 
 * analytic NTK + NNGP of a 3-hidden-layer ReLU MLP on N x 64 inputs, N = 500, 2000, 4000;
-* analytic NTK + NNGP of a 2-layer 1-D ReLU CNN (circular padding, filter 3) + Dense on
-  N x 64 x 1 inputs, N = 100, 300;
+* analytic NTK + NNGP of a 2-hidden-layer Erf MLP (``analytic-mlp2-erf``), N = 2000;
+* analytic NTK + NNGP of 2-layer ReLU CNNs (64 channels, filter 3 / 3x3) + head + Dense:
+  ``analytic-cnn2-circular`` (1-D circular + Flatten on N x 64 x 1, N = 100, 300) and
+  ``analytic-cnn{1d,2d}-{padding}-{flatten,gap}``: 1-D SAME/VALID + Flatten (64 x 1),
+  1-D CIRCULAR + GlobalAvgPool (16 x 1), 2-D SAME/VALID + Flatten (8 x 8 x 1), all N = 300, and
+  2-D CIRCULAR + GlobalAvgPool (6 x 6 x 1, N = 100; GlobalAvgPool needs the full
+  ``(N, N, |S|, |S|)`` covariance on both sides);
 * empirical NTK (``x2=None``, ``vmap_axes=0``) of a 2-hidden-layer width-512 ReLU MLP on
   N x 64 inputs: Jacobian contraction for N = 200, 1000, NTK-vector products for N = 200,
   structured derivatives (ours: ``ntk_mlft.empirical._structured``; NT: ``implementation=3``) for
@@ -24,8 +29,15 @@ wall time, peak resident memory (``resource.getrusage``, the whole process) and 
 kernel on 400 random inputs against the unbatched ``kernel_fn``. Each mode replaces only its own part of
 ``DIR/kernels.json`` (``results`` / ``large``).
 
+``goal`` in the JSON summarises the issue-16 target: speedups (NT / ours) of the float64 analytic
+cases at N = 2000 (MLP, Erf) and the CNN cases (N = 300, and N = 100 for the 2-D GlobalAvgPool
+case), their geometric mean and minimum; ``machine`` has the load average at start and end and
+the peak resident memory of our process and of the neural-tangents subprocesses.
+``--cases REGEX`` runs only the cases whose name matches (recorded as ``case_filter``).
+
 Usage: ``python benchmarks/kernels.py [--out DIR] [--quick] [--seed S] [--json]
-[--nt-python PATH] [--large [--large-n N] [--large-batch B]]``; writes ``DIR/kernels.json``.
+[--nt-python PATH] [--cases REGEX] [--large [--large-n N] [--large-batch B]]``; writes
+``DIR/kernels.json``.
 """
 
 from __future__ import annotations
@@ -34,6 +46,8 @@ import argparse
 import json
 import os
 import platform
+import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -87,7 +101,23 @@ def _key(r: dict) -> tuple:
     return r["name"], r["n"], r["dtype"]
 
 
-def run(quick: bool, seed: int, nt_python: str | None) -> dict:
+def _goal(rows: list[dict]) -> dict:
+    """Speedups NT / ours of the issue-16 goal cases (float64, module docstring)."""
+    import math
+
+    picked = {f"{r['case']} N={r['n']}": 1 / r["ratio"] for r in rows
+              if "ratio" in r and r["dtype"] == "float64" and r["case"].startswith("analytic")
+              and (r["n"] == 2000 or r["case"].startswith("analytic-cnn")
+                   and r["n"] == max(q["n"] for q in rows if q["case"] == r["case"]))}
+    if not picked:
+        return {}
+    values = list(picked.values())
+    return {"speedup_nt_over_ours_float64": picked,
+            "geometric_mean": math.exp(sum(map(math.log, values)) / len(values)),
+            "min": min(values), "target": "geometric mean >= 1.5, every case >= 1.2"}
+
+
+def run(quick: bool, seed: int, nt_python: str | None, case_filter: str | None = None) -> dict:
     from ntk_mlft import stax
     from ntk_mlft.empirical import empirical_ntk_fn
 
@@ -104,6 +134,8 @@ def run(quick: bool, seed: int, nt_python: str | None) -> dict:
     # Interleaved case by case (ours, then neural-tangents in a subprocess) so that load from
     # other jobs on the machine drifts into both sides of each ratio alike.
     for i, case in enumerate(loop.cases(quick)):
+        if case_filter and not re.search(case_filter, case["name"]):
+            continue
         log(f"ntk_mlft, {case['name']} N={case['n']}:")
         ours += loop.run_cases([case], stax, empirical_ntk_fn, seed, log=log)
         if have_nt:
@@ -129,7 +161,11 @@ def run(quick: bool, seed: int, nt_python: str | None) -> dict:
                                      / max(abs(ref["value_check"]), 1e-300))
         rows.append(row)
     machine["load_average_at_end"] = os.getloadavg()
-    return {"quick": quick, "seed": seed, "machine": machine,
+    machine["peak_rss_ours_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    machine["peak_rss_nt_subprocess_bytes"] = \
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    return {"quick": quick, "seed": seed, "case_filter": case_filter, "machine": machine,
+            "goal": _goal(rows),
             "nt_side": None if nt is None else {"jax": nt["jax"],
                                                 "neural_tangents": nt["neural_tangents"],
                                                 "python": nt_python},
@@ -183,6 +219,11 @@ def _table(res: dict) -> str:
                      f"{r['ours']['median_s']:>9.4f} "
                      f"{'-' if nt is None else format(nt['median_s'], '9.4f'):>9} "
                      f"{'-' if nt is None else format(r['ratio'], '8.2f'):>8}")
+    if res.get("goal"):
+        goal = res["goal"]
+        lines.append(f"goal (float64, NT/ours): geometric mean {goal['geometric_mean']:.2f}x, "
+                     f"min {goal['min']:.2f}x over {len(goal['speedup_nt_over_ours_float64'])} "
+                     f"cases")
     if res.get("large"):
         big = res["large"]
         lines.append(f"large: {big['n']}^2 NNGP+NTK float64 in {big['wall_s']:.1f} s, peak RSS "
@@ -200,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the JSON result")
     parser.add_argument("--nt-python", default=DEFAULT_NT_PYTHON,
                         help="python of the neural-tangents 0.6.5 venv (skipped if missing)")
+    parser.add_argument("--cases", default=None, metavar="REGEX",
+                        help="run only the cases whose name matches REGEX")
     parser.add_argument("--large", action="store_true",
                         help="run only the 20000^2 batched MLP kernel (minutes, ~7 GB of RAM)")
     parser.add_argument("--large-n", type=int, default=20000)
@@ -215,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.large:
         res = {**previous, "large": run_large(args.large_n, args.large_batch, args.seed)}
     else:
-        res = {**run(args.quick, args.seed, args.nt_python), "large": previous.get("large")}
+        res = {**run(args.quick, args.seed, args.nt_python, args.cases),
+               "large": previous.get("large")}
     os.makedirs(args.out, exist_ok=True)
     write_json_atomic(path, res)
     print(json.dumps(res, indent=2) if args.json else _table(res))

@@ -10,7 +10,10 @@ DIR/pilot.npz`` builds the same practical estimator as ``allocate --problem``.
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "x_unlabeled, the pool that pins down the kernel's spectrum (allocate --pilot "
                              "caps counts at 20%% of pilot + unlabeled inputs); 0: none")
     parser.add_argument("--workers", type=positive_int, default=None, help="local worker processes (default: serial)")
+    cluster = parser.add_mutually_exclusive_group()
+    cluster.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                         help="solve the chunks on the Dask cluster of this scheduler (needs "
+                              "ntk_mlft[distributed]; workers started with --nthreads 1)")
+    cluster.add_argument("--dask-local", type=positive_int, default=None, metavar="N",
+                         help="solve the chunks on a local Dask cluster of N worker processes")
     parser.add_argument("--chunk-size", type=positive_int, default=32, help="samples per cached chunk")
     parser.add_argument("--cache", default=None, help="chunk cache folder (default: DIR/cache)")
 
@@ -48,7 +57,38 @@ def _parse_counts(text: str) -> list[int]:
         raise ValueError(f"--counts must be comma-separated integers, coarsest level first; got {text!r}") from err
 
 
+def _check_cluster_args(args: argparse.Namespace) -> None:
+    """--scheduler / --dask-local checked before any work (and before Dask is imported)."""
+    if args.scheduler is None and args.dask_local is None:
+        return
+    if args.workers is not None:
+        raise ValueError("--workers is for local processes; with --scheduler or --dask-local the "
+                         "cluster's workers solve the chunks: drop --workers")
+    if args.scheduler is not None and "://" not in args.scheduler:
+        raise ValueError(f"--scheduler must be an address like tcp://HOST:PORT; "
+                         f"got {args.scheduler!r}")
+    from ntk_mlft.problems.cluster import MISSING_DASK
+
+    try:
+        import distributed  # noqa: F401  (the optional extra)
+    except ImportError:
+        raise ValueError(MISSING_DASK) from None
+
+
+@contextlib.contextmanager
+def _executor(args: argparse.Namespace) -> Iterator[Any]:
+    """None (serial or --workers), or a Dask executor for --scheduler / --dask-local."""
+    if args.scheduler is None and args.dask_local is None:
+        yield None
+        return
+    from ntk_mlft.problems.cluster import dask_executor
+
+    with dask_executor(scheduler=args.scheduler, local_workers=args.dask_local) as executor:
+        yield executor
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_cluster_args(args)
     from ntk_mlft.cli._errors import check_out_path
     from ntk_mlft.cli._problem_args import problem_from_args, write_pilot
     from ntk_mlft.problems import generate
@@ -62,8 +102,9 @@ def run(args: argparse.Namespace) -> int:
     if args.cache:
         check_out_path(args.cache, "folder", "--cache")
     cache = Path(args.cache) if args.cache else out / "cache"
-    data = generate(problem, counts, seed=args.seed, paired=args.paired, cache_dir=cache,
-                    workers=args.workers, chunk_size=args.chunk_size)
+    with _executor(args) as executor:
+        data = generate(problem, counts, seed=args.seed, paired=args.paired, cache_dir=cache,
+                        workers=args.workers, chunk_size=args.chunk_size, executor=executor)
     arrays = {}
     for level, (x, y) in enumerate(zip(data.inputs, data.outputs), start=1):
         arrays[f"x_level{level}"] = x

@@ -8,9 +8,10 @@ with copies of the first row, so nothing recompiles); blocks stream into a preal
 array, so peak device memory is one block and a 20,000 x 20,000 float64 NNGP+NTK needs
 2 x 3.2 GB of host memory. With ``x2 = None`` only blocks with ``J >= I`` are computed and the
 lower triangle is filled by symmetry; diagonal blocks are computed with ``x2 = None`` so their
-diagonals are exact (see ``input_kernel``). When JAX sees several local devices (GPUs, or CPU devices
-from ``XLA_FLAGS=--xla_force_host_platform_device_count=2``), consecutive blocks are dispatched
-to them round-robin and run concurrently (asynchronous dispatch) before being copied back.
+diagonals are exact (see ``input_kernel``). When JAX sees several devices (GPUs, or CPU devices
+from ``XLA_FLAGS=--xla_force_host_platform_device_count=2``), each block's rows are sharded over
+all of them by ``kernel_fn`` itself (``_layout.py``: padding when the device count does not
+divide the rows), and ``kernel_blocks`` streams such sharded row blocks.
 """
 
 from __future__ import annotations
@@ -92,30 +93,24 @@ def batch(kernel_fn: Callable, batch_size: int, store_on_device: bool = False) -
         cov2 = np.empty((n2,), out_dtype)
         blocks = [(i, j) for i in rows for j in cols if not symmetric or j >= i]
         fields = ("nngp", "ntk", "cov1", "cov2") if want_ntk else ("nngp", "cov1", "cov2")
-        devices = jax.local_devices()
-        groups = [blocks[g:g + len(devices)] for g in range(0, len(blocks), len(devices))]
-        bar = progress(groups, total=len(groups), desc="kernel blocks",
+        bar = progress(blocks, total=len(blocks), desc="kernel blocks",
                        enabled=None if len(blocks) > 4 else False)
-        for group in bar:
-            pending = []
-            for (i, j), dev in zip(group, devices):  # dispatch: runs concurrently per device
-                xi = jax.device_put(_pad_rows(x1[i:i + b1], b1), dev)
-                if symmetric and i == j:
-                    pending.append((i, j, compute_block(xi, None, fields)))
+        for i, j in bar:
+            xi = jnp.asarray(_pad_rows(x1[i:i + b1], b1))
+            if symmetric and i == j:
+                res = compute_block(xi, None, fields)
+            else:
+                res = compute_block(xi, jnp.asarray(_pad_rows(x2[j:j + b2], b2)), fields)
+            ni, nj = min(b1, n1 - i), min(b2, n2 - j)
+            for name, target in (("nngp", nngp), ("ntk", ntk)):
+                if target is None:
                     continue
-                xj = jax.device_put(_pad_rows(x2[j:j + b2], b2), dev)
-                pending.append((i, j, compute_block(xi, xj, fields)))
-            for i, j, res in pending:
-                ni, nj = min(b1, n1 - i), min(b2, n2 - j)
-                for name, target in (("nngp", nngp), ("ntk", ntk)):
-                    if target is None:
-                        continue
-                    block = np.asarray(getattr(res, name))[:ni, :nj]
-                    target[i:i + ni, j:j + nj] = block
-                    if symmetric and j != i:
-                        target[j:j + nj, i:i + ni] = block.T
-                cov1[i:i + ni] = np.asarray(res.cov1)[:ni]
-                cov2[j:j + nj] = np.asarray(res.cov1 if res.cov2 is None else res.cov2)[:nj]
+                block = np.asarray(getattr(res, name))[:ni, :nj]
+                target[i:i + ni, j:j + nj] = block
+                if symmetric and j != i:
+                    target[j:j + nj, i:i + ni] = block.T
+            cov1[i:i + ni] = np.asarray(res.cov1)[:ni]
+            cov2[j:j + nj] = np.asarray(res.cov1 if res.cov2 is None else res.cov2)[:nj]
         result = {"nngp": nngp, "ntk": ntk, "cov1": cov1, "cov2": None if symmetric else cov2}
         if store_on_device:
             result = {k: None if v is None else jnp.asarray(v) for k, v in result.items()}
@@ -138,7 +133,9 @@ def kernel_blocks(kernel_fn: Callable, x1: Any, x2: Any = None, block: int = 102
     last block is padded and trimmed, so nothing recompiles) and is returned as a float64 numpy
     array of shape ``(b, N2)``; only one block is held at a time, so a caller streaming an
     (N1, N2) kernel needs ``block * N2 * 8`` bytes, never ``N1 * N2``. ``get`` is ``"ntk"`` or
-    ``"nngp"``. This is the unit of work the large-pool estimators stream and shard.
+    ``"nngp"``. This is the unit of work the large-pool estimators stream and shard. With
+    several devices each block's rows are sharded over all of them (``_layout.py``; any block
+    size, padding when the device count does not divide it).
     """
     if not isinstance(kernel_fn, KernelFn):
         raise TypeError(f"kernel_blocks: kernel_fn must be a kernel_fn from ntk_mlft.stax; "

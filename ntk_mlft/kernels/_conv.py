@@ -204,6 +204,9 @@ def Conv(out_chan: int, filter_shape: Sequence[int], strides: Sequence[int] | No
     def average(x, n_batch, diagonal):
         if x is None or x.ndim == 0:
             return x
+        # the taps read shifted copies of x: materialise x once, or XLA fuses the producer (the
+        # previous nonlinearity's dual) into every tap and recomputes it |filter| times
+        x = jax.lax.optimization_barrier(x)
         for i in range(n_sp):
             axes = (n_batch + i,) if diagonal else (n_batch + 2 * i, n_batch + 2 * i + 1)
             x = _window_average(x, axes, filter_shape[i], strides[i], padding)

@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _layout
 from ._kernel import Kernel, default_dtype, input_kernel
 
 __all__ = ["Layer", "KernelFn", "ApplyFn", "LinearTap", "UnsupportedStructure", "make_layer",
@@ -232,20 +233,28 @@ class KernelFn:
     and ``cov2`` is ``None``). ``get=None`` returns the ``Kernel``; a name returns that field; a
     tuple of names returns a namedtuple ``AnalyticKernel``. Arrays are float64 when
     ``jax_enable_x64`` is on, float32 otherwise. The computation is jitted internally and the
-    function may also be called under ``jax.jit`` (with ``get`` static).
+    function may also be called under ``jax.jit`` (with ``get`` static). ``x2=None`` kernels with
+    an ``(N, N)`` output compute only the upper block triangle, and with several JAX devices the
+    rows are sharded over all of them, any ``N1`` (padding): ``_layout.py``.
     """
 
     def __init__(self, layer: Layer):
         self.layer = layer
-        self._compute = jax.jit(self._raw, static_argnums=(2, 3))
+        self._compute = jax.jit(self._raw, static_argnums=(2, 3, 4))
 
     def __repr__(self) -> str:
         return f"KernelFn({self.layer.name})"
 
-    def _raw(self, x1, x2, diagonal_spatial: bool, compute_ntk: bool):
-        k = input_kernel(x1, x2, diagonal_spatial=diagonal_spatial, compute_ntk=compute_ntk)
-        out = self.layer.kernel_map(k)
-        return [_finish(o) for o in out] if isinstance(out, list) else _finish(out)
+    def _raw(self, x1, x2, diagonal_spatial: bool, compute_ntk: bool, plan: _layout.Plan):
+        def one(a, b):
+            k = input_kernel(a, b, diagonal_spatial=diagonal_spatial, compute_ntk=compute_ntk)
+            out = self.layer.kernel_map(k)
+            return [_finish(o) for o in out] if isinstance(out, list) else _finish(out)
+
+        out = _layout.run(one, x1, x2, plan)
+        shape2 = x1.shape if x2 is None else x2.shape
+        return _with_shapes(out, self.layer.shape_fn(tuple(x1.shape)),
+                            self.layer.shape_fn(tuple(shape2)))
 
     def __call__(self, x1: Any, x2: Any = None, get: str | Sequence[str] | None = None) -> Any:
         where = f"kernel_fn of {self.layer.name}"
@@ -257,10 +266,12 @@ class KernelFn:
                 raise ValueError(f"{where}: x1 and x2 must have the same "
                                  f"shape apart from the batch axis; got x1 {x1.shape}, "
                                  f"x2 {x2.shape}")
-        self.layer.shape_fn(tuple(x1.shape))  # raises naming the layer and the shape
         diagonal = bool(self.layer.diag_req(False))
         compute_ntk = names is None or "ntk" in names
-        out = self._compute(x1, x2, diagonal, compute_ntk)
+        out_shape = self.layer.shape_fn(tuple(x1.shape))
+        flat = not isinstance(out_shape, list) and len(out_shape) == 2
+        plan = _layout.make_plan(x1.shape[0], x2 is None, flat)
+        out = self._compute(x1, x2, diagonal, compute_ntk, plan)
         return _select(out, names, isinstance(get, str))
 
 
