@@ -4,7 +4,7 @@
   training data's standard deviations; means are ~0 for these fields and are kept).
 - :func:`train_base`: minibatch Adam (optax) on the base system.
 - :func:`retrain`: full-batch Adam on the target training snapshots with only the layer set's
-  groups trainable (``ntk_mlft.training.fit``, ``trainable=``: the others are frozen bitwise).
+  groups trainable (``ntk_mlft.training.fit``, ``FitOptions.trainable``: the others are frozen bitwise).
 - :func:`sgs_metrics`: offline metrics of a predicted SGS field against the truth on test
   snapshots: relative MSE ``sum (p - y)^2 / sum y^2``, the correlation coefficient, and the
   relative L1 error of the shell-averaged power spectrum ``sum_k |S_p(k) - S_y(k)| / sum_k S_y(k)``
@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntk_mlft._checks import check_positive_int, check_positive_scalar
-from ntk_mlft.training import fit
+from ntk_mlft.training import FitOptions, fit
 
 __all__ = ["Standardiser", "flat_apply", "predict", "retrain", "sgs_metrics", "spectrum", "train_base"]
 
@@ -95,9 +95,9 @@ def train_base(apply_fn: Callable, params: Any, x: np.ndarray, y: np.ndarray, *,
 def retrain(apply_fn: Callable, params: Any, x: np.ndarray, y: np.ndarray, trainable: Sequence[str], *,
             steps: int = 150, learning_rate: float = 1e-3) -> Any:
     """Full-batch Adam for ``steps`` steps on (x, y) with only the groups ``trainable`` moving."""
-    result = fit(flat_apply(apply_fn), params, x, y, optimizer="adam", max_steps=steps,
-                 learning_rate=learning_rate, rtol=0.0, trainable=list(trainable), chunk=min(steps, 50),
-                 progress_desc="retrain")
+    options = FitOptions(optimizer="adam", max_steps=steps, learning_rate=learning_rate, rtol=0.0,
+                         trainable=tuple(trainable), chunk=min(steps, 50))
+    result = fit(flat_apply(apply_fn), params, x, y, options, progress_desc="retrain")
     return result.params
 
 
