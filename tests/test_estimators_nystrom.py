@@ -156,6 +156,7 @@ def test_pilot_rows_spectrum_equals_full_basis_one():
         PoolSpectrum(full.eta, full.basis[:21], full.omega, 20, "diagonal", w_pool=full.w_modes)
 
 
+@pytest.mark.slow  # ~9 s: jit compiles of the streamed blocks
 def test_nystrom_pool_spectrum_runs_on_kernel_fn_and_names_bad_input():
     from ntk_mlft.architectures import get_architecture
     from ntk_mlft.estimators import nystrom_pool_spectrum

@@ -104,6 +104,7 @@ def test_two_level_readout_only_is_chained_regression_with_group_kernel(rng):
     np.testing.assert_allclose(res.test_predictions, ref, rtol=1e-8, atol=1e-8 * np.abs(ref).max())
 
 
+@pytest.mark.slow  # ~7 s
 def test_wide_hidden_layer_only_approaches_its_group_kernel_regression(rng):
     # a hidden layer's Θ_g changes during training, by O(1/sqrt(width)): the trained net is
     # close to kernel regression with Θ_g at initialisation, much closer than with the full Θ

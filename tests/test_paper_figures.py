@@ -18,6 +18,7 @@ def _script(name: str):
     return module
 
 
+@pytest.mark.slow  # ~10 s: the script end to end
 def test_error_vs_budget_script(tmp_path, capsys):
     out = tmp_path / "fig"
     argv = ["--levels", "2", "--pilot-size", "16", "--n-unlabeled", "64", "--check-size", "160",

@@ -86,6 +86,7 @@ def test_bad_input_names_the_pool():
         transfer_montecarlo(kss, kts, ktt, us, ut, 5, [0])
 
 
+@pytest.mark.slow  # ~7 s
 def test_disjoint_supports_need_no_overlap():
     # source inputs in [0, 1]^d, target inputs in [2, 3]^d (no common support): docs/transfer.md
     # section 3 says the closed form needs no overlap; checked against Monte-Carlo

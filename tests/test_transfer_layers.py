@@ -57,6 +57,7 @@ def test_group_kernels_equal_brute_force_jacobians_at_any_position(dims):
         np.testing.assert_allclose(kernels[name], j @ j.T, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.slow  # ~12 s
 def test_krr_prediction_equals_the_primal_ridge_fit_of_the_linearised_layer():
     apply, params = _net()
     rng = np.random.default_rng(1)
@@ -83,6 +84,7 @@ def test_centre_value_and_points_agree_with_rolling():
     assert centre_value(x, np.array([1]), np.array([[4, 1]]))[0] == x[1, 4, 1, 0]
 
 
+@pytest.mark.slow  # ~11 s
 def test_prediction_recovers_a_change_of_the_linear_output_layer():
     """The output layer enters linearly: targets made by perturbing it are fitted exactly by re-training it
     alone (predicted error ~ 0), not by re-training the first layer."""

@@ -206,6 +206,7 @@ def test_validate_user_model_allocations_and_wide_nets_approach_ntk():
     assert gap[256] < gap[16]
 
 
+@pytest.mark.slow  # ~20 s: trains networks twice; make test-all runs it
 def test_checkpoint_resumes_skips_done_rows_and_separates_settings(tmp_path, monkeypatch):
     """An interrupted run keeps its finished rows; the re-run trains only the missing ones and
     returns the same result; other settings get another checkpoint file."""
