@@ -20,6 +20,7 @@ def test_help_lists_the_options(capsys):
         assert opt in text
 
 
+@pytest.mark.slow  # ~6 s
 def test_small_run_writes_json_and_figures(tmp_path, capsys):
     out = tmp_path / "ts"
     code = cli.main([*SMALL, "--out", str(out), "--json", "--cache", str(tmp_path / "cache"),

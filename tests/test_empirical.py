@@ -74,6 +74,7 @@ def test_implementations_match_brute_force(net, trace_axes, diagonal_axes):
                                        err_msg=f"{impl!r} vmap_axes={vmap_axes}")
 
 
+@pytest.mark.slow  # ~8 s of jit compiles
 def test_auto_jit_and_kernel_fn_agree():
     f, params, x1, x2 = _cnn()
     ref = brute_ntk(f, params, x1, x2, (-1,), ())
@@ -100,6 +101,7 @@ def test_nngp_matches_outer_product(trace_axes, diagonal_axes):
     np.testing.assert_allclose(got, ref, rtol=tol(np.float64))
 
 
+@pytest.mark.slow  # ~7 s
 def test_float32_matches_float64_brute_force():
     f, params, x1, x2 = _mlp()
     p32 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)

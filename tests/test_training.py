@@ -86,6 +86,7 @@ def test_masks_freeze_bitwise_and_groups(rng):
         make_mask(params, ["layer2"])
 
 
+@pytest.mark.slow  # ~7 s
 def test_max_ntk_eigenvalue_matches_dense_jacobian(rng):
     x, _ = _data(rng, 7)
     arch = get_architecture("mlp-relu-3", output_dim=2, width=12)

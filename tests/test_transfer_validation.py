@@ -13,6 +13,7 @@ def test_measured_points_mean_and_stderr_over_seeds():
     assert p["mean"] == pytest.approx(0.2) and p["stderr"] == pytest.approx(0.1) and p["seeds"] == 2
 
 
+@pytest.mark.slow  # ~7 s
 def test_cnn_kernel_is_the_infinite_width_limit_of_its_network():
     import jax
 
