@@ -132,17 +132,28 @@ def run_segment(w_hat, grid: Grid, steps: int, dt: float, nu: float, alpha: floa
         u, v, jh = _velocity_and_jacobian(stream_hat(w, grid), w, grid)
         return forcing_hat - jh, dt * (jnp.max(jnp.abs(u)) + jnp.max(jnp.abs(v))) / dx
 
+    return rk3_cn_scan(w_hat, explicit, lin, grid.dealias, dt, steps)
+
+
+def rk3_cn_scan(state, explicit, lin, mask, dt: float, steps: int, finite_axis=None):
+    """``steps`` low-storage RK3 (explicit part) / Crank-Nicolson (implicit ``lin``) steps of the
+    spectral ``state``, shared by the vorticity and Burgers SGS solvers.
+
+    ``explicit(state) -> (N, cfl)``: the explicit tendency and the CFL number; ``mask`` (e.g. the
+    2/3 de-aliasing) multiplies every sub-step. Returns ``(state, cfl (steps, ...), finite
+    (steps, ...))``: the CFL number at each step's start, and whether the state after the step is
+    finite (reduced over ``finite_axis``; None: over everything)."""
     def step(w, _):
         prev = jnp.zeros_like(w)
         cfl = None
         for a, b, g, z in zip(_ALPHA, _BETA, _GAMMA, _ZETA):
             now, c = explicit(w)
             cfl = c if cfl is None else cfl
-            w = (w * (1.0 - dt * a * lin) + dt * (g * now + z * prev)) / (1.0 + dt * b * lin) * grid.dealias
+            w = (w * (1.0 - dt * a * lin) + dt * (g * now + z * prev)) / (1.0 + dt * b * lin) * mask
             prev = now
-        return w, (cfl, jnp.all(jnp.isfinite(w)))
+        return w, (cfl, jnp.all(jnp.isfinite(w), axis=finite_axis))
 
-    w, (cfl, ok) = jax.lax.scan(step, w_hat, None, length=steps)
+    w, (cfl, ok) = jax.lax.scan(step, state, None, length=steps)
     return w, cfl, ok
 
 

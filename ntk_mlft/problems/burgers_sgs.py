@@ -31,7 +31,7 @@ import numpy as np
 
 from ntk_mlft._checks import check_positive_int, check_positive_scalar
 from ntk_mlft.problems._base import SolverError
-from ntk_mlft.problems._vorticity import _ALPHA, _BETA, _GAMMA, _ZETA
+from ntk_mlft.problems._vorticity import rk3_cn_scan
 from ntk_mlft.problems.sgs import SGSSystem
 
 __all__ = ["BurgersSGS1D", "burgers_run"]
@@ -58,18 +58,7 @@ def burgers_run(u_hat: jax.Array, n: int, steps: int, dt: float, nu: float):
         flux = jnp.fft.rfft(0.5 * u * u, norm="forward") * keep
         return -1j * k * flux, dt * jnp.max(jnp.abs(u), axis=-1) / dx
 
-    def step(uh, _):
-        prev = jnp.zeros_like(uh)
-        cfl = None
-        for a, b, g, z in zip(_ALPHA, _BETA, _GAMMA, _ZETA):
-            now, c = explicit(uh)
-            cfl = c if cfl is None else cfl
-            uh = (uh * (1.0 - dt * a * lin) + dt * (g * now + z * prev)) / (1.0 + dt * b * lin) * keep
-            prev = now
-        return uh, (cfl, jnp.all(jnp.isfinite(uh), axis=-1))
-
-    uh, (cfl, ok) = jax.lax.scan(step, u_hat, None, length=steps)
-    return uh, cfl, ok
+    return rk3_cn_scan(u_hat, explicit, lin, keep, dt, steps, finite_axis=-1)
 
 
 @dataclass(frozen=True)
@@ -107,7 +96,7 @@ class BurgersSGS1D(SGSSystem):
         return (self.n_les,)
 
     def solver_functions(self) -> tuple[Any, ...]:
-        return (burgers_run,)
+        return (burgers_run, rk3_cn_scan)
 
     def initial_conditions(self, seed: int, start: int, stop: int) -> np.ndarray:
         """(m, n_dns//2+1) rfft coefficients of samples start..stop-1 (own seed stream each)."""

@@ -94,7 +94,8 @@ class TurbulenceSGS2D(SGSSystem):
         return (self.n_les, self.n_les)
 
     def solver_functions(self) -> tuple[Any, ...]:
-        return (run_segment, sgs_fields, _vorticity.linear_factor, _vorticity._velocity_and_jacobian,
+        return (run_segment, sgs_fields, _vorticity.rk3_cn_scan, _vorticity.linear_factor,
+                _vorticity._velocity_and_jacobian,
                 _vorticity.stream_hat, _vorticity.jacobian_hat, _vorticity.filter_spectral, _vorticity.coarse_grain)
 
     @property
